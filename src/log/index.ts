@@ -1,0 +1,62 @@
+/**
+ * The one logger: JSON lines on stdout (journald stores them as they are), or a readable
+ * colourless-when-piped format with --log-format pretty. Components get child loggers with a
+ * `component` field. Secret-bearing keys are censored wherever they appear.
+ */
+import pino, { type Logger as PinoLogger } from "pino";
+import pretty from "pino-pretty";
+
+export type Logger = PinoLogger;
+export type LogFormat = "json" | "pretty";
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+
+const SECRET_PATHS = [
+  "password",
+  "token",
+  "*.password",
+  "*.token",
+  "*.*.password",
+  "*.*.token",
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+];
+
+export interface LoggerOptions {
+  format?: LogFormat;
+  level?: LogLevel;
+  /** Where lines go; stdout unless a test captures them. */
+  destination?: NodeJS.WritableStream | { write(s: string): unknown };
+}
+
+export function createLogger({ format = "json", level = "info", destination }: LoggerOptions = {}): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: SECRET_PATHS, censor: "[redacted]" },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (format === "pretty") {
+    return pino(
+      options,
+      pretty({
+        sync: true,
+        colorize: Boolean(process.stdout.isTTY) && destination === undefined,
+        destination: (destination as NodeJS.WritableStream | undefined) ?? 1,
+        ignore: "pid,hostname",
+        messageKey: "msg",
+        translateTime: "SYS:HH:MM:ss.l",
+      }),
+    );
+  }
+  return pino(
+    options,
+    (destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: true }),
+  );
+}
+
+/** A logger that drops everything, for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

@@ -1,0 +1,23 @@
+/**
+ * The sensor driver registry: one line per driver. A new driver is a folder under src/sensors/
+ * plus one entry here; config validation and the sampler find it by name.
+ */
+import type { z } from "zod";
+import { simulated } from "./simulated/index.ts";
+import type { SensorDriver } from "./types.ts";
+
+const drivers: Record<string, SensorDriver> = {
+  simulated,
+};
+
+export function driverNames(): string[] {
+  return Object.keys(drivers).sort();
+}
+
+export function findDriver(name: string): SensorDriver | undefined {
+  return Object.hasOwn(drivers, name) ? drivers[name] : undefined;
+}
+
+export function sensorOptionsSchema(name: string): z.ZodType | undefined {
+  return findDriver(name)?.options;
+}

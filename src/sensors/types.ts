@@ -1,0 +1,38 @@
+import type { z } from "zod";
+import type { SensorConfig } from "../config/schema.ts";
+
+/** A measured value: numbers carry their unit in the field name (temperature_c, pressure_hpa). */
+export type FieldValue = number | string | boolean;
+
+/**
+ * Sample is what a sensor returns from one read: named values, and optionally a different
+ * stream/priority (e.g. an anomaly event) than the sensor's configured ones.
+ */
+export interface Sample {
+  values: Record<string, FieldValue>;
+  stream?: string;
+  priority?: number;
+  anomaly?: boolean;
+}
+
+/** Sensor is an opened device. read() may reject with a typed error; the sampler keeps going. */
+export interface Sensor {
+  read(): Promise<Sample[]>;
+  close(): Promise<void>;
+}
+
+/** What a driver gets from the runtime: the filesystem root for /dev, /sys, /proc and randomness. */
+export interface SensorContext {
+  /** Prefix for every /dev, /sys and /proc path ("/" on a real device). */
+  root: string;
+  /** Uniform [0, 1); injected so tests are repeatable. */
+  random: () => number;
+  /** Milliseconds of a monotonic clock; injected so tests never sleep. */
+  monoMs: () => number;
+}
+
+/** SensorDriver is one registry entry: its extra [[sensor]] keys and how to open it. */
+export interface SensorDriver<Options extends z.ZodType = z.ZodType> {
+  options: Options;
+  open(config: SensorConfig & z.output<Options>, ctx: SensorContext): Promise<Sensor>;
+}

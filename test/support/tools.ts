@@ -1,0 +1,53 @@
+/**
+ * Which external programs the suites need, and what to do when one is missing: on a developer's
+ * machine skip with a printed reason naming the Debian package; under CI=true fail instead,
+ * because a skipped suite in CI is a hole nobody sees.
+ */
+import { existsSync } from "node:fs";
+
+export interface Tool {
+  cmd: string;
+  pkg: string;
+}
+
+export const MOSQUITTO: Tool = { cmd: "mosquitto", pkg: "mosquitto" };
+export const QEMU_AARCH64: Tool = { cmd: "qemu-aarch64-static", pkg: "qemu-user-static" };
+export const OPENSSL: Tool = { cmd: "openssl", pkg: "openssl" };
+export const GCC: Tool = { cmd: "gcc", pkg: "gcc" };
+export const AARCH64_LIBC: Tool = {
+  cmd: "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1",
+  pkg: "libc6-arm64-cross",
+};
+export const FAKETIME: Tool = {
+  cmd: "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  pkg: "libfaketime",
+};
+
+export function which(cmd: string): string | undefined {
+  if (cmd.startsWith("/")) return existsSync(cmd) ? cmd : undefined;
+  for (const dir of [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+    ...(process.env.PATH ?? "").split(":"),
+  ]) {
+    if (dir && existsSync(`${dir}/${cmd}`)) return `${dir}/${cmd}`;
+  }
+  return undefined;
+}
+
+/**
+ * Returns why a suite must be skipped, or undefined when every tool is present. Under CI=true a
+ * missing tool throws, so the suite fails loudly instead of being skipped.
+ */
+export function missing(...tools: Tool[]): string | undefined {
+  const absent = tools.filter((t) => which(t.cmd) === undefined);
+  if (absent.length === 0) return undefined;
+  const reason = `needs ${absent.map((t) => `${t.cmd} (apt-get install ${t.pkg})`).join(", ")}`;
+  if (process.env.CI === "true") throw new Error(`CI=true and a required tool is missing: ${reason}`);
+  console.warn(`skipping: ${reason}`);
+  return reason;
+}
