@@ -20,9 +20,13 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
       return;
     }
     const log = createLogger({ format: opts.logFormat, level: config.log.level });
+    const stopped = waitForStop();
+    // Bun installs signal handlers asynchronously; announcing start before they are in place
+    // would let an early SIGTERM kill the process with the default action.
+    await Bun.sleep(100);
     log.info({ ...buildInfo(), config: opts.config, device: config.device.id }, "fieldrelay starting");
     try {
-      const signal = await waitForStop();
+      const signal = await stopped;
       log.info({ signal }, "fieldrelay stopped");
       setExit(ExitCode.ok);
     } catch (error) {
