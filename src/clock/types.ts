@@ -1,0 +1,45 @@
+/**
+ * The clock model's vocabulary, shared by the queue (which stores stamps and anchors) and the
+ * publisher (which asks for the time to publish). See shared DESIGN "Time".
+ */
+
+/** How far a wall time can be trusted: kernel clock NTP-synced, anchored to a valid RTC, neither; or re-stamped later. */
+export type TimeQuality = "ntp" | "rtc" | "unsynced" | "corrected";
+
+/** Stamp is what every reading carries from the moment of capture. */
+export interface Stamp {
+  /** /proc/sys/kernel/random/boot_id of the boot the reading was captured in. */
+  bootId: string;
+  /** CLOCK_MONOTONIC in ns at capture (comparable across process restarts within one boot). */
+  monoNs: bigint;
+  /** The wall time believed at capture, ms since the Unix epoch. */
+  wallMs: number;
+  /** Quality at capture: never "corrected". */
+  tq: Exclude<TimeQuality, "corrected">;
+}
+
+export type AnchorSource = "ntp" | "rtc" | "system";
+
+/** Anchor ties a monotonic instant of one boot to a wall time from a source. */
+export interface Anchor {
+  bootId: string;
+  monoNs: bigint;
+  wallMs: number;
+  source: AnchorSource;
+  uncertaintyMs: number;
+}
+
+/** AnchorStore persists anchors (the queue database implements it). */
+export interface AnchorStore {
+  saveAnchor(anchor: Anchor): void;
+  /** All anchors recorded for a boot, any order. */
+  anchorsFor(bootId: string): Anchor[];
+}
+
+/** PublishStamp is the time sent with a reading: possibly re-stamped from a better anchor. */
+export interface PublishStamp {
+  wallMs: number;
+  tq: TimeQuality;
+  /** Set when the stamp could not be corrected, e.g. "earlier boot, never anchored". */
+  note?: string;
+}

@@ -1,0 +1,78 @@
+/**
+ * The queue's public vocabulary. The publisher depends on the Queue interface only (as mqtt.js's
+ * client depends on its Store), so persistence can change without touching protocol code.
+ */
+import type { Stamp } from "../clock/types.ts";
+
+export type FieldValue = number | string | boolean;
+export type QoS = 0 | 1 | 2;
+
+/** Reading is one captured measurement, before it has a seq. */
+export interface Reading extends Stamp {
+  stream: string;
+  /** 1 (lowest) to 10 (highest). */
+  priority: number;
+  qos: QoS;
+  values: Record<string, FieldValue>;
+  anomaly?: boolean;
+}
+
+/** QueuedReading has its per-device seq, which never repeats (it survives restarts). */
+export interface QueuedReading extends Reading {
+  seq: number;
+}
+
+export type CaptureResult = { ok: true; seq: number } | { ok: false; reason: "refused"; detail: string };
+
+export interface QueueStats {
+  /** Readings accepted into the queue (RAM buffer or disk). */
+  captured: number;
+  /** Readings written to disk by a commit. */
+  committed: number;
+  /** Commits (transactions) run. */
+  commits: number;
+  /** Readings acked by the broker (deleted, or dropped from RAM before commit). */
+  delivered: number;
+  /** Readings acked before their commit deadline, so never written to flash. */
+  deliveredBeforeCommit: number;
+  evictedByPriority: Record<number, number>;
+  refusedByPriority: Record<number, number>;
+  /** Rows on disk plus readings waiting in RAM. */
+  rows: number;
+  bytes: number;
+  pendingInRam: number;
+  inflight: number;
+  /** Age (monotonic, seconds) of the oldest unsent reading of the current boot; 0 when empty. */
+  oldestUnsentAgeS: number;
+  /** True when only protected rows remain and new low-priority readings are refused. */
+  refusing: boolean;
+  /** Last successful commit, CLOCK_MONOTONIC ms; undefined before the first. */
+  lastCommitMonoMs: number | undefined;
+  /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
+  lastError: string | undefined;
+  seqNext: number;
+}
+
+/**
+ * Queue is the store-and-forward buffer. A reading is *captured* once committed or acked,
+ * whichever comes first; whenCaptured() resolves then.
+ */
+export interface Queue {
+  /** Assign a seq and hold the reading in the write-behind buffer (or commit now if commit_interval_ms = 0). */
+  capture(reading: Reading): CaptureResult;
+  /** Resolves when every listed seq is committed or acked; rejects if the commit failed for good. */
+  whenCaptured(seqs: number[]): Promise<void>;
+  /** Up to `limit` readings to send next, skipping `exclude`: previously inflight first, then priority DESC, seq ASC. */
+  next(limit: number, exclude: ReadonlySet<number>): QueuedReading[];
+  /** Record that these were handed to the broker (resent first after a reconnect or restart). */
+  markInflight(seqs: number[]): void;
+  /** The broker acknowledged these: delete them (batched). */
+  ack(seqs: number[]): void;
+  /** Called whenever new readings become available to send. Returns an unsubscribe function. */
+  onAvailable(listener: () => void): () => void;
+  /** Commit the write-behind buffer now. */
+  flush(): Promise<void>;
+  stats(): QueueStats;
+  /** Commit what is buffered and close the database. */
+  close(): Promise<void>;
+}
