@@ -1,0 +1,2 @@
+export { parseReadings } from "./parse.ts";
+export { type IngestServer, startIngestServer } from "./server.ts";

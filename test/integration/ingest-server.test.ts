@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { Stamp } from "../../src/clock/types.ts";
+import { type IngestServer, startIngestServer } from "../../src/ingest/index.ts";
+import { silentLogger } from "../../src/log/index.ts";
+import type { CaptureResult, Reading } from "../../src/queue/types.ts";
+
+/** Records captures; refuses priorities below `refuseBelow`; resolves captures on demand. */
+class RecordingQueue {
+  readonly captured: Array<Reading & { seq: number }> = [];
+  refuseBelow = 0;
+  private seq = 100;
+  capture(reading: Reading): CaptureResult {
+    if (reading.priority < this.refuseBelow)
+      return { ok: false, reason: "refused", detail: "only protected rows remain" };
+    const seq = ++this.seq;
+    this.captured.push({ ...reading, seq });
+    return { ok: true, seq };
+  }
+  async whenCaptured(_seqs: number[]): Promise<void> {}
+}
+
+const stamp: Stamp = {
+  bootId: "b1",
+  monoNs: 5_000_000_000n,
+  wallMs: Date.parse("2026-11-25T12:00:00Z"),
+  tq: "ntp",
+};
+let server: IngestServer | undefined;
+afterEach(async () => server?.stop());
+
+function start(queue: RecordingQueue, maxBodyBytes = 4096) {
+  server = startIngestServer({
+    listen: { host: "127.0.0.1", port: 0 },
+    maxBodyBytes,
+    queue,
+    now: () => stamp,
+    defaults: { priority: 5, qos: 1 },
+    log: silentLogger(),
+  });
+  return `http://127.0.0.1:${server.port}/v1/readings`;
+}
+
+const post = (url: string, body: string) => fetch(url, { method: "POST", body });
+
+describe("Ingest HTTP endpoint", () => {
+  it("answers 201 with the seqs once captured, stamping with the clock and ts as an age", async () => {
+    const queue = new RecordingQueue();
+    const url = start(queue);
+    const res = await post(
+      url,
+      '{"stream":"a","values":{"x":1}}\n{"stream":"b","values":{"y":2},"ts":"2026-11-25T11:59:59.000Z"}',
+    );
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ seqs: [101, 102] });
+    expect(queue.captured[0]).toMatchObject({ stream: "a", bootId: "b1", monoNs: 5_000_000_000n, tq: "ntp" });
+    expect(queue.captured[1]).toMatchObject({
+      stream: "b",
+      monoNs: 4_000_000_000n,
+      wallMs: stamp.wallMs - 1000,
+    });
+  });
+
+  it("answers 400 with the reason and queues nothing for bad input", async () => {
+    const queue = new RecordingQueue();
+    const url = start(queue);
+    for (const body of [
+      "{oops",
+      '{"stream":"a#","values":{"x":1}}',
+      '{"stream":"a","values":{"x":{}}}',
+      '{"stream":"a","values":{"x":1},"priority":42}',
+    ]) {
+      const res = await post(url, body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toEqual(expect.any(String));
+    }
+    expect(queue.captured).toEqual([]);
+  });
+
+  it("answers 400 for a body over the limit", async () => {
+    const queue = new RecordingQueue();
+    const url = start(queue, 1024);
+    const res = await post(url, `{"stream":"a","values":{"s":"${"x".repeat(2000)}"}}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/over the limit/);
+    expect(queue.captured).toEqual([]);
+  });
+
+  it("answers 503 when the queue refuses", async () => {
+    const queue = new RecordingQueue();
+    queue.refuseBelow = 9;
+    const url = start(queue);
+    const res = await post(url, '{"stream":"a","values":{"x":1},"priority":3}');
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: string }).error).toMatch(/refused/);
+  });
+
+  it("answers 404 and 405 for other paths and methods", async () => {
+    const url = start(new RecordingQueue());
+    expect((await fetch(url.replace("/v1/readings", "/nope"))).status).toBe(404);
+    expect((await fetch(url)).status).toBe(405);
+  });
+});
