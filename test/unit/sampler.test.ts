@@ -46,7 +46,10 @@ describe("Sampler readings", () => {
         { ...base, profile: "sensor", seed: 7, events_stream: "events", events_priority: 9 } as SensorConfig,
       ],
       ctx: { root: "/", random: () => 0.5, monoMs: () => 1234 },
-      capture: (r) => (captured.push(r), { ok: true, seq: captured.length }),
+      capture: (r) => {
+        captured.push(r);
+        return { ok: true, seq: captured.length };
+      },
       now: () => stamp,
       log: silentLogger(),
     });
