@@ -89,7 +89,7 @@ export function createClock(o: ClockOptions): Clock {
   let sync: SyncState | undefined;
   let rtcOffsetMs: number | undefined;
   let stopTicks: (() => void) | undefined;
-  let ticking = false;
+  let checkingDrift = false;
 
   function record(source: AnchorSource, mono: bigint, wall: number, uncertaintyMs: number): Anchor {
     const anchor: Anchor = { bootId, monoNs: mono, wallMs: wall, source, uncertaintyMs };
@@ -178,13 +178,14 @@ export function createClock(o: ClockOptions): Clock {
   }
 
   async function tick(): Promise<void> {
-    if (ticking) return;
-    ticking = true;
+    refresh(monoNs());
+    // An RTC read can be slow (I2C); never stack drift checks behind each other.
+    if (checkingDrift) return;
+    checkingDrift = true;
     try {
-      refresh(monoNs());
       await checkDrift();
     } finally {
-      ticking = false;
+      checkingDrift = false;
     }
   }
 

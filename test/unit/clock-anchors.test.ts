@@ -14,7 +14,13 @@ const S = 1_000_000_000n;
 const TRUTH = Date.UTC(2026, 10, 25, 12, 0, 0);
 const Y2K = Date.UTC(2000, 0, 1);
 
-const anchor = (source: AnchorSource, monoS: number, wallMs: number, uncertaintyMs = 10, bootId = BOOT): Anchor => ({
+const anchor = (
+  source: AnchorSource,
+  monoS: number,
+  wallMs: number,
+  uncertaintyMs = 10,
+  bootId = BOOT,
+): Anchor => ({
   bootId,
   monoNs: BigInt(monoS) * S,
   wallMs,
@@ -109,7 +115,11 @@ describe("publishStamp (anchor rules)", () => {
 
   it("never applies another boot's anchor, even if handed one", () => {
     const s = stamp("unsynced", 100, 777, OTHER);
-    expect(publishStamp(s, [ntp, rtc], BOOT)).toEqual({ wallMs: 777, tq: "unsynced", note: EARLIER_BOOT_NOTE });
+    expect(publishStamp(s, [ntp, rtc], BOOT)).toEqual({
+      wallMs: 777,
+      tq: "unsynced",
+      note: EARLIER_BOOT_NOTE,
+    });
   });
 
   it("corrects a stamp from an earlier boot that did get a good anchor", () => {
@@ -139,7 +149,13 @@ describe("publishStamp (anchor rules)", () => {
 
   it("is exhaustive over capture quality × anchors available × boot", () => {
     const qualities: Stamp["tq"][] = ["ntp", "rtc", "unsynced"];
-    const sets: Record<string, Anchor[]> = { none: [], system: [sys], rtc: [sys, rtc], ntp: [sys, ntp], both: [rtc, ntp] };
+    const sets: Record<string, Anchor[]> = {
+      none: [],
+      system: [sys],
+      rtc: [sys, rtc],
+      ntp: [sys, ntp],
+      both: [rtc, ntp],
+    };
     for (const tq of qualities)
       for (const [name, set] of Object.entries(sets))
         for (const current of [true, false]) {
@@ -151,7 +167,9 @@ describe("publishStamp (anchor rules)", () => {
             (tq === "unsynced" && ["rtc", "ntp", "both"].includes(name)) ||
             (tq === "rtc" && ["ntp", "both"].includes(name));
           expect(r.tq, `${tq} ${name} ${bootId}`).toBe(canCorrect ? "corrected" : tq);
-          expect(r.note === EARLIER_BOOT_NOTE, `${tq} ${name} ${bootId}`).toBe(!canCorrect && !current && tq === "unsynced");
+          expect(r.note === EARLIER_BOOT_NOTE, `${tq} ${name} ${bootId}`).toBe(
+            !canCorrect && !current && tq === "unsynced",
+          );
           if (!canCorrect) expect(r.wallMs).toBe(42);
         }
   });
