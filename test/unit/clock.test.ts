@@ -4,6 +4,7 @@ import { type ClockOptions, createClock, RTC_UNCERTAINTY_MS } from "../../src/cl
 import { ds3231Rtc } from "../../src/clock/rtc/ds3231.ts";
 import { Ds3231Model } from "../../src/clock/rtc/model.ts";
 import type { Rtc, RtcReading } from "../../src/clock/rtc/types.ts";
+import type { Stamp } from "../../src/clock/types.ts";
 import { ModelBus } from "../../src/hal/i2c/model-bus.ts";
 import { createLogger } from "../../src/log/index.ts";
 import { FakeDevice } from "../models/fake-device.ts";
@@ -250,7 +251,7 @@ describe("Clock and wall-clock jumps", () => {
     dev = new FakeDevice();
     const { clock } = clockOn(dev, { rtc: fixedRtc({}) });
     await clock.start();
-    const stamps = [];
+    const stamps: Stamp[] = [];
     for (let i = 0; i < 5; i++) {
       stamps.push(clock.now());
       dev.advance(1000);
