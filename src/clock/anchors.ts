@@ -49,6 +49,20 @@ export function bestAnchor(anchors: readonly Anchor[]): Anchor | undefined {
   return best;
 }
 
+/**
+ * The best anchor of each source among `anchors` (at most three). Because bestAnchor and
+ * publishStamp only ever pick the best of some set of sources, these give the same answers as
+ * the full list — so a long-running clock keeps three anchors per boot in memory, not thousands.
+ */
+export function bestPerSource(anchors: readonly Anchor[]): Anchor[] {
+  const best = new Map<AnchorSource, Anchor>();
+  for (const a of anchors) {
+    const b = best.get(a.source);
+    if (b === undefined || compareAnchors(a, b) < 0) best.set(a.source, a);
+  }
+  return [...best.values()];
+}
+
 /** Wall time at `monoNs` according to an anchor of the same boot, ms since the epoch. */
 export function wallFromAnchor(anchor: Anchor, monoNs: bigint): number {
   return anchor.wallMs + Number(monoNs - anchor.monoNs) / 1e6;

@@ -17,7 +17,7 @@
  */
 import type { Logger } from "../log/index.ts";
 import type { ClockStatus } from "../runtime/status.ts";
-import { bestAnchor, publishStamp, SYSTEM_UNCERTAINTY_MS, wallFromAnchor } from "./anchors.ts";
+import { bestAnchor, bestPerSource, publishStamp, SYSTEM_UNCERTAINTY_MS, wallFromAnchor } from "./anchors.ts";
 import { monotonicNs, readBootId } from "./boot.ts";
 import type { Rtc, RtcReading } from "./rtc/types.ts";
 import type { SyncSource, SyncState } from "./sync.ts";
@@ -76,16 +76,23 @@ export function createClock(o: ClockOptions): Clock {
   const log = o.log.child({ component: "clock" });
   const bootId = readBootId(o.root);
   const rtcPath = o.rtc?.path ?? "none";
-  // Anchors of other boots never change; this boot's are appended as they are saved.
+  // Per boot, only the best anchor of each source matters (bestPerSource). Other boots' anchors
+  // never change; this boot's are folded in as they are recorded.
   const cache = new Map<string, Anchor[]>();
   const anchorsFor = (boot: string): Anchor[] => {
     let list = cache.get(boot);
     if (!list) {
-      list = o.anchors.anchorsFor(boot);
+      list = bestPerSource(o.anchors.anchorsFor(boot));
       cache.set(boot, list);
     }
     return list;
   };
+  // The newest anchor of each source this boot: for the periodic ntp anchor and status().
+  const newest = new Map<AnchorSource, Anchor>();
+  for (const a of o.anchors.anchorsFor(bootId)) {
+    const n = newest.get(a.source);
+    if (!n || a.monoNs > n.monoNs) newest.set(a.source, a);
+  }
   let sync: SyncState | undefined;
   let rtcOffsetMs: number | undefined;
   let stopTicks: (() => void) | undefined;
@@ -94,19 +101,13 @@ export function createClock(o: ClockOptions): Clock {
   function record(source: AnchorSource, mono: bigint, wall: number, uncertaintyMs: number): Anchor {
     const anchor: Anchor = { bootId, monoNs: mono, wallMs: wall, source, uncertaintyMs };
     o.anchors.saveAnchor(anchor);
-    anchorsFor(bootId).push(anchor);
+    cache.set(bootId, bestPerSource([...anchorsFor(bootId), anchor]));
+    newest.set(source, anchor);
     log.info(
       { source, wall: new Date(wall).toISOString(), monoNs: String(mono), uncertaintyMs },
       `clock anchored to ${source}`,
     );
     return anchor;
-  }
-
-  function newestOf(source: AnchorSource): Anchor | undefined {
-    let newest: Anchor | undefined;
-    for (const a of anchorsFor(bootId))
-      if (a.source === source && (!newest || a.monoNs > newest.monoNs)) newest = a;
-    return newest;
   }
 
   /** Read the sync state; record an ntp anchor when it becomes synced or the last one is stale. */
@@ -120,7 +121,7 @@ export function createClock(o: ClockOptions): Clock {
       );
     sync = next;
     if (next.synced) {
-      const last = newestOf("ntp");
+      const last = newest.get("ntp");
       const stale = last === undefined || mono - last.monoNs >= BigInt(o.anchorIntervalS) * 1_000_000_000n;
       if (becameSynced || stale)
         record("ntp", mono, wallMs(), next.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS);
@@ -131,7 +132,7 @@ export function createClock(o: ClockOptions): Clock {
   function now(): Stamp {
     const mono = monoNs();
     if (refresh(mono).synced) return { bootId, monoNs: mono, wallMs: wallMs(), tq: "ntp" };
-    const rtcAnchor = bestAnchor(anchorsFor(bootId).filter((a) => a.source === "rtc"));
+    const rtcAnchor = anchorsFor(bootId).find((a) => a.source === "rtc");
     // The system clock may say 2000-01-01 after an offline boot: derive from the RTC anchor instead.
     if (rtcAnchor) return { bootId, monoNs: mono, wallMs: wallFromAnchor(rtcAnchor, mono), tq: "rtc" };
     return { bootId, monoNs: mono, wallMs: wallMs(), tq: "unsynced" };
@@ -209,13 +210,9 @@ export function createClock(o: ClockOptions): Clock {
 
   function status(): ClockStatus {
     const mono = monoNs();
-    const anchors = anchorsFor(bootId);
-    const best = bestAnchor(anchors);
-    const good = anchors.filter((a) => a.source !== "system");
-    const lastGood = good.reduce<Anchor | undefined>(
-      (n, a) => (!n || a.monoNs > n.monoNs ? a : n),
-      undefined,
-    );
+    const best = bestAnchor(anchorsFor(bootId));
+    const [ntp, rtc] = [newest.get("ntp"), newest.get("rtc")];
+    const lastGood = ntp && rtc ? (ntp.monoNs > rtc.monoNs ? ntp : rtc) : (ntp ?? rtc);
     const tq = now().tq;
     return {
       source: best?.source ?? "none",

@@ -1,5 +1,6 @@
 export {
   bestAnchor,
+  bestPerSource,
   compareAnchors,
   EARLIER_BOOT_NOTE,
   publishStamp,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   bestAnchor,
+  bestPerSource,
   EARLIER_BOOT_NOTE,
   publishStamp,
   SYSTEM_UNCERTAINTY_MS,
@@ -172,5 +173,33 @@ describe("publishStamp (anchor rules)", () => {
           );
           if (!canCorrect) expect(r.wallMs).toBe(42);
         }
+  });
+});
+
+describe("bestPerSource", () => {
+  it("keeps one anchor per source and gives publishStamp the same answers as the full list", () => {
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const sources: AnchorSource[] = ["system", "rtc", "ntp"];
+    for (let trial = 0; trial < 200; trial++) {
+      const all = Array.from({ length: 1 + Math.floor(rnd() * 12) }, () =>
+        anchor(
+          sources[Math.floor(rnd() * 3)]!,
+          Math.floor(rnd() * 5000),
+          TRUTH + Math.floor(rnd() * 1e6),
+          Math.floor(rnd() * 4),
+        ),
+      );
+      const kept = bestPerSource(all);
+      expect(new Set(kept.map((a) => a.source)).size).toBe(kept.length);
+      expect(bestAnchor(kept)).toBe(bestAnchor(all));
+      for (const tq of ["rtc", "unsynced"] as const) {
+        const s = stamp(tq, Math.floor(rnd() * 5000), 1);
+        expect(publishStamp(s, kept, BOOT)).toEqual(publishStamp(s, all, BOOT));
+      }
+    }
   });
 });

@@ -271,3 +271,17 @@ describe("Clock and wall-clock jumps", () => {
     expect(before.map((p) => p.wallMs)).toEqual([0, 1, 2, 3, 4].map((i) => TRUTH + i * 1000));
   });
 });
+
+describe("Clock monotonic source", () => {
+  it("reads CLOCK_MONOTONIC since boot (not process.hrtime, which counts from process start)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { monotonicNs } = await import("../../src/clock/boot.ts");
+    const uptimeS = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    const monoS = Number(monotonicNs()) / 1e9;
+    // CLOCK_MONOTONIC excludes suspend, /proc/uptime includes it: mono ≤ uptime, and both far exceed our age.
+    expect(monoS).toBeLessThanOrEqual(uptimeS + 1);
+    expect(monoS).toBeGreaterThan(process.uptime());
+    const a = monotonicNs();
+    expect(monotonicNs()).toBeGreaterThanOrEqual(a);
+  });
+});
