@@ -97,6 +97,7 @@ export function createClock(o: ClockOptions): Clock {
   let rtcOffsetMs: number | undefined;
   let stopTicks: (() => void) | undefined;
   let checkingDrift = false;
+  let kernelDriftLogged = false;
 
   function record(source: AnchorSource, mono: bigint, wall: number, uncertaintyMs: number): Anchor {
     const anchor: Anchor = { bootId, monoNs: mono, wallMs: wall, source, uncertaintyMs };
@@ -155,7 +156,10 @@ export function createClock(o: ClockOptions): Clock {
     const wall = wallMs();
     rtcOffsetMs = reading.wallMs === undefined ? undefined : reading.wallMs - wall;
     const drifted = !reading.valid || rtcOffsetMs === undefined || Math.abs(rtcOffsetMs) > o.maxDriftMs;
-    if (!drifted) return;
+    if (!drifted) {
+      kernelDriftLogged = false;
+      return;
+    }
     const why = reading.valid
       ? `RTC is ${rtcOffsetMs} ms off the synchronised system clock`
       : reading.problem;
@@ -170,7 +174,9 @@ export function createClock(o: ClockOptions): Clock {
       } catch (error) {
         log.error({ err: error, rtc: o.rtc.description }, `${why}; setting the RTC failed`);
       }
-    } else {
+    } else if (!kernelDriftLogged) {
+      // Said once per excursion: the kernel corrects it on its own schedule, ticks come every 10 s.
+      kernelDriftLogged = true;
       log.info(
         { rtcOffsetMs, rtc: o.rtc.description },
         `${why}; the kernel sets the RTC itself every 11 minutes while NTP-synchronised`,
@@ -191,8 +197,9 @@ export function createClock(o: ClockOptions): Clock {
   }
 
   async function start(): Promise<void> {
-    const mono = monoNs();
     const reading = await readRtc();
+    // Taken after the (possibly slow, I2C) read so the anchor pairs the RTC's value with its moment.
+    const mono = monoNs();
     if (reading?.valid && reading.wallMs !== undefined) {
       rtcOffsetMs = reading.wallMs - wallMs();
       record("rtc", mono, reading.wallMs, RTC_UNCERTAINTY_MS);
