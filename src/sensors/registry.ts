@@ -3,11 +3,13 @@
  * plus one entry here; config validation and the sampler find it by name.
  */
 import type { z } from "zod";
+import { ds3231 } from "./ds3231/index.ts";
 import { simulated } from "./simulated/index.ts";
 import type { SensorDriver } from "./types.ts";
 
 const drivers: Record<string, SensorDriver> = {
   simulated,
+  ds3231,
 };
 
 export function driverNames(): string[] {

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { SensorConfig } from "../config/schema.ts";
+import type { I2cBus } from "../hal/i2c/types.ts";
 
 /** A measured value: numbers carry their unit in the field name (temperature_c, pressure_hpa). */
 export type FieldValue = number | string | boolean;
@@ -29,6 +30,8 @@ export interface SensorContext {
   random: () => number;
   /** Milliseconds of a monotonic clock; injected so tests never sleep. */
   monoMs: () => number;
+  /** Opens /dev/i2c-<bus> (under root); absent where direct I2C is not available. The driver closes what it opens. */
+  openI2c?: (bus: number) => Promise<I2cBus>;
 }
 
 /** SensorDriver is one registry entry: its extra [[sensor]] keys and how to open it. */

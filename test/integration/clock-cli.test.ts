@@ -1,0 +1,84 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { run, Workspace } from "../support/fieldrelay.ts";
+
+const ws = new Workspace("fr-rtc-cli-");
+afterAll(() => ws.cleanup());
+
+function rootWithKernelRtc(name: string, sinceEpoch: string, temperatureMilliC?: string): string {
+  const root = join(ws.dir, name);
+  const rtc0 = join(root, "sys/class/rtc/rtc0");
+  mkdirSync(rtc0, { recursive: true });
+  writeFileSync(join(rtc0, "name"), "rtc-ds1307 1-0068\n");
+  writeFileSync(join(rtc0, "since_epoch"), `${sinceEpoch}\n`);
+  if (temperatureMilliC) {
+    mkdirSync(join(rtc0, "device/hwmon/hwmon0"), { recursive: true });
+    writeFileSync(join(rtc0, "device/hwmon/hwmon0/temp1_input"), `${temperatureMilliC}\n`);
+  }
+  return root;
+}
+
+const config = (root: string, file: string) =>
+  ws.writeConfig(
+    { device: { id: "pi-1" }, system: { root }, clock: { sync_source: `file:${join(ws.dir, "synced")}` } },
+    file,
+  );
+
+describe("fieldrelay rtc", () => {
+  const now = Math.floor(Date.now() / 1000);
+  const kernel = config(rootWithKernelRtc("kernel", String(now - 3), "24750"), "kernel.toml");
+  const empty = join(ws.dir, "empty");
+  mkdirSync(empty);
+  const none = config(empty, "none.toml");
+
+  it("status reports the kernel path, OSF, drift and temperature", async () => {
+    const r = await run("source", ["rtc", "status", "--json", "--config", kernel]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ path: "kernel", valid: true, osf: false, temperatureC: 24.75 });
+    expect(s.reason).toMatch(/rtc-ds1307/);
+    expect(s.driftMs).toBeLessThan(-2000);
+    expect(s.driftMs).toBeGreaterThan(-20_000);
+    const text = await run("source", ["rtc", "status", "--config", kernel]);
+    expect(text.stdout).toMatch(/OSF:\s+clear/);
+    expect(text.stdout).toMatch(/temperature:\s+24.75 °C/);
+  });
+
+  it("read prints the RTC time in UTC", async () => {
+    const r = await run("source", ["rtc", "read", "--config", kernel]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(new Date((now - 3) * 1000).toISOString());
+  });
+
+  it("exits 69 with the reason when no RTC is found", async () => {
+    for (const cmd of ["read", "status"]) {
+      const r = await run("source", ["rtc", cmd, "--config", none]);
+      expect(r.code).toBe(69);
+      expect(r.stderr).toMatch(
+        /^fieldrelay: no RTC found: I2C bus 1 cannot be opened: direct I2C access is not built into this binary yet/,
+      );
+    }
+  });
+
+  it("set --from-system on the kernel path explains that the kernel owns the chip (69)", async () => {
+    const r = await run("source", ["rtc", "set", "--from-system", "--config", kernel]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/owned by the kernel driver; set it with `hwclock --systohc`/);
+  });
+
+  it("set without --from-system is a usage error (64); an unknown flag too", async () => {
+    expect((await run("source", ["rtc", "set", "--config", kernel])).code).toBe(64);
+    const r = await run("source", ["rtc", "read", "--frob"]);
+    expect(r.code).toBe(64);
+    expect(r.stderr.trim()).toBe("fieldrelay: unknown option '--frob'");
+  });
+
+  it("a kernel RTC whose time cannot be read is invalid: exit 65", async () => {
+    const bad = config(rootWithKernelRtc("bad", "garbage"), "bad.toml");
+    const r = await run("source", ["rtc", "status", "--config", bad]);
+    expect(r.code).toBe(65);
+    expect(r.stdout).toMatch(/INVALID/);
+  });
+});
