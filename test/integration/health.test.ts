@@ -2,6 +2,7 @@ import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-tex
 import { afterAll, describe, expect, it } from "vitest";
 import {
   createVitalsReader,
+  type HealthBody,
   type HealthServer,
   HealthConfigError,
   startHealthServer,
@@ -54,14 +55,14 @@ describe("GET /health", () => {
     const { url } = serve(() => fakeStatus({ queue: { refusing: true } }));
     const res = await fetch(url("/health"));
     expect(res.status).toBe(503);
-    expect((await res.json()).checks.queue.status).toBe("unhealthy");
+    expect(((await res.json()) as HealthBody).checks.queue?.status).toBe("unhealthy");
   });
 
   it("answers 503 unhealthy when the database is not writable", async () => {
     const { url } = serve(() => fakeStatus({ queue: { lastError: "SQLITE_READONLY", lastCommitMonoMs: NOW_MONO_MS - 120_000 } }));
     const res = await fetch(url("/health"));
     expect(res.status).toBe(503);
-    expect((await res.json()).checks.database.reason).toContain("SQLITE_READONLY");
+    expect(((await res.json()) as HealthBody).checks.database?.reason).toContain("SQLITE_READONLY");
   });
 
   it("reports unknown paths as 404", async () => {
