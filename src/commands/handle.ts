@@ -75,22 +75,34 @@ function parseArgs(payload: Buffer): Args | string {
   } catch (error) {
     return `payload is not JSON: ${(error as Error).message}`;
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "payload must be a JSON object";
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return "payload must be a JSON object";
   return value as Args;
 }
 
-export async function handleCommand(name: string, payload: Buffer, ctx: CommandContext): Promise<CommandReply> {
+export async function handleCommand(
+  name: string,
+  payload: Buffer,
+  ctx: CommandContext,
+): Promise<CommandReply> {
   const fail = (code: ErrorCode, message: string, id?: CommandId) => {
-    ctx.log.warn({ command: name, code, bytes: payload.byteLength, ...(id === undefined ? {} : { id }) }, `command refused: ${message}`);
+    ctx.log.warn(
+      { command: name, code, bytes: payload.byteLength, ...(id === undefined ? {} : { id }) },
+      `command refused: ${message}`,
+    );
     return errorReply(name, code, message, id);
   };
   if (payload.byteLength > ctx.maxPayloadBytes)
-    return fail("payload_too_large", `payload is ${payload.byteLength} bytes; commands.max_payload_bytes is ${ctx.maxPayloadBytes}`);
+    return fail(
+      "payload_too_large",
+      `payload is ${payload.byteLength} bytes; commands.max_payload_bytes is ${ctx.maxPayloadBytes}`,
+    );
   const args = parseArgs(payload);
   if (typeof args === "string") return fail("malformed_json", args);
   const id = typeof args.id === "string" || typeof args.id === "number" ? args.id : undefined;
   const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!handler) return fail("unknown_command", `unknown command "${name}"; known: ${COMMAND_NAMES.join(", ")}`, id);
+  if (!handler)
+    return fail("unknown_command", `unknown command "${name}"; known: ${COMMAND_NAMES.join(", ")}`, id);
   try {
     const result = await handler(args, ctx);
     ctx.log.info({ command: name, ...(id === undefined ? {} : { id }) }, "command handled");

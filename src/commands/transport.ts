@@ -59,7 +59,10 @@ export async function startCommands(options: CommandsOptions): Promise<Commands>
 
   const reply = async (name: string, packet: CommandPacket, body: CommandReply) => {
     const props = packet.properties;
-    const topic = props?.responseTopic && !/[+#]/.test(props.responseTopic) ? props.responseTopic : `${base}${name}/reply`;
+    const topic =
+      props?.responseTopic && !/[+#]/.test(props.responseTopic)
+        ? props.responseTopic
+        : `${base}${name}/reply`;
     try {
       await transport.send(topic, JSON.stringify(body), {
         qos: 1,

@@ -4,7 +4,7 @@
  * the device's state to the network. The bearer token is compared in constant time.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { isLoopback } from "../config/schema.ts";
+import { isLoopback } from "../config/index.ts";
 import { FieldrelayError } from "../errors/index.ts";
 
 /** HealthConfigError is a health listener that would be unsafe to open. */
@@ -13,10 +13,13 @@ export class HealthConfigError extends FieldrelayError {}
 /** Throws when a non-loopback listener has no token. */
 export function assertListenAllowed(host: string, token: string | undefined): void {
   if (isLoopback(host) || token) return;
-  throw new HealthConfigError(`health.listen is ${host}, which is not loopback, and health.token is not set`, {
-    hint: 'set FIELDRELAY_HEALTH_TOKEN (16+ characters) or listen on loopback, e.g. "127.0.0.1:9108"',
-    context: { key: "health.listen", host },
-  });
+  throw new HealthConfigError(
+    `health.listen is ${host}, which is not loopback, and health.token is not set`,
+    {
+      hint: 'set FIELDRELAY_HEALTH_TOKEN (16+ characters) or listen on loopback, e.g. "127.0.0.1:9108"',
+      context: { key: "health.listen", host },
+    },
+  );
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();

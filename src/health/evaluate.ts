@@ -105,13 +105,16 @@ function database(s: RuntimeStatus, now: number, t: HealthThresholds): Check {
 function sampler(s: RuntimeStatus, now: number, t: HealthThresholds): Check {
   const age = now - s.samplerProgressMonoMs;
   if (age > t.samplerStallMs)
-    return unhealthy(`sampler loop stalled: last turn ${seconds(age)} ago (limit ${seconds(t.samplerStallMs)})`);
+    return unhealthy(
+      `sampler loop stalled: last turn ${seconds(age)} ago (limit ${seconds(t.samplerStallMs)})`,
+    );
   return ok(`last turn ${seconds(Math.max(0, age))} ago`);
 }
 
 function queue(s: RuntimeStatus, t: HealthThresholds): Check {
   const q = s.queue;
-  if (q.refusing) return unhealthy("queue refuses new readings: only protected-priority rows remain within budget");
+  if (q.refusing)
+    return unhealthy("queue refuses new readings: only protected-priority rows remain within budget");
   const rowsFraction = q.rows / t.queueMaxRows;
   const bytesFraction = q.bytes / t.queueMaxBytes;
   const usage = `${q.rows} rows (${pct(rowsFraction)} of max_rows), ${q.bytes} bytes (${pct(bytesFraction)} of max_bytes)`;
@@ -134,7 +137,8 @@ function broker(s: RuntimeStatus): Check {
 function sensors(s: RuntimeStatus, t: HealthThresholds): Check {
   if (s.sensors.length === 0) return ok("no sensors configured");
   const failing = s.sensors.filter(
-    (x) => x.lastError !== undefined && (x.lastSuccessAgeS === undefined || x.lastSuccessAgeS > t.sensorStaleS),
+    (x) =>
+      x.lastError !== undefined && (x.lastSuccessAgeS === undefined || x.lastSuccessAgeS > t.sensorStaleS),
   );
   if (failing.length === 0) return ok(`${s.sensors.length} sensor(s) reading`);
   return degraded(
@@ -158,7 +162,8 @@ function power(v: Vitals): Check {
   if (v.throttle === "unknown" && v.underVoltageAlarm === "unknown")
     return unknown("no firmware throttle state or rpi_volt sensor (not a Raspberry Pi?)");
   const now = v.throttle === "unknown" ? [] : describeFlags(v.throttle.now);
-  if (v.underVoltageAlarm === true && !now.includes("under-voltage")) now.push("under-voltage (rpi_volt alarm)");
+  if (v.underVoltageAlarm === true && !now.includes("under-voltage"))
+    now.push("under-voltage (rpi_volt alarm)");
   if (now.length > 0) return degraded(`now: ${now.join(", ")} — check the power supply and cooling`);
   const before = v.throttle === "unknown" ? [] : describeFlags(v.throttle.sinceBoot);
   if (before.length > 0) return ok(`not now; since boot: ${before.join(", ")}`);
@@ -169,6 +174,7 @@ function disk(v: Vitals, t: HealthThresholds): Check {
   if (v.dataDisk === "unknown") return unknown("data partition space unknown (statvfs failed)");
   const d = v.dataDisk;
   const line = `${mib(d.availableBytes)} available of ${mib(d.totalBytes)} on ${d.path}`;
-  if (d.availableBytes < t.dataDiskLowBytes) return degraded(`data partition low: ${line} (below ${mib(t.dataDiskLowBytes)})`);
+  if (d.availableBytes < t.dataDiskLowBytes)
+    return degraded(`data partition low: ${line} (below ${mib(t.dataDiskLowBytes)})`);
   return ok(line);
 }

@@ -19,4 +19,10 @@ export {
   startHealthServer,
 } from "./server.ts";
 export { decodeThrottled, parseThrottled, type ThrottleFlags, type ThrottleState } from "./throttle.ts";
-export { createVitalsReader, type DiskSpace, type Vitals, type VitalsOptions, type VitalsReader } from "./vitals.ts";
+export {
+  createVitalsReader,
+  type DiskSpace,
+  type Vitals,
+  type VitalsOptions,
+  type VitalsReader,
+} from "./vitals.ts";

@@ -23,7 +23,9 @@ export function startLoopLag(): LoopLag {
     return {
       take() {
         const sample =
-          h.count > 0 ? { maxSeconds: h.max / 1e9, p99Seconds: h.percentile(99) / 1e9 } : { maxSeconds: 0, p99Seconds: 0 };
+          h.count > 0
+            ? { maxSeconds: h.max / 1e9, p99Seconds: h.percentile(99) / 1e9 }
+            : { maxSeconds: 0, p99Seconds: 0 };
         h.reset();
         return sample;
       },

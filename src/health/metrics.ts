@@ -41,7 +41,12 @@ export function createMetrics(version: string): Metrics {
 
   type Labels = Record<string, string>;
   /** A counter whose value is the runtime's total at scrape time. */
-  const total = (name: string, help: string, values: () => Array<[Labels, number]> | number, labelNames: string[] = []) =>
+  const total = (
+    name: string,
+    help: string,
+    values: () => Array<[Labels, number]> | number,
+    labelNames: string[] = [],
+  ) =>
     new Counter({
       name: PREFIX + name,
       help,
@@ -82,8 +87,10 @@ export function createMetrics(version: string): Metrics {
     current().status.sensors.map((s) => [{ sensor: s.name }, f(s)] as [Labels, T]);
 
   gauge("build_info", "fieldrelay version running (always 1)", () => [[{ version }, 1]], ["version"]);
-  gauge("uptime_seconds", "Seconds since the runtime started (monotonic)", () =>
-    (current().nowMonoMs - current().status.startedMonoMs) / 1000,
+  gauge(
+    "uptime_seconds",
+    "Seconds since the runtime started (monotonic)",
+    () => (current().nowMonoMs - current().status.startedMonoMs) / 1000,
   );
   gauge(
     "health_status",
@@ -91,7 +98,11 @@ export function createMetrics(version: string): Metrics {
     () => ({ healthy: 0, degraded: 1, unhealthy: 2 })[current().health.status],
   );
 
-  total("readings_captured_total", "Readings accepted into the queue (RAM buffer or disk)", () => q().captured);
+  total(
+    "readings_captured_total",
+    "Readings accepted into the queue (RAM buffer or disk)",
+    () => q().captured,
+  );
   total("readings_committed_total", "Readings written to flash by a commit", () => q().committed);
   total("commits_total", "Commit transactions run (each one is a flash write)", () => q().commits);
   total("readings_delivered_total", "Readings acknowledged by the broker", () => q().delivered);
@@ -100,26 +111,50 @@ export function createMetrics(version: string): Metrics {
     "Readings acknowledged before their commit deadline, so never written to flash",
     () => q().deliveredBeforeCommit,
   );
-  total("readings_resent_total", "Messages sent again after a reconnect or restart (possible duplicates)", () => p().resent);
+  total(
+    "readings_resent_total",
+    "Messages sent again after a reconnect or restart (possible duplicates)",
+    () => p().resent,
+  );
   total("messages_published_total", "Messages handed to the MQTT client", () => p().published);
-  total("readings_evicted_total", "Readings evicted over a budget, by priority", () => byPriority(q().evictedByPriority), [
-    "priority",
-  ]);
-  total("readings_refused_total", "Readings refused by a full queue, by priority", () => byPriority(q().refusedByPriority), [
-    "priority",
-  ]);
+  total(
+    "readings_evicted_total",
+    "Readings evicted over a budget, by priority",
+    () => byPriority(q().evictedByPriority),
+    ["priority"],
+  );
+  total(
+    "readings_refused_total",
+    "Readings refused by a full queue, by priority",
+    () => byPriority(q().refusedByPriority),
+    ["priority"],
+  );
 
   gauge("queue_rows", "Readings waiting: rows on disk plus readings in RAM", () => q().rows);
   gauge("queue_bytes", "Bytes of readings waiting", () => q().bytes);
-  gauge("queue_pending_in_ram", "Readings in the write-behind buffer, not yet committed", () => q().pendingInRam);
-  gauge("queue_oldest_unsent_age_seconds", "Monotonic age of the oldest unsent reading of this boot", () => q().oldestUnsentAgeS);
-  gauge("queue_refusing", "1 when only protected rows remain and new low-priority readings are refused", () =>
-    q().refusing ? 1 : 0,
+  gauge(
+    "queue_pending_in_ram",
+    "Readings in the write-behind buffer, not yet committed",
+    () => q().pendingInRam,
+  );
+  gauge(
+    "queue_oldest_unsent_age_seconds",
+    "Monotonic age of the oldest unsent reading of this boot",
+    () => q().oldestUnsentAgeS,
+  );
+  gauge(
+    "queue_refusing",
+    "1 when only protected rows remain and new low-priority readings are refused",
+    () => (q().refusing ? 1 : 0),
   );
 
   gauge("mqtt_connected", "1 while connected to the broker", () => (p().connected ? 1 : 0));
   gauge("mqtt_inflight", "Messages sent and not yet acknowledged", () => p().inflight);
-  total("mqtt_reconnects_total", "Connection attempts after a lost or failed connection", () => p().reconnects);
+  total(
+    "mqtt_reconnects_total",
+    "Connection attempts after a lost or failed connection",
+    () => p().reconnects,
+  );
   gauge("mqtt_backoff_seconds", "Reconnect backoff currently being waited", () => p().backoffS);
 
   total("sensor_reads_total", "Successful sensor reads", () => sensors((s) => s.reads), ["sensor"]);
@@ -139,9 +174,15 @@ export function createMetrics(version: string): Metrics {
     ["source", "quality", "rtc_path"],
   );
   gauge("clock_synced", "1 when the kernel clock is synchronised", () => (c().synced ? 1 : 0));
-  gauge("clock_estimated_error_seconds", "Estimated error of the wall clock", () => seconds(c().estimatedErrorMs));
+  gauge("clock_estimated_error_seconds", "Estimated error of the wall clock", () =>
+    seconds(c().estimatedErrorMs),
+  );
   gauge("rtc_offset_seconds", "RTC minus system clock", () => seconds(c().rtcOffsetMs));
-  gauge("clock_last_anchor_age_seconds", "Seconds since the last ntp/rtc anchor of this boot", () => c().lastGoodAnchorAgeS);
+  gauge(
+    "clock_last_anchor_age_seconds",
+    "Seconds since the last ntp/rtc anchor of this boot",
+    () => c().lastGoodAnchorAgeS,
+  );
 
   const v = () => current().vitals;
   gauge("soc_temperature_celsius", "SoC temperature (thermal_zone0)", () => known(v().socTemperatureC));
@@ -151,10 +192,12 @@ export function createMetrics(version: string): Metrics {
     () => {
       const t = v().throttle;
       if (t === "unknown") return [];
-      return THROTTLE_FLAG_NAMES.flatMap((flag): Array<[Labels, number]> => [
-        [{ flag: snake(flag), when: "now" }, t.now[flag] ? 1 : 0],
-        [{ flag: snake(flag), when: "since_boot" }, t.sinceBoot[flag] ? 1 : 0],
-      ]);
+      return THROTTLE_FLAG_NAMES.flatMap(
+        (flag): Array<[Labels, number]> => [
+          [{ flag: snake(flag), when: "now" }, t.now[flag] ? 1 : 0],
+          [{ flag: snake(flag), when: "since_boot" }, t.sinceBoot[flag] ? 1 : 0],
+        ],
+      );
     },
     ["flag", "when"],
   );
@@ -162,19 +205,43 @@ export function createMetrics(version: string): Metrics {
     const a = v().underVoltageAlarm;
     return a === "unknown" ? undefined : a ? 1 : 0;
   });
-  const disks = (f: (d: { availableBytes: number; totalBytes: number }) => number) => (): Array<[Labels, number | undefined]> => {
-    const { dataDisk, rootDisk } = v();
-    return [
-      [{ mount: "data" }, dataDisk === "unknown" ? undefined : f(dataDisk)],
-      [{ mount: "root" }, rootDisk === "unknown" ? undefined : f(rootDisk)],
-    ];
-  };
-  gauge("filesystem_available_bytes", "Bytes available to fieldrelay", disks((d) => d.availableBytes), ["mount"]);
-  gauge("filesystem_size_bytes", "Filesystem size", disks((d) => d.totalBytes), ["mount"]);
+  const disks =
+    (f: (d: { availableBytes: number; totalBytes: number }) => number) =>
+    (): Array<[Labels, number | undefined]> => {
+      const { dataDisk, rootDisk } = v();
+      return [
+        [{ mount: "data" }, dataDisk === "unknown" ? undefined : f(dataDisk)],
+        [{ mount: "root" }, rootDisk === "unknown" ? undefined : f(rootDisk)],
+      ];
+    };
+  gauge(
+    "filesystem_available_bytes",
+    "Bytes available to fieldrelay",
+    disks((d) => d.availableBytes),
+    ["mount"],
+  );
+  gauge(
+    "filesystem_size_bytes",
+    "Filesystem size",
+    disks((d) => d.totalBytes),
+    ["mount"],
+  );
 
-  gauge("process_resident_memory_bytes", "Resident set size of the fieldrelay process", () => current().rssBytes);
-  gauge("event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape", () => current().lag.maxSeconds);
-  gauge("event_loop_lag_p99_seconds", "99th percentile event-loop delay since the previous scrape", () => current().lag.p99Seconds);
+  gauge(
+    "process_resident_memory_bytes",
+    "Resident set size of the fieldrelay process",
+    () => current().rssBytes,
+  );
+  gauge(
+    "event_loop_lag_max_seconds",
+    "Largest event-loop delay since the previous scrape",
+    () => current().lag.maxSeconds,
+  );
+  gauge(
+    "event_loop_lag_p99_seconds",
+    "99th percentile event-loop delay since the previous scrape",
+    () => current().lag.p99Seconds,
+  );
 
   return {
     registry,

@@ -4,9 +4,10 @@
  * is set every request must carry `Authorization: Bearer <token>`; off loopback the token is
  * mandatory and the server refuses to start without one.
  */
+
+import { libc } from "../hal/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { RuntimeStatus } from "../runtime/status.ts";
-import { libc } from "../hal/index.ts";
 import { assertListenAllowed, isAuthorized } from "./auth.ts";
 import { evaluateHealth, type HealthReport, type HealthThresholds } from "./evaluate.ts";
 import { startLoopLag } from "./loop-lag.ts";
@@ -63,8 +64,14 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
     async fetch(req) {
       const url = new URL(req.url);
       if (!isAuthorized(req.headers.get("authorization"), token)) {
-        log.warn({ path: url.pathname, remote: server.requestIP(req)?.address }, "health request without a valid token");
-        return new Response("unauthorized\n", { status: 401, headers: { "www-authenticate": 'Bearer realm="fieldrelay"' } });
+        log.warn(
+          { path: url.pathname, remote: server.requestIP(req)?.address },
+          "health request without a valid token",
+        );
+        return new Response("unauthorized\n", {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="fieldrelay"' },
+        });
       }
       if (url.pathname !== "/health" && url.pathname !== "/metrics")
         return new Response("not found: try /health or /metrics\n", { status: 404 });
@@ -98,7 +105,10 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
       }
     },
   });
-  log.info({ host: listen.host, port: server.port, token: token ? "set" : "none" }, "health endpoint listening");
+  log.info(
+    { host: listen.host, port: server.port, token: token ? "set" : "none" },
+    "health endpoint listening",
+  );
   return {
     port: server.port ?? listen.port,
     async stop() {

@@ -25,7 +25,12 @@ export interface ThrottleState {
   sinceBoot: ThrottleFlags;
 }
 
-export const THROTTLE_FLAG_NAMES = ["underVoltage", "frequencyCapped", "throttled", "softTemperatureLimit"] as const;
+export const THROTTLE_FLAG_NAMES = [
+  "underVoltage",
+  "frequencyCapped",
+  "throttled",
+  "softTemperatureLimit",
+] as const;
 
 function flagsAt(raw: number, shift: number): ThrottleFlags {
   const bit = (n: number) => ((raw >>> (shift + n)) & 1) === 1;

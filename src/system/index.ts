@@ -6,4 +6,4 @@ export {
   NotifySocketError,
   watchdogIntervalMs,
 } from "./notify.ts";
-export { type GateDecision, startWatchdog, type WatchdogOptions, WatchdogGate } from "./watchdog.ts";
+export { type GateDecision, startWatchdog, WatchdogGate, type WatchdogOptions } from "./watchdog.ts";

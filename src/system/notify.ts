@@ -36,9 +36,12 @@ export function encodeSockaddrUn(address: string): Uint8Array {
     });
   const pathBytes = name.length + 1; // the NUL terminator, or the leading NUL of an abstract name
   if (pathBytes > SUN_PATH_MAX)
-    throw new NotifySocketError(`NOTIFY_SOCKET is ${pathBytes} bytes, longer than sun_path (${SUN_PATH_MAX})`, {
-      context: { env: "NOTIFY_SOCKET" },
-    });
+    throw new NotifySocketError(
+      `NOTIFY_SOCKET is ${pathBytes} bytes, longer than sun_path (${SUN_PATH_MAX})`,
+      {
+        context: { env: "NOTIFY_SOCKET" },
+      },
+    );
   const buf = new Uint8Array(new ArrayBuffer(2 + pathBytes));
   new DataView(buf.buffer).setUint16(0, libc.AF_UNIX, true);
   buf.set(name, abstract ? 3 : 2);
@@ -65,7 +68,10 @@ export interface NotifierOptions {
 }
 
 /** watchdogIntervalMs reads $WATCHDOG_USEC/$WATCHDOG_PID: half the timeout, in ms, or undefined. */
-export function watchdogIntervalMs(env: Record<string, string | undefined>, pid = process.pid): number | undefined {
+export function watchdogIntervalMs(
+  env: Record<string, string | undefined>,
+  pid = process.pid,
+): number | undefined {
   const usec = Number(env.WATCHDOG_USEC);
   if (!Number.isFinite(usec) || usec <= 0) return undefined;
   if (env.WATCHDOG_PID !== undefined && Number(env.WATCHDOG_PID) !== pid) return undefined;

@@ -75,7 +75,10 @@ export function startWatchdog({ notifier, status, nowMonoMs, windowMs, log }: Wa
       notifier.watchdog();
     } else if (!starving) {
       starving = true;
-      log.error({ reason: d.reason }, "capture stalled: no longer feeding the systemd watchdog, expect a restart");
+      log.error(
+        { reason: d.reason },
+        "capture stalled: no longer feeding the systemd watchdog, expect a restart",
+      );
       notifier.status(`stalled: ${d.reason}`);
     }
   };

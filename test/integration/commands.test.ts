@@ -17,7 +17,8 @@ type Handler = (topic: string, payload: Buffer, packet: CommandPacket) => void;
 function matches(filter: string, topic: string): boolean {
   const f = filter.split("/");
   const t = topic.split("/");
-  if (f.at(-1) === "#") return t.length >= f.length - 1 && f.slice(0, -1).every((p, i) => p === "+" || p === t[i]);
+  if (f.at(-1) === "#")
+    return t.length >= f.length - 1 && f.slice(0, -1).every((p, i) => p === "+" || p === t[i]);
   return f.length === t.length && f.every((p, i) => p === "+" || p === t[i]);
 }
 
@@ -35,13 +36,23 @@ function testTransport(client: MqttClient): CommandTransport {
       if (client.connected) await client.subscribeAsync(filter, { qos });
     },
     async send(topic, payload, { qos, retain, properties }) {
-      await client.publishAsync(topic, payload, { qos, retain: retain ?? false, ...(properties ? { properties } : {}) });
+      await client.publishAsync(topic, payload, {
+        qos,
+        retain: retain ?? false,
+        ...(properties ? { properties } : {}),
+      });
     },
   };
 }
 
 const connectClient = (url: string, clientId: string) =>
-  mqtt.connectAsync(url, { clientId, protocolVersion: 5, reconnectPeriod: 100, connectTimeout: 2000, resubscribe: false });
+  mqtt.connectAsync(url, {
+    clientId,
+    protocolVersion: 5,
+    reconnectPeriod: 100,
+    connectTimeout: 2000,
+    resubscribe: false,
+  });
 
 describe.skipIf(skip)("remote commands over MQTT", () => {
   let broker: MosquittoBroker;
@@ -94,14 +105,25 @@ describe.skipIf(skip)("remote commands over MQTT", () => {
   it("answers ping on cmd/ping/reply, echoing the id", async () => {
     await operator.publishAsync("fr/pi-1/cmd/ping", JSON.stringify({ id: "p-1" }), { qos: 1 });
     const r = await reply((x) => x.body.id === "p-1");
-    expect(r).toEqual({ topic: "fr/pi-1/cmd/ping/reply", body: { id: "p-1", command: "ping", ok: true, result: { pong: true } } });
+    expect(r).toEqual({
+      topic: "fr/pi-1/cmd/ping/reply",
+      body: { id: "p-1", command: "ping", ok: true, result: { pong: true } },
+    });
   });
 
   it("answers status and sample with their results", async () => {
     await operator.publishAsync("fr/pi-1/cmd/status", JSON.stringify({ id: "st" }), { qos: 1 });
-    await operator.publishAsync("fr/pi-1/cmd/sample", JSON.stringify({ id: "sa", sensor: "bme" }), { qos: 1 });
-    expect((await reply((x) => x.body.id === "st")).body).toMatchObject({ ok: true, result: { status: "degraded" } });
-    expect((await reply((x) => x.body.id === "sa")).body).toMatchObject({ ok: true, result: { sensor: "bme" } });
+    await operator.publishAsync("fr/pi-1/cmd/sample", JSON.stringify({ id: "sa", sensor: "bme" }), {
+      qos: 1,
+    });
+    expect((await reply((x) => x.body.id === "st")).body).toMatchObject({
+      ok: true,
+      result: { status: "degraded" },
+    });
+    expect((await reply((x) => x.body.id === "sa")).body).toMatchObject({
+      ok: true,
+      result: { sensor: "bme" },
+    });
   });
 
   it("answers malformed and oversized payloads with error replies and keeps serving", async () => {
@@ -111,7 +133,9 @@ describe.skipIf(skip)("remote commands over MQTT", () => {
     const malformed = await reply((x) => x.topic === "fr/pi-1/cmd/flush/reply");
     expect(malformed.body).toMatchObject({ ok: false, error: { code: "malformed_json" } });
     const big = await reply((x) => x.topic === "fr/pi-1/cmd/sample/reply" && x.body.ok === false);
-    expect(big.body).toMatchObject({ error: { code: "payload_too_large", message: expect.stringContaining("1000 bytes") } });
+    expect(big.body).toMatchObject({
+      error: { code: "payload_too_large", message: expect.stringContaining("1000 bytes") },
+    });
     expect((await reply((x) => x.body.id === "after-bad")).body.ok).toBe(true);
   });
 
@@ -121,7 +145,11 @@ describe.skipIf(skip)("remote commands over MQTT", () => {
       properties: { responseTopic: "ops/inbox/42", correlationData: Buffer.from("corr-42") },
     });
     const r = await reply((x) => x.topic === "ops/inbox/42");
-    expect(r).toEqual({ topic: "ops/inbox/42", body: { command: "ping", ok: true, result: { pong: true } }, correlation: "corr-42" });
+    expect(r).toEqual({
+      topic: "ops/inbox/42",
+      body: { command: "ping", ok: true, result: { pong: true } },
+      correlation: "corr-42",
+    });
   });
 
   it("still answers after the broker restarts (the transport re-subscribes)", async () => {

@@ -3,8 +3,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   createVitalsReader,
   type HealthBody,
-  type HealthServer,
   HealthConfigError,
+  type HealthServer,
   startHealthServer,
   thresholdsFromConfig,
 } from "../../src/health/index.ts";
@@ -39,7 +39,9 @@ function serve(status: () => RuntimeStatus, token?: string, host = "127.0.0.1") 
 
 describe("GET /health", () => {
   it("answers 200 degraded while the broker is down, with the broker check's reason", async () => {
-    const { url } = serve(() => fakeStatus({ publisher: { connected: false, lastError: "connect ECONNREFUSED" } }));
+    const { url } = serve(() =>
+      fakeStatus({ publisher: { connected: false, lastError: "connect ECONNREFUSED" } }),
+    );
     const res = await fetch(url("/health"));
     expect(res.status).toBe(200);
     const body = await res.json();
@@ -59,7 +61,9 @@ describe("GET /health", () => {
   });
 
   it("answers 503 unhealthy when the database is not writable", async () => {
-    const { url } = serve(() => fakeStatus({ queue: { lastError: "SQLITE_READONLY", lastCommitMonoMs: NOW_MONO_MS - 120_000 } }));
+    const { url } = serve(() =>
+      fakeStatus({ queue: { lastError: "SQLITE_READONLY", lastCommitMonoMs: NOW_MONO_MS - 120_000 } }),
+    );
     const res = await fetch(url("/health"));
     expect(res.status).toBe(503);
     expect(((await res.json()) as HealthBody).checks.database?.reason).toContain("SQLITE_READONLY");
@@ -80,7 +84,9 @@ describe("health token", () => {
     const token = "a-token-of-at-least-16";
     const { url } = serve(() => fakeStatus(), token);
     expect((await fetch(url("/health"))).status).toBe(401);
-    expect((await fetch(url("/metrics"), { headers: { authorization: "Bearer wrong-token-0000000" } })).status).toBe(401);
+    expect(
+      (await fetch(url("/metrics"), { headers: { authorization: "Bearer wrong-token-0000000" } })).status,
+    ).toBe(401);
     const ok = await fetch(url("/health"), { headers: { authorization: `Bearer ${token}` } });
     expect(ok.status).toBe(200);
   });
@@ -97,11 +103,24 @@ describe("GET /metrics", () => {
 
   it("exposes the status snapshot, Pi vitals and process figures as Prometheus text", async () => {
     let status = fakeStatus({
-      queue: { evictedByPriority: { 1: 7, 3: 2 }, refusedByPriority: { 2: 5 }, rows: 42, bytes: 9000, oldestUnsentAgeS: 17 },
+      queue: {
+        evictedByPriority: { 1: 7, 3: 2 },
+        refusedByPriority: { 2: 5 },
+        rows: 42,
+        bytes: 9000,
+        oldestUnsentAgeS: 17,
+      },
       publisher: { connected: false, backoffS: 4.5, reconnects: 3 },
       sensors: [
         { name: "bme", driver: "bme280", reads: 50, failures: 2, lastSuccessAgeS: 1.5, lastError: undefined },
-        { name: "door", driver: "gpio_input", reads: 0, failures: 0, lastSuccessAgeS: undefined, lastError: undefined },
+        {
+          name: "door",
+          driver: "gpio_input",
+          reads: 0,
+          failures: 0,
+          lastSuccessAgeS: undefined,
+          lastError: undefined,
+        },
       ],
       clock: { source: "rtc", quality: "rtc", synced: false, estimatedErrorMs: 250, rtcOffsetMs: -1500 },
     });
@@ -156,7 +175,8 @@ describe("GET /metrics", () => {
   it("keeps two servers' registries apart", async () => {
     const a = serve(() => fakeStatus({ queue: { rows: 1 } }));
     const b = serve(() => fakeStatus({ queue: { rows: 2 } }));
-    const rows = async (u: string) => value(parsePrometheusTextFormat(await (await fetch(u)).text()), "fieldrelay_queue_rows");
+    const rows = async (u: string) =>
+      value(parsePrometheusTextFormat(await (await fetch(u)).text()), "fieldrelay_queue_rows");
     expect(await rows(a.url("/metrics"))).toBe(1);
     expect(await rows(b.url("/metrics"))).toBe(2);
   });

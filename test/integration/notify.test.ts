@@ -53,7 +53,13 @@ describe("the watchdog loop", () => {
     expect(n.watchdogIntervalMs).toBe(10);
     let now = 1_000_000;
     let status: RuntimeStatus = fakeStatus({ samplerProgressMonoMs: now });
-    const stop = startWatchdog({ notifier: n, status: () => status, nowMonoMs: () => now, windowMs: 5_000, log: silentLogger() });
+    const stop = startWatchdog({
+      notifier: n,
+      status: () => status,
+      nowMonoMs: () => now,
+      windowMs: 5_000,
+      log: silentLogger(),
+    });
     try {
       const fed = await socket.receive(3);
       expect(fed.every((m) => m === "WATCHDOG=1")).toBe(true);

@@ -71,7 +71,8 @@ export class UnixDgramServer {
     while (got.length < count) {
       got.push(...this.drain());
       if (got.length >= count) break;
-      if (Date.now() > deadline) throw new Error(`expected ${count} datagram(s) on ${this.address}, got ${got.length}`);
+      if (Date.now() > deadline)
+        throw new Error(`expected ${count} datagram(s) on ${this.address}, got ${got.length}`);
       await Bun.sleep(5);
     }
     return got;

@@ -4,8 +4,8 @@ import {
   createVitalsReader,
   decodeThrottled,
   evaluateHealth,
-  type HealthThresholds,
   HealthConfigError,
+  type HealthThresholds,
   isAuthorized,
   parseThrottled,
   thresholdsFromConfig,
@@ -26,7 +26,12 @@ const goodVitals: Vitals = {
   rootDisk: { path: "/", totalBytes: 4 * GiB, availableBytes: GiB, freeBytes: GiB },
 };
 
-const flag = (underVoltage: boolean, frequencyCapped: boolean, throttled: boolean, softTemperatureLimit: boolean) => ({
+const flag = (
+  underVoltage: boolean,
+  frequencyCapped: boolean,
+  throttled: boolean,
+  softTemperatureLimit: boolean,
+) => ({
   underVoltage,
   frequencyCapped,
   throttled,
@@ -35,7 +40,11 @@ const flag = (underVoltage: boolean, frequencyCapped: boolean, throttled: boolea
 
 describe("decodeThrottled", () => {
   it("0x0 is nothing now and nothing since boot", () => {
-    expect(decodeThrottled(0)).toEqual({ raw: 0, now: flag(false, false, false, false), sinceBoot: flag(false, false, false, false) });
+    expect(decodeThrottled(0)).toEqual({
+      raw: 0,
+      now: flag(false, false, false, false),
+      sinceBoot: flag(false, false, false, false),
+    });
   });
   it("0x50005 is under-voltage and throttled, now and since boot", () => {
     const t = decodeThrottled(0x50005);
@@ -51,9 +60,17 @@ describe("decodeThrottled", () => {
     const names = ["underVoltage", "frequencyCapped", "throttled", "softTemperatureLimit"] as const;
     names.forEach((name, bit) => {
       const t = decodeThrottled(1 << bit);
-      expect(Object.entries(t.now).filter(([, v]) => v).map(([k]) => k)).toEqual([name]);
+      expect(
+        Object.entries(t.now)
+          .filter(([, v]) => v)
+          .map(([k]) => k),
+      ).toEqual([name]);
       const b = decodeThrottled(1 << (16 + bit));
-      expect(Object.entries(b.sinceBoot).filter(([, v]) => v).map(([k]) => k)).toEqual([name]);
+      expect(
+        Object.entries(b.sinceBoot)
+          .filter(([, v]) => v)
+          .map(([k]) => k),
+      ).toEqual([name]);
       expect(Object.values(b.now).some(Boolean)).toBe(false);
     });
   });
@@ -117,22 +134,37 @@ describe("Pi vitals from the configurable root", () => {
     ["0x50000", "healthy", "ok"],
   ] as const)("throttle word %s makes the device %s", (throttled, overall, power) => {
     const root = fresh().pi({ throttled });
-    const v = createVitalsReader({ root: root.dir, dataDir: root.dir, statvfs: () => ({ totalBytes: 8 * GiB, availableBytes: 4 * GiB, freeBytes: 4 * GiB }) }).read();
+    const v = createVitalsReader({
+      root: root.dir,
+      dataDir: root.dir,
+      statvfs: () => ({ totalBytes: 8 * GiB, availableBytes: 4 * GiB, freeBytes: 4 * GiB }),
+    }).read();
     const report = evaluateHealth(fakeStatus(), v, NOW_MONO_MS, thresholds);
     expect(report.status).toBe(overall);
     expect(report.checks.power?.status).toBe(power);
     if (throttled === "0x50005") expect(report.checks.power?.reason).toContain("under-voltage, throttled");
-    if (throttled === "0x50000") expect(report.checks.power?.reason).toContain("since boot: under-voltage, throttled");
+    if (throttled === "0x50000")
+      expect(report.checks.power?.reason).toContain("since boot: under-voltage, throttled");
   });
 });
 
 describe("evaluateHealth", () => {
-  const evaluate = (s = fakeStatus(), v: Vitals = goodVitals) => evaluateHealth(s, v, NOW_MONO_MS, thresholds);
+  const evaluate = (s = fakeStatus(), v: Vitals = goodVitals) =>
+    evaluateHealth(s, v, NOW_MONO_MS, thresholds);
 
   it("is healthy with every check ok and a reason for each", () => {
     const r = evaluate();
     expect(r.status).toBe("healthy");
-    expect(Object.keys(r.checks).sort()).toEqual(["broker", "clock", "database", "disk", "power", "queue", "sampler", "sensors"]);
+    expect(Object.keys(r.checks).sort()).toEqual([
+      "broker",
+      "clock",
+      "database",
+      "disk",
+      "power",
+      "queue",
+      "sampler",
+      "sensors",
+    ]);
     for (const c of Object.values(r.checks)) {
       expect(c.status).toBe("ok");
       expect(c.reason.length).toBeGreaterThan(0);
@@ -140,9 +172,17 @@ describe("evaluateHealth", () => {
   });
 
   it("is only degraded when the broker is unreachable, never unhealthy", () => {
-    const r = evaluate(fakeStatus({ publisher: { connected: false, backoffS: 8, lastError: "ECONNREFUSED" }, queue: { rows: 700, oldestUnsentAgeS: 900 } }));
+    const r = evaluate(
+      fakeStatus({
+        publisher: { connected: false, backoffS: 8, lastError: "ECONNREFUSED" },
+        queue: { rows: 700, oldestUnsentAgeS: 900 },
+      }),
+    );
     expect(r.status).toBe("degraded");
-    expect(r.checks.broker).toEqual({ status: "degraded", reason: expect.stringContaining("broker unreachable: ECONNREFUSED") });
+    expect(r.checks.broker).toEqual({
+      status: "degraded",
+      reason: expect.stringContaining("broker unreachable: ECONNREFUSED"),
+    });
   });
 
   it("is degraded above 80 % of the row budget or of the byte budget", () => {
@@ -160,13 +200,21 @@ describe("evaluateHealth", () => {
   });
 
   it("is unhealthy when commits fail and the last good one is too old; degraded while it is recent", () => {
-    const recent = evaluate(fakeStatus({ queue: { lastError: "SQLITE_FULL", lastCommitMonoMs: NOW_MONO_MS - 2_000 } }));
+    const recent = evaluate(
+      fakeStatus({ queue: { lastError: "SQLITE_FULL", lastCommitMonoMs: NOW_MONO_MS - 2_000 } }),
+    );
     expect(recent.status).toBe("degraded");
     expect(recent.checks.database?.status).toBe("degraded");
-    const old = evaluate(fakeStatus({ queue: { lastError: "SQLITE_READONLY", lastCommitMonoMs: NOW_MONO_MS - 60_000 } }));
+    const old = evaluate(
+      fakeStatus({ queue: { lastError: "SQLITE_READONLY", lastCommitMonoMs: NOW_MONO_MS - 60_000 } }),
+    );
     expect(old.status).toBe("unhealthy");
-    expect(old.checks.database?.reason).toMatch(/database not writable: SQLITE_READONLY \(last good commit 60\.0 s ago\)/);
-    const never = evaluate(fakeStatus({ queue: { lastError: "SQLITE_CANTOPEN", lastCommitMonoMs: undefined } }));
+    expect(old.checks.database?.reason).toMatch(
+      /database not writable: SQLITE_READONLY \(last good commit 60\.0 s ago\)/,
+    );
+    const never = evaluate(
+      fakeStatus({ queue: { lastError: "SQLITE_CANTOPEN", lastCommitMonoMs: undefined } }),
+    );
     expect(never.checks.database?.reason).toContain("no commit yet");
   });
 
@@ -178,7 +226,14 @@ describe("evaluateHealth", () => {
   });
 
   it("is degraded when a sensor keeps failing, naming it", () => {
-    const failing = { name: "bme", driver: "bme280", reads: 3, failures: 40, lastSuccessAgeS: 400, lastError: "EREMOTEIO" };
+    const failing = {
+      name: "bme",
+      driver: "bme280",
+      reads: 3,
+      failures: 40,
+      lastSuccessAgeS: 400,
+      lastError: "EREMOTEIO",
+    };
     const r = evaluate(fakeStatus({ sensors: [failing] }));
     expect(r.status).toBe("degraded");
     expect(r.checks.sensors?.reason).toContain("bme failing: EREMOTEIO");
@@ -196,11 +251,17 @@ describe("evaluateHealth", () => {
 
   it("is degraded on an rpi_volt under-voltage alarm even with a clean throttle word", () => {
     const r = evaluate(fakeStatus(), { ...goodVitals, underVoltageAlarm: true });
-    expect(r.checks.power).toEqual({ status: "degraded", reason: expect.stringContaining("under-voltage (rpi_volt alarm)") });
+    expect(r.checks.power).toEqual({
+      status: "degraded",
+      reason: expect.stringContaining("under-voltage (rpi_volt alarm)"),
+    });
   });
 
   it("is degraded when the data partition is low", () => {
-    const low = { ...goodVitals, dataDisk: { path: "/data", totalBytes: GiB, availableBytes: 100 * 1024 * 1024, freeBytes: 0 } };
+    const low = {
+      ...goodVitals,
+      dataDisk: { path: "/data", totalBytes: GiB, availableBytes: 100 * 1024 * 1024, freeBytes: 0 },
+    };
     const r = evaluate(fakeStatus(), low);
     expect(r.status).toBe("degraded");
     expect(r.checks.disk?.reason).toContain("data partition low: 100 MiB available");
@@ -215,7 +276,8 @@ describe("evaluateHealth", () => {
 describe("health authorisation", () => {
   const token = "0123456789abcdef-secret";
   it("needs no token on loopback, and one everywhere else", () => {
-    for (const host of ["127.0.0.1", "127.0.0.2", "::1", "localhost"]) expect(() => assertListenAllowed(host, undefined)).not.toThrow();
+    for (const host of ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+      expect(() => assertListenAllowed(host, undefined)).not.toThrow();
     for (const host of ["0.0.0.0", "::", "192.168.1.20"]) {
       expect(() => assertListenAllowed(host, undefined)).toThrow(HealthConfigError);
       expect(() => assertListenAllowed(host, token)).not.toThrow();

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { createNotifier, encodeSockaddrUn, NotifySocketError, watchdogIntervalMs } from "../../src/system/index.ts";
+import {
+  createNotifier,
+  encodeSockaddrUn,
+  NotifySocketError,
+  watchdogIntervalMs,
+} from "../../src/system/index.ts";
 
 describe("sockaddr_un encoding", () => {
   it("encodes a path as AF_UNIX, the path bytes and a NUL", () => {

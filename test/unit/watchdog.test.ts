@@ -26,18 +26,31 @@ describe("WatchdogGate", () => {
     const stalled = gate.decide(fakeStatus({ samplerProgressMonoMs: T0 }), T0 + WINDOW + 1);
     expect(stalled.feed).toBe(false);
     expect(stalled.reason).toContain("sampler loop made no progress for 20001 ms");
-    expect(gate.decide(fakeStatus({ samplerProgressMonoMs: T0 + WINDOW + 1 }), T0 + WINDOW + 2).feed).toBe(true);
+    expect(gate.decide(fakeStatus({ samplerProgressMonoMs: T0 + WINDOW + 1 }), T0 + WINDOW + 2).feed).toBe(
+      true,
+    );
   });
 
   it("stops feeding when readings wait in RAM and the writer neither commits nor drains", () => {
     const gate = new WatchdogGate(WINDOW);
-    const stuck = { pendingInRam: 50, committed: 100, deliveredBeforeCommit: 20, lastCommitMonoMs: T0, lastError: "SQLITE_IOERR" };
+    const stuck = {
+      pendingInRam: 50,
+      committed: 100,
+      deliveredBeforeCommit: 20,
+      lastCommitMonoMs: T0,
+      lastError: "SQLITE_IOERR",
+    };
     let d = gate.decide(at(T0, { queue: stuck }).status, T0);
     expect(d.feed).toBe(true);
     d = gate.decide(at(T0 + WINDOW, { queue: stuck }).status, T0 + WINDOW);
     expect(d.feed).toBe(true);
     d = gate.decide(at(T0 + WINDOW + 5_000, { queue: stuck }).status, T0 + WINDOW + 5_000);
-    expect(d).toEqual({ feed: false, reason: expect.stringContaining("database writer made no progress for 25000 ms with 50 readings waiting (SQLITE_IOERR)") });
+    expect(d).toEqual({
+      feed: false,
+      reason: expect.stringContaining(
+        "database writer made no progress for 25000 ms with 50 readings waiting (SQLITE_IOERR)",
+      ),
+    });
   });
 
   it("counts readings acked before their commit deadline as writer progress", () => {
@@ -45,7 +58,12 @@ describe("WatchdogGate", () => {
     // Every reading is delivered before it would be committed: no commit for minutes, yet progress.
     for (let i = 0; i <= 10; i++) {
       const now = T0 + i * 15_000;
-      const q = { pendingInRam: 3, committed: 100, deliveredBeforeCommit: 20 + i * 10, lastCommitMonoMs: T0 - 60_000 };
+      const q = {
+        pendingInRam: 3,
+        committed: 100,
+        deliveredBeforeCommit: 20 + i * 10,
+        lastCommitMonoMs: T0 - 60_000,
+      };
       expect(gate.decide(at(now, { queue: q }).status, now).feed).toBe(true);
     }
   });
