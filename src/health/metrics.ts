@@ -59,11 +59,14 @@ export function createMetrics(version: string): Metrics {
         else for (const [labels, n] of v) this.inc(labels, n);
       },
     });
-  /** A gauge set at scrape time; undefined values are left out (unknown is not zero). */
+  /**
+   * A gauge set at scrape time. Unknown values (undefined) are left out, because unknown is not
+   * zero; that needs labels, since prom-client always renders an unlabelled gauge (as 0).
+   */
   const gauge = (
     name: string,
     help: string,
-    values: () => Array<[Labels, number | undefined]> | number | undefined,
+    values: () => Array<[Labels, number | undefined]> | number,
     labelNames: string[] = [],
   ) =>
     new Gauge({
@@ -174,18 +177,32 @@ export function createMetrics(version: string): Metrics {
     ["source", "quality", "rtc_path"],
   );
   gauge("clock_synced", "1 when the kernel clock is synchronised", () => (c().synced ? 1 : 0));
-  gauge("clock_estimated_error_seconds", "Estimated error of the wall clock", () =>
-    seconds(c().estimatedErrorMs),
+  gauge(
+    "clock_estimated_error_seconds",
+    "Estimated error of the wall clock, by anchor source (absent when unknown)",
+    () => [[{ source: c().source }, seconds(c().estimatedErrorMs)]],
+    ["source"],
   );
-  gauge("rtc_offset_seconds", "RTC minus system clock", () => seconds(c().rtcOffsetMs));
+  gauge(
+    "rtc_offset_seconds",
+    "RTC minus system clock (absent without a readable RTC)",
+    () => [[{ rtc_path: c().rtcPath }, seconds(c().rtcOffsetMs)]],
+    ["rtc_path"],
+  );
   gauge(
     "clock_last_anchor_age_seconds",
-    "Seconds since the last ntp/rtc anchor of this boot",
-    () => c().lastGoodAnchorAgeS,
+    "Seconds since the last ntp/rtc anchor of this boot (absent before the first)",
+    () => [[{ source: c().source }, c().lastGoodAnchorAgeS]],
+    ["source"],
   );
 
   const v = () => current().vitals;
-  gauge("soc_temperature_celsius", "SoC temperature (thermal_zone0)", () => known(v().socTemperatureC));
+  gauge(
+    "soc_temperature_celsius",
+    "SoC temperature (absent when the thermal zone is missing)",
+    () => [[{ zone: "thermal_zone0" }, known(v().socTemperatureC)]],
+    ["zone"],
+  );
   gauge(
     "throttle_flag",
     "Firmware throttle flags (get_throttled): 1 when set, now or since boot",
@@ -201,10 +218,15 @@ export function createMetrics(version: string): Metrics {
     },
     ["flag", "when"],
   );
-  gauge("under_voltage_alarm", "rpi_volt in0_lcrit_alarm", () => {
-    const a = v().underVoltageAlarm;
-    return a === "unknown" ? undefined : a ? 1 : 0;
-  });
+  gauge(
+    "under_voltage_alarm",
+    "Supply below the PMIC's limit (hwmon in0_lcrit_alarm; absent without rpi_volt)",
+    () => {
+      const a = v().underVoltageAlarm;
+      return [[{ sensor: "rpi_volt" }, a === "unknown" ? undefined : a ? 1 : 0]];
+    },
+    ["sensor"],
+  );
   const disks =
     (f: (d: { availableBytes: number; totalBytes: number }) => number) =>
     (): Array<[Labels, number | undefined]> => {

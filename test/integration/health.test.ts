@@ -69,6 +69,20 @@ describe("GET /health", () => {
     expect(((await res.json()) as HealthBody).checks.database?.reason).toContain("SQLITE_READONLY");
   });
 
+  it("names the address when the port is taken", () => {
+    const first = serve(() => fakeStatus());
+    const second = () =>
+      startHealthServer({
+        listen: { host: "127.0.0.1", port: first.server.port },
+        status: () => fakeStatus(),
+        vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
+        version: "x",
+        log: silentLogger(),
+        thresholds,
+      });
+    expect(second).toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.server.port}`));
+  });
+
   it("reports unknown paths as 404", async () => {
     const { url } = serve(() => fakeStatus());
     expect((await fetch(url("/nope"))).status).toBe(404);
@@ -152,9 +166,9 @@ describe("GET /metrics", () => {
     expect(ages.map((a) => a.labels?.sensor)).toEqual(["bme"]);
     expect(value(m, "fieldrelay_clock_info", { source: "rtc", quality: "rtc", rtc_path: "kernel" })).toBe(1);
     expect(value(m, "fieldrelay_clock_synced")).toBe(0);
-    expect(value(m, "fieldrelay_clock_estimated_error_seconds")).toBe(0.25);
-    expect(value(m, "fieldrelay_rtc_offset_seconds")).toBe(-1.5);
-    expect(value(m, "fieldrelay_soc_temperature_celsius")).toBe(52.25);
+    expect(value(m, "fieldrelay_clock_estimated_error_seconds", { source: "rtc" })).toBe(0.25);
+    expect(value(m, "fieldrelay_rtc_offset_seconds", { rtc_path: "kernel" })).toBe(-1.5);
+    expect(value(m, "fieldrelay_soc_temperature_celsius", { zone: "thermal_zone0" })).toBe(52.25);
     expect(value(m, "fieldrelay_throttle_flag", { flag: "under_voltage", when: "now" })).toBe(1);
     expect(value(m, "fieldrelay_throttle_flag", { flag: "throttled", when: "since_boot" })).toBe(1);
     expect(value(m, "fieldrelay_throttle_flag", { flag: "frequency_capped", when: "now" })).toBe(0);
