@@ -6,4 +6,5 @@ export {
   NotifySocketError,
   watchdogIntervalMs,
 } from "./notify.ts";
+export { statusLine } from "./status-line.ts";
 export { type GateDecision, startWatchdog, WatchdogGate, type WatchdogOptions } from "./watchdog.ts";

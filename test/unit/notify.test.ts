@@ -3,8 +3,10 @@ import {
   createNotifier,
   encodeSockaddrUn,
   NotifySocketError,
+  statusLine,
   watchdogIntervalMs,
 } from "../../src/system/index.ts";
+import { fakeStatus } from "../support/runtime-status.ts";
 
 describe("sockaddr_un encoding", () => {
   it("encodes a path as AF_UNIX, the path bytes and a NUL", () => {
@@ -47,5 +49,25 @@ describe("the notifier without NOTIFY_SOCKET", () => {
     expect(n.enabled).toBe(false);
     expect([n.ready(), n.status("x"), n.watchdog(), n.stopping()]).toEqual([false, false, false, false]);
     n.close();
+  });
+});
+
+describe("the STATUS= line", () => {
+  it("summarises sensors, queue, broker and clock in one line", () => {
+    expect(statusLine(fakeStatus())).toBe(
+      "1 sensor; queue 10 rows (oldest 3 s); broker up, 2 inflight; clock ntp",
+    );
+    const bad = fakeStatus({
+      publisher: { connected: false, backoffS: 7.6 },
+      queue: { rows: 0, refusing: true },
+      clock: { synced: false },
+      sensors: [
+        { name: "a", driver: "x", reads: 0, failures: 3, lastSuccessAgeS: undefined, lastError: "EIO" },
+        { name: "b", driver: "x", reads: 5, failures: 0, lastSuccessAgeS: 1, lastError: undefined },
+      ],
+    });
+    expect(statusLine(bad)).toBe(
+      "2 sensors (1 failing); queue 0 rows REFUSING; broker down, retry in 8 s; clock unsynced",
+    );
   });
 });
