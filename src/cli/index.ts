@@ -7,6 +7,7 @@ import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
 import { rtcCommand } from "./commands/rtc.ts";
 import { runCommand } from "./commands/run.ts";
+import { statusCommand } from "./commands/status.ts";
 import { versionCommand } from "./commands/version.ts";
 import { type Io, processIo } from "./io.ts";
 
@@ -34,6 +35,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   checkConfigCommand(program, io, setExit);
   runCommand(program, io, setExit);
   rtcCommand(program, io, setExit);
+  statusCommand(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
 
   if (argv.length === 0) {

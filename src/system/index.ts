@@ -1,0 +1,10 @@
+export {
+  createNotifier,
+  encodeSockaddrUn,
+  type Notifier,
+  type NotifierOptions,
+  NotifySocketError,
+  watchdogIntervalMs,
+} from "./notify.ts";
+export { statusLine } from "./status-line.ts";
+export { type GateDecision, startWatchdog, WatchdogGate, type WatchdogOptions } from "./watchdog.ts";

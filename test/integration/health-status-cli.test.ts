@@ -1,0 +1,106 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/index.ts";
+import type { Io } from "../../src/cli/io.ts";
+import {
+  createVitalsReader,
+  type HealthServer,
+  startHealthServer,
+  thresholdsFromConfig,
+} from "../../src/health/index.ts";
+import { silentLogger } from "../../src/log/index.ts";
+import type { RuntimeStatus } from "../../src/runtime/status.ts";
+import { run, Workspace } from "../support/fieldrelay.ts";
+import { freePort } from "../support/ports.ts";
+import { FakeRoot, fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
+
+const ws = new Workspace();
+const root = new FakeRoot().pi();
+const servers: HealthServer[] = [];
+afterAll(async () => {
+  for (const s of servers) await s.stop();
+  ws.cleanup();
+  root.cleanup();
+});
+
+const TOKEN = "status-cli-token-0123";
+
+function serve(status: () => RuntimeStatus, token?: string) {
+  const server = startHealthServer({
+    listen: { host: "127.0.0.1", port: 0 },
+    token,
+    status,
+    vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
+    version: "1.2.3",
+    log: silentLogger(),
+    thresholds: thresholdsFromConfig({
+      queue: { max_rows: 1000, max_bytes: 1_000_000, min_free_disk_mb: 1, commit_interval_ms: 1000 },
+    }),
+    nowMonoMs: () => NOW_MONO_MS,
+  });
+  servers.push(server);
+  return server;
+}
+
+const configFor = (port: number, token?: string) =>
+  ws.writeConfig(
+    { device: { id: "pi-1" }, health: { listen: `127.0.0.1:${port}`, ...(token ? { token } : {}) } },
+    `status-${port}-${token ? "t" : "n"}.toml`,
+  );
+
+async function status(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s) };
+  const code = await main(["status", ...args], io);
+  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+}
+
+describe("fieldrelay status", () => {
+  it("exits 0 and prints a summary when healthy", async () => {
+    const s = serve(() => fakeStatus());
+    const r = await status(["--config", configFor(s.port)]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^fieldrelay 1\.2\.3: HEALTHY \(up 1h 0m\)/);
+    expect(r.stdout).toMatch(/✓ broker\s+connected/);
+  });
+
+  it("exits 1 when degraded, listing the problem first", async () => {
+    const s = serve(() => fakeStatus({ publisher: { connected: false, lastError: "ECONNREFUSED" } }));
+    const r = await status(["--config", configFor(s.port)]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split("\n")[1]).toMatch(/^ {2}! broker\s+broker unreachable: ECONNREFUSED/);
+  });
+
+  it("exits 2 when unhealthy and prints the /health JSON with --json", async () => {
+    const s = serve(() => fakeStatus({ queue: { refusing: true } }));
+    const r = await status(["--json", "--config", configFor(s.port)]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      status: "unhealthy",
+      version: "1.2.3",
+      checks: { queue: { status: "unhealthy" } },
+    });
+  });
+
+  it("exits 3 when nothing listens (not running)", async () => {
+    const port = await freePort();
+    const r = await status(["--config", configFor(port)]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`not running (nothing listens on http://127.0.0.1:${port})`);
+  });
+
+  it("sends the configured token, and says so when it is refused", async () => {
+    const s = serve(() => fakeStatus(), TOKEN);
+    expect((await status(["--config", configFor(s.port, TOKEN)])).code).toBe(0);
+    const refused = await status(["--config", configFor(s.port, "some-other-token-456")]);
+    expect(refused.code).toBe(69);
+    expect(refused.stderr).toContain("refused the token");
+  });
+
+  it("gives the same exit code as a process", async () => {
+    const s = serve(() => fakeStatus({ clock: { synced: false } }));
+    const r = await run("source", ["status", "--config", configFor(s.port)]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("DEGRADED");
+  });
+});
