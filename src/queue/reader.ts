@@ -79,7 +79,9 @@ export function openQueueReader(path: string): QueueReader {
       const meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
         value: number;
       } | null;
-      const inflight = (db.query("SELECT count(*) AS n FROM readings WHERE inflight = 1").get() as { n: number }).n;
+      const inflight = (
+        db.query("SELECT count(*) AS n FROM readings WHERE inflight = 1").get() as { n: number }
+      ).n;
       return {
         path,
         schemaVersion: schemaVersion(db),
@@ -96,7 +98,9 @@ export function openQueueReader(path: string): QueueReader {
         .query(`SELECT ${ROW_COLUMNS} FROM readings WHERE inflight = 1 ORDER BY seq LIMIT ?`)
         .all(n) as Parameters<typeof rowToReading>[0][];
       const rest = db
-        .query(`SELECT ${ROW_COLUMNS} FROM readings WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`)
+        .query(
+          `SELECT ${ROW_COLUMNS} FROM readings WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
+        )
         .all(Math.max(0, n - inflight.length)) as Parameters<typeof rowToReading>[0][];
       return [...inflight, ...rest].map(toStored);
     },

@@ -122,7 +122,10 @@ function isSqliteError(e: unknown, code: string): boolean {
 }
 
 function utcStamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return date
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 /** Check the data dir before SQLite does, so the error names the path and the fix. */
@@ -171,7 +174,11 @@ const SQLITE_MAGIC = "SQLite format 3\0";
  * Open the database, or — when the file is corrupt or not SQLite — move it (and its -wal/-shm)
  * aside as `<path>.corrupt-<UTC>` and start fresh, returning the highest seq we could recover.
  */
-function openOrQuarantine(path: string, log: Logger, now: () => Date): { db: Database; recoveredSeq: number } {
+function openOrQuarantine(
+  path: string,
+  log: Logger,
+  now: () => Date,
+): { db: Database; recoveredSeq: number } {
   let recoveredSeq = 0;
   if (existsSync(path)) {
     let problem: string | undefined;
@@ -236,7 +243,9 @@ function openOrQuarantine(path: string, log: Logger, now: () => Date): { db: Dat
 function salvageSeq(db: Database): number {
   let best = 0;
   try {
-    const m = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as { value: number } | null;
+    const m = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
+      value: number;
+    } | null;
     if (m) best = Math.max(best, m.value);
   } catch {}
   try {
@@ -360,7 +369,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       .all() as Array<{ priority: number; n: number; b: number }>) {
       this.classes.set(r.priority, { rows: r.n, bytes: r.b });
     }
-    for (const r of this.db.query("SELECT seq FROM readings WHERE inflight = 1").all() as Array<{ seq: number }>)
+    for (const r of this.db.query("SELECT seq FROM readings WHERE inflight = 1").all() as Array<{
+      seq: number;
+    }>)
       this.inflight.add(r.seq);
     this.log.info(
       { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqNext },
@@ -373,7 +384,9 @@ export class SqliteQueue implements Queue, AnchorStore {
     const reserved = this.seqNext - 1 + this.cfg.seqBlock;
     writeSeqFile(this.path, reserved);
     this.db
-      .query("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+      .query(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      )
       .run(SEQ_RESERVED_KEY, reserved);
     this.seqReserved = reserved;
   }
@@ -546,7 +559,10 @@ export class SqliteQueue implements Queue, AnchorStore {
         w.reject(new QueueError("closed", `queue ${this.path} closed before seq ${p.seq} was committed`));
     }
     if (this.pending.size > 0)
-      this.log.error({ lost: this.pending.size, lastError: this.lastError }, "queue closed with uncommitted readings");
+      this.log.error(
+        { lost: this.pending.size, lastError: this.lastError },
+        "queue closed with uncommitted readings",
+      );
     this.db.close(false);
   }
 
@@ -683,7 +699,12 @@ export class SqliteQueue implements Queue, AnchorStore {
    * Bring rows and bytes within budget before adding one reading of `priority`. Returns the
    * refusal detail, or undefined when the reading may be added.
    */
-  private makeRoom(rows: number, bytes: number, priority: number | undefined, extraBytes = 0): string | undefined {
+  private makeRoom(
+    rows: number,
+    bytes: number,
+    priority: number | undefined,
+    extraBytes = 0,
+  ): string | undefined {
     for (let round = 0; round < 8; round++) {
       const t = this.totals();
       const need = {
@@ -699,7 +720,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       );
       if (!choice.accept) return choice.detail;
       if (choice.evict.length === 0) return undefined;
-      const freed = this.evict(choice.evict, need.rows > 0 ? "max_rows" : need.bytes > 0 ? "max_bytes" : "disk");
+      const freed = this.evict(
+        choice.evict,
+        need.rows > 0 ? "max_rows" : need.bytes > 0 ? "max_bytes" : "disk",
+      );
       if (choice.shortfall) return undefined;
       extraBytes = Math.max(0, extraBytes - freed);
     }
@@ -710,12 +734,17 @@ export class SqliteQueue implements Queue, AnchorStore {
   private evict(plan: Array<{ priority: number; rows: number }>, reason: string): number {
     const counts: Record<number, number> = {};
     let freed = 0;
-    const stmt = this.db.query("SELECT seq, bytes FROM readings WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?");
+    const stmt = this.db.query(
+      "SELECT seq, bytes FROM readings WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?",
+    );
     for (const { priority, rows } of plan) {
       let left = rows;
       let after = 0;
       while (left > 0) {
-        const batch = stmt.all(priority, after, left + this.deletes.size) as Array<{ seq: number; bytes: number }>;
+        const batch = stmt.all(priority, after, left + this.deletes.size) as Array<{
+          seq: number;
+          bytes: number;
+        }>;
         if (batch.length === 0) break;
         for (const r of batch) {
           after = r.seq;
@@ -737,7 +766,9 @@ export class SqliteQueue implements Queue, AnchorStore {
         this.addClass(priority, -1, -p.bytes);
         freed += p.bytes;
         for (const w of p.waiters ?? [])
-          w.reject(new QueueError("evicted", `seq ${p.seq} was evicted (queue over budget) before its commit`));
+          w.reject(
+            new QueueError("evicted", `seq ${p.seq} was evicted (queue over budget) before its commit`),
+          );
         left--;
       }
       const n = rows - left;
@@ -747,7 +778,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       }
     }
     if (this.deletes.size > 0) this.oldestOpMonoMs ??= this.monoMs();
-    this.log.warn({ evictedByPriority: counts, reason, freedBytes: freed }, "queue over budget: evicted readings");
+    this.log.warn(
+      { evictedByPriority: counts, reason, freedBytes: freed },
+      "queue over budget: evicted readings",
+    );
     return freed;
   }
 
@@ -830,7 +864,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       } catch (error) {
         if (!isSqliteError(error, "SQLITE_FULL")) throw error;
         const need = batch.reduce((n, p) => n + p.bytes, 0);
-        this.log.warn({ path: this.path, batchRows: batch.length }, "queue disk full on commit: evicting and retrying");
+        this.log.warn(
+          { path: this.path, batchRows: batch.length },
+          "queue disk full on commit: evicting and retrying",
+        );
         this.makeRoom(0, 0, undefined, Math.max(need, 64 * 1024));
         batch = [...this.pending.values()];
         this.runTransaction(batch);
@@ -904,7 +941,12 @@ export class SqliteQueue implements Queue, AnchorStore {
         this.inflight.delete(p.seq);
         this.addClass(priority, -1, -p.bytes);
         for (const w of p.waiters ?? [])
-          w.reject(new QueueError("evicted", `seq ${p.seq} dropped from RAM: commits are failing (${this.lastError})`));
+          w.reject(
+            new QueueError(
+              "evicted",
+              `seq ${p.seq} dropped from RAM: commits are failing (${this.lastError})`,
+            ),
+          );
         left--;
       }
       counts[priority] = rows - left;

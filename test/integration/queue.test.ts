@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/index.ts";
-import { openQueue, type QueueOptions, QueueError, type SqliteQueue } from "../../src/queue/index.ts";
+import { openQueue, QueueError, type QueueOptions, type SqliteQueue } from "../../src/queue/index.ts";
 import { Workspace } from "../support/fieldrelay.ts";
 import { BOOT, ManualClock, reading } from "../support/queue-fakes.ts";
 
@@ -33,7 +33,9 @@ async function fresh(
 function seqsOnDisk(path: string): number[] {
   const db = new Database(path, { readonly: true });
   try {
-    return (db.query("SELECT seq FROM readings ORDER BY seq").all() as Array<{ seq: number }>).map((r) => r.seq);
+    return (db.query("SELECT seq FROM readings ORDER BY seq").all() as Array<{ seq: number }>).map(
+      (r) => r.seq,
+    );
   } finally {
     db.close();
   }
@@ -237,7 +239,12 @@ describe("Queue budgets", () => {
 
 describe("Queue disk full (SQLITE_FULL)", () => {
   it("evicts and retries; when only protected rows fill the disk, holds a bounded RAM batch and reports lastError", async () => {
-    const { q, clock } = await fresh({ commitIntervalMs: 100, commitMaxRows: 100, maxPageCount: 40, maxPendingInRam: 300 });
+    const { q, clock } = await fresh({
+      commitIntervalMs: 100,
+      commitMaxRows: 100,
+      maxPageCount: 40,
+      maxPendingInRam: 300,
+    });
     // Fill with low priority until the disk is full: commits keep succeeding by evicting.
     for (let i = 0; i < 3000; i++) captureOk(q, reading({ priority: 1, values: { blob: "x".repeat(200) } }));
     clock.advance(100);
@@ -246,7 +253,8 @@ describe("Queue disk full (SQLITE_FULL)", () => {
     expect(stats.evictedByPriority[1]).toBeGreaterThan(0);
     // Now protected readings that cannot be evicted.
     const acked = [];
-    for (let i = 0; i < 3000; i++) acked.push(captureOk(q, reading({ priority: 10, values: { blob: "y".repeat(200) } })));
+    for (let i = 0; i < 3000; i++)
+      acked.push(captureOk(q, reading({ priority: 10, values: { blob: "y".repeat(200) } })));
     clock.advance(5000);
     stats = q.stats();
     expect(stats.lastError).toMatch(/SQLITE_FULL/);
@@ -355,13 +363,25 @@ describe("Queue stats and anchors", () => {
 
   it("stores anchors at once and returns them by boot", async () => {
     const { q, path } = await fresh();
-    q.saveAnchor({ bootId: BOOT, monoNs: 123_456_789_012n, wallMs: 1_764_000_000_000, source: "ntp", uncertaintyMs: 12.5 });
+    q.saveAnchor({
+      bootId: BOOT,
+      monoNs: 123_456_789_012n,
+      wallMs: 1_764_000_000_000,
+      source: "ntp",
+      uncertaintyMs: 12.5,
+    });
     q.saveAnchor({ bootId: "other", monoNs: 1n, wallMs: 1, source: "rtc", uncertaintyMs: 1000 });
     const db = new Database(path, { readonly: true });
     expect((db.query("SELECT count(*) AS n FROM anchors").get() as { n: number }).n).toBe(2);
     db.close();
     expect(q.anchorsFor(BOOT)).toEqual([
-      { bootId: BOOT, monoNs: 123_456_789_012n, wallMs: 1_764_000_000_000, source: "ntp", uncertaintyMs: 12.5 },
+      {
+        bootId: BOOT,
+        monoNs: 123_456_789_012n,
+        wallMs: 1_764_000_000_000,
+        source: "ntp",
+        uncertaintyMs: 12.5,
+      },
     ]);
     await q.close();
   });

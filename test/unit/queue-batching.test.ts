@@ -13,7 +13,9 @@ describe("Queue write-behind commit decision", () => {
       kind: "wait",
       ms: 600,
     });
-    expect(commitDecision({ ...idle, pendingRows: 3, oldestRowMonoMs: 4000 }, 5000, 1000, 100)).toEqual({ kind: "now" });
+    expect(commitDecision({ ...idle, pendingRows: 3, oldestRowMonoMs: 4000 }, 5000, 1000, 100)).toEqual({
+      kind: "now",
+    });
   });
 
   it("commits at once when commit_max_rows are waiting", () => {
@@ -23,7 +25,9 @@ describe("Queue write-behind commit decision", () => {
   });
 
   it("commits every reading at once when commit_interval_ms is 0", () => {
-    expect(commitDecision({ ...idle, pendingRows: 1, oldestRowMonoMs: 5000 }, 5000, 0, 100)).toEqual({ kind: "now" });
+    expect(commitDecision({ ...idle, pendingRows: 1, oldestRowMonoMs: 5000 }, 5000, 0, 100)).toEqual({
+      kind: "now",
+    });
   });
 
   it("lets deletes and inflight flags alone wait one interval from the first", () => {
@@ -39,7 +43,12 @@ describe("Queue write-behind commit decision", () => {
         for (const rowAge of [0, 500, 1000, 2000])
           for (const opAge of [0, 999, 1000]) {
             const d = commitDecision(
-              { pendingRows: rows, oldestRowMonoMs: 10_000 - rowAge, pendingOps: ops, oldestOpMonoMs: 10_000 - opAge },
+              {
+                pendingRows: rows,
+                oldestRowMonoMs: 10_000 - rowAge,
+                pendingOps: ops,
+                oldestOpMonoMs: 10_000 - opAge,
+              },
               10_000,
               1000,
               100,

@@ -10,7 +10,8 @@ function reference(
 ): { accept: boolean; evicted: Record<number, number> } {
   const items: Array<{ priority: number; bytes: number; incoming: boolean }> = [];
   for (const c of [...classes].sort((a, b) => a.priority - b.priority)) {
-    for (let i = 0; i < c.rows; i++) items.push({ priority: c.priority, bytes: c.bytes / c.rows, incoming: false });
+    for (let i = 0; i < c.rows; i++)
+      items.push({ priority: c.priority, bytes: c.bytes / c.rows, incoming: false });
     if (incoming === c.priority) items.push({ priority: c.priority, bytes: 0, incoming: true });
   }
   if (incoming !== undefined && !classes.some((c) => c.priority === incoming)) {
@@ -49,10 +50,17 @@ describe("Queue eviction choice", () => {
           for (const needRows of [0, 1, 2, 3, 5, 9]) {
             for (const needBytes of [0, 10, 25]) {
               const need = { rows: needRows, bytes: needBytes };
-              const got = chooseEvictions(classes, need, protectedPriority, incoming === undefined ? undefined : { priority: incoming });
+              const got = chooseEvictions(
+                classes,
+                need,
+                protectedPriority,
+                incoming === undefined ? undefined : { priority: incoming },
+              );
               const want = reference(classes, need, protectedPriority, incoming);
               cases++;
-              expect(got.accept, JSON.stringify({ classes, need, protectedPriority, incoming })).toBe(want.accept);
+              expect(got.accept, JSON.stringify({ classes, need, protectedPriority, incoming })).toBe(
+                want.accept,
+              );
               if (got.accept) {
                 const evicted: Record<number, number> = {};
                 for (const e of got.evict) evicted[e.priority] = e.rows;
@@ -68,7 +76,9 @@ describe("Queue eviction choice", () => {
   });
 
   it("accepts with nothing evicted when within budget", () => {
-    expect(chooseEvictions([{ priority: 1, rows: 5, bytes: 50 }], { rows: 0, bytes: -3 }, 9, { priority: 1 })).toEqual({
+    expect(
+      chooseEvictions([{ priority: 1, rows: 5, bytes: 50 }], { rows: 0, bytes: -3 }, 9, { priority: 1 }),
+    ).toEqual({
       accept: true,
       evict: [],
       shortfall: false,
@@ -76,12 +86,19 @@ describe("Queue eviction choice", () => {
   });
 
   it("refuses a low-priority reading when only protected rows remain, naming why", () => {
-    const got = chooseEvictions([{ priority: 9, rows: 100, bytes: 1000 }], { rows: 1, bytes: 0 }, 9, { priority: 3 });
-    expect(got).toEqual({ accept: false, detail: expect.stringContaining("only priorities ≥ 9 (protected) remain") });
+    const got = chooseEvictions([{ priority: 9, rows: 100, bytes: 1000 }], { rows: 1, bytes: 0 }, 9, {
+      priority: 3,
+    });
+    expect(got).toEqual({
+      accept: false,
+      detail: expect.stringContaining("only priorities ≥ 9 (protected) remain"),
+    });
   });
 
   it("accepts a protected reading over budget, reporting the shortfall", () => {
-    const got = chooseEvictions([{ priority: 9, rows: 100, bytes: 1000 }], { rows: 1, bytes: 0 }, 9, { priority: 10 });
+    const got = chooseEvictions([{ priority: 9, rows: 100, bytes: 1000 }], { rows: 1, bytes: 0 }, 9, {
+      priority: 10,
+    });
     expect(got).toEqual({ accept: true, evict: [], shortfall: true });
   });
 
