@@ -95,17 +95,17 @@ export function openQueueReader(path: string): QueueReader {
     },
     peek(n) {
       const inflight = db
-        .query(`SELECT ${ROW_COLUMNS} FROM readings WHERE inflight = 1 ORDER BY seq LIMIT ?`)
+        .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 1 ORDER BY seq LIMIT ?`)
         .all(n) as Parameters<typeof rowToReading>[0][];
       const rest = db
         .query(
-          `SELECT ${ROW_COLUMNS} FROM readings WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
+          `SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
         )
         .all(Math.max(0, n - inflight.length)) as Parameters<typeof rowToReading>[0][];
       return [...inflight, ...rest].map(toStored);
     },
     *export() {
-      for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM readings ORDER BY seq`).iterate())
+      for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM readings_v ORDER BY seq`).iterate())
         yield toStored(row as Parameters<typeof rowToReading>[0]);
     },
     close() {

@@ -266,10 +266,14 @@ export async function openQueue(options: QueueOptions): Promise<SqliteQueue> {
 export class SqliteQueue implements Queue, AnchorStore {
   private readonly pending = new Map<number, Pending>();
   private readonly classes = new Map<number, { rows: number; bytes: number }>();
+  private totalRows = 0;
+  private totalBytes = 0;
   private readonly inflight = new Set<number>();
   private readonly deletes = new Set<number>();
   private readonly flags = new Set<number>();
   private readonly listeners = new Set<() => void>();
+  /** boot_id text → boots.id, registered at the first capture of each boot. */
+  private readonly boots = new Map<string, number>();
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
@@ -326,6 +330,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, () => new Date());
     try {
       db.exec("PRAGMA busy_timeout = 5000");
+      db.exec("PRAGMA page_size = 1024"); // only takes effect on a new, empty file (see schema.ts)
       const mode = db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
       if (mode.journal_mode !== "wal") throw new Error(`journal_mode is ${mode.journal_mode}, not wal`);
       db.exec(`PRAGMA synchronous = ${options.durability === "normal" ? "NORMAL" : "FULL"}`);
@@ -367,8 +372,13 @@ export class SqliteQueue implements Queue, AnchorStore {
     for (const r of this.db
       .query("SELECT priority, count(*) AS n, sum(bytes) AS b FROM readings GROUP BY priority")
       .all() as Array<{ priority: number; n: number; b: number }>) {
-      this.classes.set(r.priority, { rows: r.n, bytes: r.b });
+      this.addClass(r.priority, r.n, r.b);
     }
+    for (const r of this.db.query("SELECT id, boot_id FROM boots").all() as Array<{
+      id: number;
+      boot_id: string;
+    }>)
+      this.boots.set(r.boot_id, r.id);
     for (const r of this.db.query("SELECT seq FROM readings WHERE inflight = 1").all() as Array<{
       seq: number;
     }>)
@@ -391,6 +401,12 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.seqReserved = reserved;
   }
 
+  private registerBoot(bootId: string): void {
+    this.db.query("INSERT OR IGNORE INTO boots(boot_id) VALUES (?)").run(bootId);
+    const row = this.db.query("SELECT id FROM boots WHERE boot_id = ?").get(bootId) as { id: number };
+    this.boots.set(bootId, row.id);
+  }
+
   // ---- Queue ----
 
   capture(reading: Reading): CaptureResult {
@@ -403,6 +419,20 @@ export class SqliteQueue implements Queue, AnchorStore {
       return { ok: false, reason: "refused", detail: refusal };
     }
     if (this.seqNext > this.seqReserved) this.reserve();
+    if (!this.boots.has(reading.bootId)) {
+      try {
+        this.registerBoot(reading.bootId);
+      } catch (error) {
+        this.lastError = String(error);
+        this.log.error({ err: error, bootId: reading.bootId }, "queue cannot record a new boot id");
+        this.refusedByPriority[reading.priority] = (this.refusedByPriority[reading.priority] ?? 0) + 1;
+        return {
+          ok: false,
+          reason: "refused",
+          detail: `cannot record boot ${reading.bootId}: ${String(error)}`,
+        };
+      }
+    }
     const seq = this.seqNext++;
     const now = this.monoMs();
     this.pending.set(seq, { seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
@@ -446,7 +476,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const priorities = [...this.classes.keys()].filter((p) => (this.classes.get(p)?.rows ?? 0) > 0);
     priorities.sort((a, b) => b - a);
     const stmt = this.db.query(
-      `SELECT ${ROW_COLUMNS} FROM readings WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      `SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`,
     );
     for (const priority of priorities) {
       const ram = [...this.pending.values()].filter((p) => p.reading.priority === priority && !hidden(p.seq));
@@ -598,16 +628,12 @@ export class SqliteQueue implements Queue, AnchorStore {
   // ---- internals ----
 
   private totals(): { rows: number; bytes: number } {
-    let rows = 0;
-    let bytes = 0;
-    for (const c of this.classes.values()) {
-      rows += c.rows;
-      bytes += c.bytes;
-    }
-    return { rows, bytes };
+    return { rows: this.totalRows, bytes: this.totalBytes };
   }
 
   private addClass(priority: number, rows: number, bytes: number): void {
+    this.totalRows += rows;
+    this.totalBytes += bytes;
     const c = this.classes.get(priority) ?? { rows: 0, bytes: 0 };
     c.rows += rows;
     c.bytes += bytes;
@@ -644,11 +670,13 @@ export class SqliteQueue implements Queue, AnchorStore {
     if (this.oldestOnDisk !== undefined) return this.oldestOnDisk;
     this.oldestOnDisk = null;
     const stmt = this.db.query(
-      "SELECT seq, CAST(mono_ns AS TEXT) AS mono_ns FROM readings WHERE boot_id = ? AND inflight = 0 AND seq > ? ORDER BY seq LIMIT 256",
+      "SELECT seq, CAST(mono_ns AS TEXT) AS mono_ns FROM readings WHERE boot = ? AND inflight = 0 AND seq > ? ORDER BY seq LIMIT 256",
     );
+    const boot = this.boots.get(this.bootId);
+    if (boot === undefined) return null;
     let after = 0;
     for (;;) {
-      const rows = stmt.all(this.bootId, after) as Array<{ seq: number; mono_ns: string }>;
+      const rows = stmt.all(boot, after) as Array<{ seq: number; mono_ns: string }>;
       if (rows.length === 0) break;
       const hit = rows.find((r) => !this.deletes.has(r.seq) && !this.inflight.has(r.seq));
       if (hit) {
@@ -678,7 +706,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const p = this.pending.get(seq);
     if (p) return this.fromPending(p);
     if (this.deletes.has(seq)) return undefined;
-    const row = this.db.query(`SELECT ${ROW_COLUMNS} FROM readings WHERE seq = ?`).get(seq) as Row | null;
+    const row = this.db.query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE seq = ?`).get(seq) as Row | null;
     return row ? rowToReading(row) : undefined;
   }
 
@@ -787,6 +815,14 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   private schedule(): void {
     if (this.closed) return;
+    // Fast path for capture(): a timer is already armed and the batch is not full.
+    if (
+      this.timer !== undefined &&
+      this.lastError === undefined &&
+      this.pending.size < this.cfg.commitMaxRows &&
+      this.pending.size > 0
+    )
+      return;
     const decision = commitDecision(
       {
         pendingRows: this.pending.size,
@@ -798,7 +834,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.lastError === undefined ? this.cfg.commitIntervalMs : Math.max(this.cfg.commitIntervalMs, 1000),
       this.cfg.commitMaxRows,
     );
-    if (decision.kind === "idle") return this.clearTimer();
+    if (decision.kind === "idle") {
+      this.clearTimer();
+      return;
+    }
     if (decision.kind === "now" && this.lastError === undefined) {
       this.commit();
       return;
@@ -822,7 +861,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   private readonly insertSql =
-    "INSERT INTO readings(seq, stream, priority, qos, boot_id, mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO readings(seq, stream, priority, qos, boot, mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
   private runTransaction(batch: Pending[]): void {
     const insert = this.db.query(this.insertSql);
@@ -838,7 +877,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           r.stream,
           r.priority,
           r.qos,
-          r.bootId,
+          this.boots.get(r.bootId) as number,
           r.monoNs,
           r.wallMs,
           r.tq,
