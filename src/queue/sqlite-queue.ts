@@ -105,8 +105,13 @@ export function rowToReading(row: Row): QueuedReading {
 
 const MiB = 1024 * 1024;
 
-function defaultMonoMs(): number {
-  return Number(clockGettimeNs(CLOCK_MONOTONIC) / 1_000_000n);
+/**
+ * CLOCK_MONOTONIC in ms, read through performance.now() (also monotonic, and ~10× cheaper than a
+ * clock_gettime FFI call on every capture) shifted once onto CLOCK_MONOTONIC's origin.
+ */
+function monotonicMs(): () => number {
+  const offset = Number(clockGettimeNs(CLOCK_MONOTONIC)) / 1e6 - performance.now();
+  return () => offset + performance.now();
 }
 
 function defaultBootId(): string {
@@ -307,7 +312,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
-    this.monoMs = options.monoMs ?? defaultMonoMs;
+    this.monoMs = options.monoMs ?? monotonicMs();
     this.freeDiskBytes = options.freeDiskBytes ?? ((dir) => statvfs(dir).availableBytes);
     this.scheduler = options.scheduler ?? realScheduler;
     this.cfg = {
@@ -334,9 +339,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       const mode = db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
       if (mode.journal_mode !== "wal") throw new Error(`journal_mode is ${mode.journal_mode}, not wal`);
       db.exec(`PRAGMA synchronous = ${options.durability === "normal" ? "NORMAL" : "FULL"}`);
-      // Checkpoint every ~8 MB of WAL (fewer, larger checkpoints: each page is copied once per
-      // checkpoint however often it was rewritten) and truncate the WAL back to 16 MB after.
-      db.exec("PRAGMA wal_autocheckpoint = 2000");
+      // Checkpoint every 8 MiB of WAL (8192 pages of 1 KiB): fewer, larger checkpoints, since each
+      // page is copied once per checkpoint however often it was rewritten; keep the WAL file at
+      // most 16 MiB after one.
+      db.exec("PRAGMA wal_autocheckpoint = 8192");
       db.exec("PRAGMA journal_size_limit = 16777216");
       if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPageCount}`);
       migrate(db);
