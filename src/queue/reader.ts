@@ -4,7 +4,7 @@
  * Used by `fieldrelay queue stats | peek | export`.
  */
 import { Database } from "bun:sqlite";
-import { existsSync } from "node:fs";
+import { chownSync, existsSync, statSync } from "node:fs";
 import { QueueError } from "./errors.ts";
 import { SEQ_RESERVED_KEY, schemaVersion } from "./schema.ts";
 import { readSeqFile } from "./seq-file.ts";
@@ -46,10 +46,18 @@ export function openQueueReader(path: string): QueueReader {
     );
   }
   let db: Database;
+  const sidecars = [`${path}-wal`, `${path}-shm`].filter((f) => !existsSync(f));
   try {
     db = new Database(path, { readonly: true, strict: true });
     db.exec("PRAGMA busy_timeout = 5000");
     db.query("SELECT count(*) FROM sqlite_master").get();
+    // A WAL reader creates -wal/-shm when no writer is running. Run as root (the usual way to
+    // call the CLI) they would be root's, and the service user could no longer open the queue:
+    // give them to the database's owner.
+    if (process.getuid?.() === 0) {
+      const owner = statSync(path);
+      for (const f of sidecars) if (existsSync(f)) chownSync(f, owner.uid, owner.gid);
+    }
   } catch (error) {
     throw new QueueError("open-failed", `cannot read queue database ${path}: ${(error as Error).message}`, {
       context: { path },

@@ -82,3 +82,20 @@ describe("fieldrelay queue (while another process writes)", () => {
     ]);
   });
 });
+
+describe("fieldrelay queue (no writer running)", () => {
+  it("leaves the -wal/-shm it creates owned by the database's owner, so the service can still open it", async () => {
+    const dir = join(ws.dir, "owned");
+    const { mkdirSync, chownSync, statSync } = await import("node:fs");
+    mkdirSync(dir);
+    const path = join(dir, "queue.db");
+    const own = await openQueue({ path, log: silentLogger(), commitIntervalMs: 0 });
+    own.capture(reading());
+    await own.close();
+    if (process.getuid?.() !== 0) return; // only root creates files owned by someone else
+    chownSync(path, 65534, 65534);
+    const r = await run("source", ["queue", "stats", "--db", path]);
+    expect(r.code).toBe(0);
+    for (const f of [`${path}-wal`, `${path}-shm`]) expect(statSync(f).uid).toBe(65534);
+  });
+});
