@@ -6,9 +6,9 @@
 import { Database } from "bun:sqlite";
 import { chownSync, existsSync, statSync } from "node:fs";
 import { QueueError } from "./errors.ts";
+import { ROW_COLUMNS, rowToReading } from "./rows.ts";
 import { SEQ_RESERVED_KEY, schemaVersion } from "./schema.ts";
 import { readSeqFile } from "./seq-file.ts";
-import { ROW_COLUMNS, rowToReading } from "./sqlite-queue.ts";
 import type { QueuedReading } from "./types.ts";
 
 export interface QueueFileStats {

@@ -10,8 +10,8 @@
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
  * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit.
  */
-import { Database, type SQLiteError } from "bun:sqlite";
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync } from "node:fs";
+import type { Database, SQLiteError } from "bun:sqlite";
+import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Anchor, AnchorSource, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
@@ -19,6 +19,8 @@ import type { Logger } from "../log/index.ts";
 import { commitDecision } from "./batching.ts";
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
+import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
+import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, writeSeqFile } from "./seq-file.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading } from "./types.ts";
@@ -69,40 +71,6 @@ interface Pending {
   waiters?: Array<{ resolve: () => void; reject: (e: Error) => void }>;
 }
 
-interface Row {
-  seq: number;
-  stream: string;
-  priority: number;
-  qos: number;
-  boot_id: string;
-  mono_ns: string;
-  wall_ms: number;
-  tq: string;
-  vals: string;
-  anomaly: number;
-  bytes: number;
-  inflight: number;
-}
-
-export const ROW_COLUMNS =
-  "seq, stream, priority, qos, boot_id, CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight";
-
-export function rowToReading(row: Row): QueuedReading {
-  const r: QueuedReading = {
-    seq: row.seq,
-    stream: row.stream,
-    priority: row.priority,
-    qos: row.qos as QueuedReading["qos"],
-    bootId: row.boot_id,
-    monoNs: BigInt(row.mono_ns),
-    wallMs: row.wall_ms,
-    tq: row.tq as QueuedReading["tq"],
-    values: JSON.parse(row.vals) as QueuedReading["values"],
-  };
-  if (row.anomaly) r.anomaly = true;
-  return r;
-}
-
 const MiB = 1024 * 1024;
 
 /**
@@ -120,144 +88,6 @@ function defaultBootId(): string {
   } catch {
     return "unknown";
   }
-}
-
-function isSqliteError(e: unknown, code: string): boolean {
-  return e instanceof Error && e.name === "SQLiteError" && (e as SQLiteError).code === code;
-}
-
-function utcStamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
-}
-
-/** Check the data dir before SQLite does, so the error names the path and the fix. */
-function checkDataDir(path: string): void {
-  const dir = dirname(path);
-  let st: ReturnType<typeof statSync>;
-  try {
-    st = statSync(dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOTDIR") {
-      throw new QueueError(
-        "dir-not-directory",
-        `queue path ${path}: a parent of ${dir} is a file, not a directory — set queue.path to a file inside a writable directory`,
-        { context: { path, dir }, cause: error },
-      );
-    }
-    throw new QueueError(
-      "dir-missing",
-      `queue directory ${dir} does not exist — create it (install -d -o fieldrelay ${dir}) or set queue.path`,
-      { context: { path, dir }, cause: error },
-    );
-  }
-  if (!st.isDirectory()) {
-    throw new QueueError(
-      "dir-not-directory",
-      `queue directory ${dir} is not a directory — set queue.path to a file inside a writable directory`,
-      { context: { path, dir } },
-    );
-  }
-}
-
-function readOnlyError(path: string, cause: unknown): QueueError {
-  const dir = dirname(path);
-  return new QueueError(
-    "dir-read-only",
-    `queue directory ${dir} is not writable by this user — make it writable (chown fieldrelay ${dir}; mount the data partition read-write) or set queue.path`,
-    { context: { path, dir }, cause },
-  );
-}
-
-/** The first bytes of every SQLite 3 database file. */
-const SQLITE_MAGIC = "SQLite format 3\0";
-
-/**
- * Open the database, or — when the file is corrupt or not SQLite — move it (and its -wal/-shm)
- * aside as `<path>.corrupt-<UTC>` and start fresh, returning the highest seq we could recover.
- */
-function openOrQuarantine(
-  path: string,
-  log: Logger,
-  now: () => Date,
-): { db: Database; recoveredSeq: number } {
-  let recoveredSeq = 0;
-  if (existsSync(path)) {
-    let problem: string | undefined;
-    let size = 0;
-    try {
-      size = statSync(path).size;
-    } catch {}
-    if (size > 0) {
-      const head = Buffer.alloc(16);
-      try {
-        const fd = openSync(path, "r");
-        readSync(fd, head, 0, 16, 0);
-        closeSync(fd);
-      } catch {}
-      if (head.toString("latin1") !== SQLITE_MAGIC) problem = "not an SQLite database";
-    }
-    if (problem === undefined) {
-      try {
-        const db = new Database(path, { create: false, readwrite: true, strict: true });
-        try {
-          const rows = db.query("PRAGMA quick_check").all() as Array<{ quick_check: string }>;
-          const verdict = rows.map((r) => r.quick_check).join("; ");
-          if (verdict === "ok") return { db, recoveredSeq: 0 };
-          problem = verdict;
-        } catch (error) {
-          problem = error instanceof Error ? error.message : String(error);
-        }
-        recoveredSeq = salvageSeq(db);
-        db.close(false);
-      } catch (error) {
-        if (isSqliteError(error, "SQLITE_CANTOPEN") || isSqliteError(error, "SQLITE_READONLY"))
-          throw readOnlyError(path, error);
-        problem = error instanceof Error ? error.message : String(error);
-      }
-    }
-    const suffix = `.corrupt-${utcStamp(now())}`;
-    const moved: string[] = [];
-    for (const ext of ["", "-wal", "-shm"]) {
-      if (existsSync(path + ext)) {
-        renameSync(path + ext, path + suffix + ext);
-        moved.push(path + suffix + ext);
-      }
-    }
-    log.error(
-      { path, movedTo: moved, problem, recoveredSeq },
-      "queue database is corrupt; moved it aside (not deleted) and started a fresh queue",
-    );
-  }
-  try {
-    return { db: new Database(path, { create: true, readwrite: true, strict: true }), recoveredSeq };
-  } catch (error) {
-    if (isSqliteError(error, "SQLITE_CANTOPEN") || isSqliteError(error, "SQLITE_READONLY"))
-      throw readOnlyError(path, error);
-    throw new QueueError("open-failed", `cannot open queue database ${path}: ${String(error)}`, {
-      context: { path },
-      cause: error,
-    });
-  }
-}
-
-/** Best effort: the highest seq a damaged database still admits to. */
-function salvageSeq(db: Database): number {
-  let best = 0;
-  try {
-    const m = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
-      value: number;
-    } | null;
-    if (m) best = Math.max(best, m.value);
-  } catch {}
-  try {
-    const r = db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null } | null;
-    if (r?.s) best = Math.max(best, r.s);
-  } catch {}
-  return best;
 }
 
 /**
