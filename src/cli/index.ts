@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
+import { queueCommand } from "./commands/queue.ts";
 import { rtcCommand } from "./commands/rtc.ts";
 import { runCommand } from "./commands/run.ts";
 import { statusCommand } from "./commands/status.ts";
@@ -36,6 +37,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   runCommand(program, io, setExit);
   rtcCommand(program, io, setExit);
   statusCommand(program, io, setExit);
+  queueCommand(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
 
   if (argv.length === 0) {

@@ -1,0 +1,117 @@
+import { type Command, Option } from "commander";
+import { ConfigError, loadConfig } from "../../config/index.ts";
+import { ExitCode } from "../../errors/index.ts";
+import { openQueueReader, QueueError, type QueueReader, type StoredReading } from "../../queue/index.ts";
+import type { Io } from "../io.ts";
+import { type ConfigOptions, withConfig } from "../options.ts";
+
+interface QueueCliOptions extends ConfigOptions {
+  db?: string;
+}
+
+/**
+ * `fieldrelay queue stats | peek | export`: read-only views of the queue database, safe while
+ * `fieldrelay run` holds it open and writes (WAL readers never block the writer).
+ */
+export function queueCommand(program: Command, io: Io, setExit: (code: number) => void): void {
+  const queue = program
+    .command("queue")
+    .description("inspect the queue database (read-only, safe while running)");
+  const withDb = (cmd: Command) =>
+    withConfig(cmd).addOption(
+      new Option("--db <path>", "queue database file (instead of queue.path from the config)"),
+    );
+
+  /** Open the reader for a subcommand, or report why not (and set the exit code). */
+  const open = (opts: QueueCliOptions): QueueReader | undefined => {
+    let path = opts.db;
+    if (path === undefined) {
+      try {
+        path = loadConfig({ path: opts.config }).queue.path;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        io.err(`fieldrelay: invalid config ${error.message}`);
+        setExit(ExitCode.config);
+        return undefined;
+      }
+    }
+    try {
+      return openQueueReader(path);
+    } catch (error) {
+      if (!(error instanceof QueueError)) throw error;
+      io.err(`fieldrelay: ${error.describe()}`);
+      setExit(error.code === "db-missing" ? ExitCode.noInput : ExitCode.dataErr);
+      return undefined;
+    }
+  };
+
+  withDb(queue.command("stats").description("rows, bytes, rows by priority, oldest and next seq, inflight"))
+    .option("--json", "print as JSON")
+    .action((opts: QueueCliOptions & { json?: boolean }) => {
+      const reader = open(opts);
+      if (!reader) return;
+      try {
+        const s = reader.stats();
+        if (opts.json) {
+          io.out(JSON.stringify(s, null, 2));
+        } else {
+          const lines = [
+            `database     ${s.path} (schema v${s.schemaVersion})`,
+            `rows         ${s.rows}`,
+            `bytes        ${s.bytes}`,
+            `oldest seq   ${s.oldestSeq ?? "-"}`,
+            `next seq     ${s.nextSeq}`,
+            `inflight     ${s.inflight}`,
+            "by priority",
+            ...Object.entries(s.byPriority)
+              .sort(([a], [b]) => Number(b) - Number(a))
+              .map(([p, c]) => `  ${p.padStart(2)}         ${c.rows} rows, ${c.bytes} bytes`),
+          ];
+          io.out(lines.join("\n"));
+        }
+        setExit(ExitCode.ok);
+      } finally {
+        reader.close();
+      }
+    });
+
+  withDb(queue.command("peek").description("the next readings to send, in send order"))
+    .addOption(new Option("-n, --number <n>", "how many").default("10"))
+    .action((opts: QueueCliOptions & { number: string }) => {
+      const n = Number(opts.number);
+      if (!Number.isInteger(n) || n < 0) {
+        io.err(`fieldrelay: -n must be a whole number ≥ 0, got "${opts.number}"`);
+        setExit(ExitCode.usage);
+        return;
+      }
+      const reader = open(opts);
+      if (!reader) return;
+      try {
+        for (const r of reader.peek(n)) io.out(toJson(r));
+        setExit(ExitCode.ok);
+      } finally {
+        reader.close();
+      }
+    });
+
+  withDb(queue.command("export").description("every stored reading in seq order"))
+    .addOption(new Option("--format <format>", "output format").choices(["ndjson"]).default("ndjson"))
+    .action((opts: QueueCliOptions) => {
+      const reader = open(opts);
+      if (!reader) return;
+      try {
+        for (const r of reader.export()) io.out(toJson(r));
+        setExit(ExitCode.ok);
+      } finally {
+        reader.close();
+      }
+    });
+
+  for (const cmd of queue.commands) cmd.exitOverride();
+  queue.exitOverride();
+}
+
+/** One reading as a JSON line; mono_ns as a decimal string (it does not fit a JSON number). */
+function toJson(r: StoredReading): string {
+  return JSON.stringify({ ...r, monoNs: r.monoNs.toString() });
+}

@@ -1,0 +1,27 @@
+import { FieldrelayError } from "../errors/index.ts";
+
+export type QueueErrorCode =
+  | "dir-missing"
+  | "dir-not-directory"
+  | "dir-read-only"
+  | "open-failed"
+  | "db-missing"
+  | "evicted"
+  | "closed";
+
+/**
+ * QueueError is a queue that cannot start, cannot be read, or a reading that was evicted before it
+ * was captured. The message is one line naming the path and what to do.
+ */
+export class QueueError extends FieldrelayError {
+  readonly code: QueueErrorCode;
+
+  constructor(
+    code: QueueErrorCode,
+    message: string,
+    options: { context?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.code = code;
+  }
+}

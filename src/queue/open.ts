@@ -1,0 +1,148 @@
+/**
+ * Opening the queue file: checks of the data dir that name the path and the fix, and the
+ * quarantine of a corrupt or non-SQLite file (renamed `<path>.corrupt-<UTC>`, never deleted).
+ */
+import { Database, type SQLiteError } from "bun:sqlite";
+import { closeSync, existsSync, openSync, readSync, renameSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Logger } from "../log/index.ts";
+import { QueueError } from "./errors.ts";
+import { SEQ_RESERVED_KEY } from "./schema.ts";
+
+export function isSqliteError(e: unknown, code: string): boolean {
+  return e instanceof Error && e.name === "SQLiteError" && (e as SQLiteError).code === code;
+}
+
+function utcStamp(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+}
+
+/** Check the data dir before SQLite does, so the error names the path and the fix. */
+export function checkDataDir(path: string): void {
+  const dir = dirname(path);
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") {
+      throw new QueueError(
+        "dir-not-directory",
+        `queue path ${path}: a parent of ${dir} is a file, not a directory — set queue.path to a file inside a writable directory`,
+        { context: { path, dir }, cause: error },
+      );
+    }
+    throw new QueueError(
+      "dir-missing",
+      `queue directory ${dir} does not exist — create it (install -d -o fieldrelay ${dir}) or set queue.path`,
+      { context: { path, dir }, cause: error },
+    );
+  }
+  if (!st.isDirectory()) {
+    throw new QueueError(
+      "dir-not-directory",
+      `queue directory ${dir} is not a directory — set queue.path to a file inside a writable directory`,
+      { context: { path, dir } },
+    );
+  }
+}
+
+export function readOnlyError(path: string, cause: unknown): QueueError {
+  const dir = dirname(path);
+  return new QueueError(
+    "dir-read-only",
+    `queue directory ${dir} is not writable by this user — make it writable (chown fieldrelay ${dir}; mount the data partition read-write) or set queue.path`,
+    { context: { path, dir }, cause },
+  );
+}
+
+/** The first bytes of every SQLite 3 database file. */
+const SQLITE_MAGIC = "SQLite format 3\0";
+
+/**
+ * Open the database, or — when the file is corrupt or not SQLite — move it (and its -wal/-shm)
+ * aside as `<path>.corrupt-<UTC>` and start fresh, returning the highest seq we could recover.
+ */
+export function openOrQuarantine(
+  path: string,
+  log: Logger,
+  now: () => Date,
+): { db: Database; recoveredSeq: number } {
+  let recoveredSeq = 0;
+  if (existsSync(path)) {
+    let problem: string | undefined;
+    let size = 0;
+    try {
+      size = statSync(path).size;
+    } catch {}
+    if (size > 0) {
+      const head = Buffer.alloc(16);
+      try {
+        const fd = openSync(path, "r");
+        readSync(fd, head, 0, 16, 0);
+        closeSync(fd);
+      } catch {}
+      if (head.toString("latin1") !== SQLITE_MAGIC) problem = "not an SQLite database";
+    }
+    if (problem === undefined) {
+      try {
+        const db = new Database(path, { create: false, readwrite: true, strict: true });
+        try {
+          const rows = db.query("PRAGMA quick_check").all() as Array<{ quick_check: string }>;
+          const verdict = rows.map((r) => r.quick_check).join("; ");
+          if (verdict === "ok") return { db, recoveredSeq: 0 };
+          problem = verdict;
+        } catch (error) {
+          problem = error instanceof Error ? error.message : String(error);
+        }
+        recoveredSeq = salvageSeq(db);
+        db.close(false);
+      } catch (error) {
+        if (isSqliteError(error, "SQLITE_CANTOPEN") || isSqliteError(error, "SQLITE_READONLY"))
+          throw readOnlyError(path, error);
+        problem = error instanceof Error ? error.message : String(error);
+      }
+    }
+    const suffix = `.corrupt-${utcStamp(now())}`;
+    const moved: string[] = [];
+    for (const ext of ["", "-wal", "-shm"]) {
+      if (existsSync(path + ext)) {
+        renameSync(path + ext, path + suffix + ext);
+        moved.push(path + suffix + ext);
+      }
+    }
+    log.error(
+      { path, movedTo: moved, problem, recoveredSeq },
+      "queue database is corrupt; moved it aside (not deleted) and started a fresh queue",
+    );
+  }
+  try {
+    return { db: new Database(path, { create: true, readwrite: true, strict: true }), recoveredSeq };
+  } catch (error) {
+    if (isSqliteError(error, "SQLITE_CANTOPEN") || isSqliteError(error, "SQLITE_READONLY"))
+      throw readOnlyError(path, error);
+    throw new QueueError("open-failed", `cannot open queue database ${path}: ${String(error)}`, {
+      context: { path },
+      cause: error,
+    });
+  }
+}
+
+/** Best effort: the highest seq a damaged database still admits to. */
+function salvageSeq(db: Database): number {
+  let best = 0;
+  try {
+    const m = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
+      value: number;
+    } | null;
+    if (m) best = Math.max(best, m.value);
+  } catch {}
+  try {
+    const r = db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null } | null;
+    if (r?.s) best = Math.max(best, r.s);
+  } catch {}
+  return best;
+}

@@ -1,0 +1,123 @@
+/**
+ * QueueReader: read-only access to a queue database another process (`fieldrelay run`) holds
+ * open and writes. A WAL reader sees the last committed state and never blocks the writer.
+ * Used by `fieldrelay queue stats | peek | export`.
+ */
+import { Database } from "bun:sqlite";
+import { chownSync, existsSync, statSync } from "node:fs";
+import { QueueError } from "./errors.ts";
+import { ROW_COLUMNS, rowToReading } from "./rows.ts";
+import { SEQ_RESERVED_KEY, schemaVersion } from "./schema.ts";
+import { readSeqFile } from "./seq-file.ts";
+import type { QueuedReading } from "./types.ts";
+
+export interface QueueFileStats {
+  path: string;
+  schemaVersion: number;
+  rows: number;
+  bytes: number;
+  byPriority: Record<number, { rows: number; bytes: number }>;
+  /** Lowest seq on disk; undefined when empty. */
+  oldestSeq: number | undefined;
+  /** The first seq a restart would hand out (the running writer hands out seqs below it). */
+  nextSeq: number;
+  inflight: number;
+}
+
+export interface StoredReading extends QueuedReading {
+  inflight: boolean;
+}
+
+export interface QueueReader {
+  stats(): QueueFileStats;
+  /** The next `n` readings in send order: inflight first, then priority DESC, seq ASC. */
+  peek(n: number): StoredReading[];
+  /** Every stored reading in seq order, streamed. */
+  export(): IterableIterator<StoredReading>;
+  close(): void;
+}
+
+export function openQueueReader(path: string): QueueReader {
+  if (!existsSync(path)) {
+    throw new QueueError(
+      "db-missing",
+      `queue database ${path} does not exist — check queue.path in the config or pass --db PATH`,
+      { context: { path } },
+    );
+  }
+  let db: Database;
+  const sidecars = [`${path}-wal`, `${path}-shm`].filter((f) => !existsSync(f));
+  try {
+    db = new Database(path, { readonly: true, strict: true });
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.query("SELECT count(*) FROM sqlite_master").get();
+    // A WAL reader creates -wal/-shm when no writer is running. Run as root (the usual way to
+    // call the CLI) they would be root's, and the service user could no longer open the queue:
+    // give them to the database's owner.
+    if (process.getuid?.() === 0) {
+      const owner = statSync(path);
+      for (const f of sidecars) if (existsSync(f)) chownSync(f, owner.uid, owner.gid);
+    }
+  } catch (error) {
+    throw new QueueError("open-failed", `cannot read queue database ${path}: ${(error as Error).message}`, {
+      context: { path },
+      cause: error,
+    });
+  }
+  const toStored = (row: Parameters<typeof rowToReading>[0]): StoredReading => ({
+    ...rowToReading(row),
+    inflight: row.inflight === 1,
+  });
+  return {
+    stats() {
+      const byPriority: QueueFileStats["byPriority"] = {};
+      let rows = 0;
+      let bytes = 0;
+      for (const r of db
+        .query("SELECT priority, count(*) AS n, coalesce(sum(bytes), 0) AS b FROM readings GROUP BY priority")
+        .all() as Array<{ priority: number; n: number; b: number }>) {
+        byPriority[r.priority] = { rows: r.n, bytes: r.b };
+        rows += r.n;
+        bytes += r.b;
+      }
+      const ends = db.query("SELECT min(seq) AS lo, max(seq) AS hi FROM readings").get() as {
+        lo: number | null;
+        hi: number | null;
+      };
+      const meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
+        value: number;
+      } | null;
+      const inflight = (
+        db.query("SELECT count(*) AS n FROM readings WHERE inflight = 1").get() as { n: number }
+      ).n;
+      return {
+        path,
+        schemaVersion: schemaVersion(db),
+        rows,
+        bytes,
+        byPriority,
+        oldestSeq: ends.lo ?? undefined,
+        nextSeq: Math.max(meta?.value ?? 0, readSeqFile(path), ends.hi ?? 0) + 1,
+        inflight,
+      };
+    },
+    peek(n) {
+      const inflight = db
+        .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 1 ORDER BY seq LIMIT ?`)
+        .all(n) as Parameters<typeof rowToReading>[0][];
+      const rest = db
+        .query(
+          `SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
+        )
+        .all(Math.max(0, n - inflight.length)) as Parameters<typeof rowToReading>[0][];
+      return [...inflight, ...rest].map(toStored);
+    },
+    *export() {
+      for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM readings_v ORDER BY seq`).iterate())
+        yield toStored(row as Parameters<typeof rowToReading>[0]);
+    },
+    close() {
+      db.close(false);
+    },
+  };
+}
