@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { SensorConfig } from "../config/schema.ts";
+import type { I2cBus } from "../hal/i2c/types.ts";
 
 /** A measured value: numbers carry their unit in the field name (temperature_c, pressure_hpa). */
 export type FieldValue = number | string | boolean;
@@ -29,6 +30,13 @@ export interface SensorContext {
   random: () => number;
   /** Milliseconds of a monotonic clock; injected so tests never sleep. */
   monoMs: () => number;
+  /**
+   * Opens (or shares) I2C bus N. Supplied by the runtime, which owns and closes what it returns;
+   * when absent a driver opens <root>/dev/i2c-N itself and closes it in Sensor.close().
+   */
+  openI2c?: (bus: number) => Promise<I2cBus>;
+  /** Waits for a conversion; injected so tests never sleep. Defaults to a real timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** SensorDriver is one registry entry: its extra [[sensor]] keys and how to open it. */

@@ -7,6 +7,7 @@ export {
   I2cNack,
   I2cNotAdapter,
 } from "./errors.ts";
+export { type I2cLease, leaseI2cBus } from "./lease.ts";
 export { ModelBus } from "./model-bus.ts";
 export {
   formatScanGrid,
