@@ -3,11 +3,19 @@
  * plus one entry here; config validation and the sampler find it by name.
  */
 import type { z } from "zod";
+import { ads1115 } from "./ads1115/index.ts";
+import { bme280 } from "./bme280/index.ts";
+import { ds18b20 } from "./ds18b20/index.ts";
+import { sht3x } from "./sht3x/index.ts";
 import { simulated } from "./simulated/index.ts";
 import type { SensorDriver } from "./types.ts";
 
 const drivers: Record<string, SensorDriver> = {
   simulated,
+  bme280,
+  sht3x,
+  ads1115,
+  ds18b20,
 };
 
 export function driverNames(): string[] {
