@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
 import { runCommand } from "./commands/run.ts";
+import { sensorCommand } from "./commands/sensor.ts";
 import { versionCommand } from "./commands/version.ts";
 import { type Io, processIo } from "./io.ts";
 
@@ -32,6 +33,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   versionCommand(program, io);
   checkConfigCommand(program, io, setExit);
   runCommand(program, io, setExit);
+  sensorCommand(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
 
   if (argv.length === 0) {
