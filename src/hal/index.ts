@@ -6,6 +6,7 @@ export {
   OutOfRangeError,
   WrongChipError,
 } from "./errors.ts";
+export * as gpio from "./gpio/index.ts";
 export * from "./i2c/index.ts";
 export * as libc from "./libc/index.ts";
 export { Errno, SyscallError } from "./libc/index.ts";
