@@ -6,6 +6,8 @@ import type { z } from "zod";
 import { ads1115 } from "./ads1115/index.ts";
 import { bme280 } from "./bme280/index.ts";
 import { ds18b20 } from "./ds18b20/index.ts";
+import { gpioInput } from "./gpio_input/index.ts";
+import { pulseCounter } from "./pulse_counter/index.ts";
 import { sht3x } from "./sht3x/index.ts";
 import { simulated } from "./simulated/index.ts";
 import type { SensorDriver } from "./types.ts";
@@ -16,6 +18,8 @@ const drivers: Record<string, SensorDriver> = {
   sht3x,
   ads1115,
   ds18b20,
+  gpio_input: gpioInput,
+  pulse_counter: pulseCounter,
 };
 
 export function driverNames(): string[] {
