@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
+import { gpioCommand } from "./commands/gpio.ts";
 import { i2cCommand } from "./commands/i2c.ts";
 import { runCommand } from "./commands/run.ts";
 import { sensorCommand } from "./commands/sensor.ts";
@@ -36,6 +37,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   runCommand(program, io, setExit);
   sensorCommand(program, io, setExit);
   i2cCommand(program, io, setExit);
+  gpioCommand(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
 
   if (argv.length === 0) {

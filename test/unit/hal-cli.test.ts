@@ -39,3 +39,28 @@ describe("fieldrelay i2c", () => {
     expect(r.err).toBe('fieldrelay: byte must be 0..255 (decimal or 0x hex), got "256"');
   });
 });
+
+describe("fieldrelay gpio", () => {
+  it("info exits 69 naming the missing chips", async () => {
+    const r = await cli("gpio", "info", "--root", join(root, "empty"));
+    expect(r.code).toBe(69);
+    expect(r.err).toMatch(/dev\/gpiochip\*: no such GPIO chip \(ENOENT\) — no GPIO character device/);
+  });
+
+  it("get exits 69 when gpiochip0 is absent, and refuses a value other than 0 or 1 for set with 64", async () => {
+    const r = await cli("gpio", "get", "17", "--root", root);
+    expect(r.code).toBe(69);
+    expect(r.err).toBe(
+      `fieldrelay: ${root}/dev/gpiochip0: no such GPIO chip (ENOENT) — no GPIO character device: a kernel with CONFIG_GPIO_CDEV_V2 (5.10+) provides /dev/gpiochipN`,
+    );
+    expect((await cli("gpio", "set", "17", "2", "--root", root)).code).toBe(64);
+  });
+
+  it("watch exits 69 when the line cannot be requested", async () => {
+    const r = await cli("gpio", "watch", "GPIO17", "--root", root);
+    expect(r.code).toBe(69);
+    expect(r.err).toBe(
+      'fieldrelay: no GPIO line named "GPIO17" on any chip (none found) — list line names with `fieldrelay gpio info`',
+    );
+  });
+});

@@ -126,8 +126,7 @@ export function compensateHumidity(adc_H: number, t_fine: number, c: Bme280Trimm
     14;
   v = Math.imul(a, b);
   v = (v - (Math.imul(Math.imul(v >> 15, v >> 15) >> 7, c.H1) >> 4)) | 0;
-  v = v < 0 ? 0 : v;
-  v = v > 419430400 ? 419430400 : v;
+  v = Math.min(Math.max(v, 0), 419430400);
   return v >>> 12;
 }
 
