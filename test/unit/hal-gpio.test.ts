@@ -18,6 +18,7 @@ import {
   SeqnoTracker,
   settingsFlags,
   unpackBits,
+  workerSpecifier,
 } from "../../src/hal/gpio/index.ts";
 import { AttrId, GPIO_V2_LINE_EVENT_SIZE } from "../../src/hal/gpio/uapi.ts";
 import { libc } from "../../src/hal/index.ts";
@@ -141,6 +142,13 @@ function encodeEvents(events: LineEvent[]): Uint8Array {
 }
 
 describe("EdgeWatcher (Worker blocked in poll, woken through a pipe)", () => {
+  it("finds its Worker beside events.ts from source and under the embedded src/ root in a compiled binary", () => {
+    expect(workerSpecifier("file:///repo/src/hal/gpio/events.ts")).toBe(
+      "file:///repo/src/hal/gpio/event-worker.ts",
+    );
+    expect(workerSpecifier("file:///$bunfs/root/fieldrelay-linux-arm64")).toBe("./hal/gpio/event-worker.ts");
+  });
+
   it("delivers events written to the request fd with kernel timestamps and counts seqno gaps, then stops", async () => {
     // A pipe stands in for the line request fd: the Worker cannot tell the difference.
     const [readFd, writeFd] = libc.pipe();

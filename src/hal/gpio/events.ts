@@ -8,6 +8,18 @@ import type { LineRequest } from "./chip.ts";
 import { SeqnoTracker } from "./sequence.ts";
 import { decodeLineEvents, type LineEvent } from "./uapi.ts";
 
+/**
+ * Where the Worker's module is. From source it sits beside this file. In a compiled binary every
+ * entry point is embedded under the entry points' common root (src/), and bundled code sees the
+ * executable's own URL as import.meta.url, so the worker is named relative to that root. The build
+ * must list src/hal/gpio/event-worker.ts as an extra entry point.
+ */
+export function workerSpecifier(metaUrl = import.meta.url): string {
+  return metaUrl.includes("/$bunfs/")
+    ? "./hal/gpio/event-worker.ts"
+    : new URL("./event-worker.ts", metaUrl).href;
+}
+
 export type EdgeListener = (events: LineEvent[], lost: number) => void;
 
 export class EdgeWatcher {
@@ -26,7 +38,7 @@ export class EdgeWatcher {
     this.stopped = new Promise((resolve) => {
       this.resolveStopped = resolve;
     });
-    this.worker = new Worker(new URL("./event-worker.ts", import.meta.url).href);
+    this.worker = new Worker(workerSpecifier());
     this.worker.onmessage = (
       message: MessageEvent<{ bytes?: Uint8Array; error?: string; done?: boolean }>,
     ) => {

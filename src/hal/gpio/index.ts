@@ -8,7 +8,7 @@ export {
   resolveLine,
 } from "./chip.ts";
 export { GpioChipMissing, GpioLineBusy, GpioLineNotFound, GpioNotAChip } from "./errors.ts";
-export { type EdgeListener, EdgeWatcher } from "./events.ts";
+export { type EdgeListener, EdgeWatcher, workerSpecifier } from "./events.ts";
 export {
   type BinaryValue,
   Gpio,
