@@ -11,6 +11,7 @@ import {
   LinuxI2cBus,
   ModelBus,
   openI2cBus,
+  openPromisified,
   PromisifiedBus,
   probeMode,
   SmbusDevice,
@@ -32,6 +33,10 @@ describe("openI2cBus through the kernel (bun:ffi)", () => {
       `${root}/dev/i2c-1: no such adapter (ENOENT) — enable I2C with dtparam=i2c_arm=on`,
     );
     expect((error as SyscallError).errno).toBe(Errno.ENOENT);
+  });
+
+  it("opens the i2c-bus-style promisified bus the same way (same typed errors)", async () => {
+    await expect(openPromisified(1, { root })).rejects.toBeInstanceOf(I2cAdapterMissing);
   });
 
   it("reaches the kernel: I2C_FUNCS on a regular file fails with ENOTTY as a typed error", async () => {

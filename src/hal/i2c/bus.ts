@@ -23,6 +23,7 @@ import {
   type ScanResult,
   scanBus,
 } from "./scan.ts";
+import { PromisifiedBus } from "./smbus.ts";
 import type { I2cBus } from "./types.ts";
 import {
   encodeI2cMsgs,
@@ -166,3 +167,11 @@ export class LinuxI2cBus implements I2cBus, ProbingBus {
 
 /** Keeps buffers reachable up to this point, so the GC cannot free memory a struct points at. */
 function keepAlive(..._buffers: Uint8Array[]): void {}
+
+/** i2c-bus's openPromisified(): the SMBus-style promise API over /dev/i2c-N. close() closes the bus. */
+export async function openPromisified(
+  busNumber: number,
+  options: OpenI2cOptions = {},
+): Promise<PromisifiedBus> {
+  return new PromisifiedBus(await openI2cBus(busNumber, options));
+}

@@ -1,4 +1,4 @@
-export { i2cBusPath, LinuxI2cBus, type OpenI2cOptions, openI2cBus } from "./bus.ts";
+export { i2cBusPath, LinuxI2cBus, type OpenI2cOptions, openI2cBus, openPromisified } from "./bus.ts";
 export {
   classifyI2cError,
   hex2,
