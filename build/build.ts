@@ -11,6 +11,8 @@ import { join } from "node:path";
 const ROOT = join(import.meta.dir, "..");
 const DIST = join(ROOT, "dist");
 const ENTRY = join(ROOT, "src/main.ts");
+// Workers are separate entry points so the compiled binary embeds them (loaded relative to src/).
+const WORKERS = [join(ROOT, "src/hal/gpio/event-worker.ts")];
 const ALL_TARGETS = ["linux-arm64", "linux-x64"] as const;
 type Target = (typeof ALL_TARGETS)[number];
 
@@ -40,7 +42,7 @@ function gitCommit(): string {
 
 /** Bundle once without compiling and refuse native addons: they cannot be embedded or cross-compiled. */
 async function checkEmbeddable(): Promise<void> {
-  const result = await Bun.build({ entrypoints: [ENTRY], target: "bun", metafile: true });
+  const result = await Bun.build({ entrypoints: [ENTRY, ...WORKERS], target: "bun", metafile: true });
   if (!result.success) fail(`bundle failed:\n${result.logs.map(String).join("\n")}`);
   const native = [
     ...result.outputs.filter((o) => o.path.endsWith(".node")).map((o) => o.path),
@@ -65,6 +67,7 @@ async function compile(target: Target, version: string, commit: string): Promise
     "--sourcemap",
     ...Object.entries(define).flatMap(([k, v]) => ["--define", `${k}=${v}`]),
     ENTRY,
+    ...WORKERS,
     "--outfile",
     outfile,
   ];

@@ -5,9 +5,12 @@
 import { Command, CommanderError } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
+import { gpioCommand } from "./commands/gpio.ts";
+import { i2cCommand } from "./commands/i2c.ts";
 import { queueCommand } from "./commands/queue.ts";
 import { rtcCommand } from "./commands/rtc.ts";
 import { runCommand } from "./commands/run.ts";
+import { sensorCommand } from "./commands/sensor.ts";
 import { statusCommand } from "./commands/status.ts";
 import { versionCommand } from "./commands/version.ts";
 import { type Io, processIo } from "./io.ts";
@@ -38,6 +41,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   rtcCommand(program, io, setExit);
   statusCommand(program, io, setExit);
   queueCommand(program, io, setExit);
+  sensorCommand(program, io, setExit);
+  i2cCommand(program, io, setExit);
+  gpioCommand(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
 
   if (argv.length === 0) {

@@ -19,7 +19,7 @@ export {
 } from "./clock.ts";
 export { Ds3231 } from "./rtc/ds3231.ts";
 export { Ds3231Model, type Ds3231ModelOptions } from "./rtc/model.ts";
-export { type OpenI2cBus, openI2cBusUnavailable } from "./rtc/open-bus.ts";
+export { linuxI2cOpener, type OpenI2cBus } from "./rtc/open-bus.ts";
 export { type OpenRtcOptions, openRtc, type RtcChoice, type RtcMode } from "./rtc/select.ts";
 export type { Rtc, RtcPath, RtcReading } from "./rtc/types.ts";
 export {

@@ -1,4 +1,12 @@
-export { ModelBus } from "./i2c/model-bus.ts";
-export type { I2cBus, I2cDeviceModel } from "./i2c/types.ts";
+export {
+  ConversionTimeoutError,
+  CrcError,
+  DeviceError,
+  DeviceMissingError,
+  OutOfRangeError,
+  WrongChipError,
+} from "./errors.ts";
+export * as gpio from "./gpio/index.ts";
+export * from "./i2c/index.ts";
 export * as libc from "./libc/index.ts";
-export { SyscallError } from "./libc/index.ts";
+export { Errno, SyscallError } from "./libc/index.ts";

@@ -30,8 +30,13 @@ export interface SensorContext {
   random: () => number;
   /** Milliseconds of a monotonic clock; injected so tests never sleep. */
   monoMs: () => number;
-  /** Opens /dev/i2c-<bus> (under root); absent where direct I2C is not available. The driver closes what it opens. */
+  /**
+   * Opens (or shares) I2C bus N. Supplied by the runtime, which owns and closes what it returns;
+   * when absent a driver opens <root>/dev/i2c-N itself and closes it in Sensor.close().
+   */
   openI2c?: (bus: number) => Promise<I2cBus>;
+  /** Waits for a conversion; injected so tests never sleep. Defaults to a real timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** SensorDriver is one registry entry: its extra [[sensor]] keys and how to open it. */

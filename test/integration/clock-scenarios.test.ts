@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { EARLIER_BOOT_NOTE } from "../../src/clock/anchors.ts";
 import { createClock } from "../../src/clock/clock.ts";
 import { Ds3231Model } from "../../src/clock/rtc/model.ts";
-import { openI2cBusUnavailable } from "../../src/clock/rtc/open-bus.ts";
+import { linuxI2cOpener } from "../../src/clock/rtc/open-bus.ts";
 import { openRtc } from "../../src/clock/rtc/select.ts";
 import { fileSyncSource } from "../../src/clock/sync.ts";
 import type { Stamp } from "../../src/clock/types.ts";
@@ -85,7 +85,7 @@ function device(bootId = "aaaaaaaa-0000-4000-8000-000000000001"): Device {
   return d;
 }
 
-async function startClock(d: Device, anchors: MemoryAnchors, openBus = openI2cBusUnavailable) {
+async function startClock(d: Device, anchors: MemoryAnchors, openBus = linuxI2cOpener(d.root)) {
   const choice = await openRtc({ mode: "auto", root: d.root, busNumber: 1, openBus });
   const clock = createClock({
     root: d.root,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Ds3231 } from "../../src/clock/rtc/ds3231.ts";
 import { Ds3231Model } from "../../src/clock/rtc/model.ts";
-import { openI2cBusUnavailable } from "../../src/clock/rtc/open-bus.ts";
+import { linuxI2cOpener } from "../../src/clock/rtc/open-bus.ts";
 import { openRtc } from "../../src/clock/rtc/select.ts";
 import { ModelBus } from "../../src/hal/i2c/model-bus.ts";
 import { Errno, SyscallError } from "../../src/hal/libc/index.ts";
@@ -148,7 +148,12 @@ describe("openRtc path choice", () => {
   };
 
   it("auto: uses the kernel path when rtc-ds1307 is bound, and reads since_epoch", async () => {
-    const c = await openRtc({ mode: "auto", root: kernelRoot, busNumber: 1, openBus: openI2cBusUnavailable });
+    const c = await openRtc({
+      mode: "auto",
+      root: kernelRoot,
+      busNumber: 1,
+      openBus: linuxI2cOpener(kernelRoot),
+    });
     expect(c.path).toBe("kernel");
     expect(c.reason).toMatch(/rtc-ds1307/);
     expect(await c.rtc!.read()).toEqual({ wallMs: T, valid: true, osf: false, temperatureC: undefined });
@@ -180,9 +185,14 @@ describe("openRtc path choice", () => {
   });
 
   it("auto: a bus that cannot be opened → no RTC with the opener's message", async () => {
-    const c = await openRtc({ mode: "auto", root: emptyRoot, busNumber: 3, openBus: openI2cBusUnavailable });
+    const c = await openRtc({
+      mode: "auto",
+      root: emptyRoot,
+      busNumber: 3,
+      openBus: linuxI2cOpener(emptyRoot),
+    });
     expect(c.path).toBe("none");
-    expect(c.reason).toMatch(/direct I2C access is not built into this binary yet/);
+    expect(c.reason).toMatch(/dev\/i2c-3: no such adapter \(ENOENT\)/);
   });
 
   it("kernel: takes a non-DS driver when it is the only RTC; none without any", async () => {
@@ -214,7 +224,7 @@ describe("openRtc path choice", () => {
     const rtc0 = fakeRtc(dir, 0, "rtc-ds1307 1-0068", "1700000000");
     mkdirSync(join(rtc0, "device/hwmon/hwmon2"), { recursive: true });
     writeFileSync(join(rtc0, "device/hwmon/hwmon2/temp1_input"), "23250\n");
-    const c = await openRtc({ mode: "auto", root: dir, busNumber: 1, openBus: openI2cBusUnavailable });
+    const c = await openRtc({ mode: "auto", root: dir, busNumber: 1, openBus: linuxI2cOpener(dir) });
     expect(await c.rtc!.read()).toEqual({
       wallMs: 1_700_000_000_000,
       valid: true,

@@ -56,6 +56,6 @@ describe("ds3231 sensor driver", () => {
         random: Math.random,
         monoMs: () => 0,
       }),
-    ).rejects.toThrow(/no DS3231 found: I2C bus 1 cannot be opened: direct I2C access is not built/);
+    ).rejects.toThrow(/no DS3231 found: I2C bus 1 cannot be opened: .*no such adapter/);
   });
 });

@@ -4,7 +4,7 @@
  * invalid (OSF); 69 (EX_UNAVAILABLE) no RTC found, or it cannot be set this way; 78 bad config.
  */
 import type { Command } from "commander";
-import { openI2cBusUnavailable } from "../../clock/rtc/open-bus.ts";
+import { linuxI2cOpener } from "../../clock/rtc/open-bus.ts";
 import { openRtc, type RtcChoice } from "../../clock/rtc/select.ts";
 import type { Rtc, RtcReading } from "../../clock/rtc/types.ts";
 import { syncSourceFromConfig } from "../../clock/sync.ts";
@@ -39,7 +39,7 @@ export function rtcCommand(program: Command, io: Io, setExit: (code: number) => 
       root: config.system.root,
       busNumber: config.rtc.bus,
       address: config.rtc.address,
-      openBus: openI2cBusUnavailable,
+      openBus: linuxI2cOpener(config.system.root),
     });
     if (!choice.rtc) {
       io.err(`fieldrelay: no RTC found: ${choice.reason}`);

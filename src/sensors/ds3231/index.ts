@@ -5,7 +5,7 @@
  * rtc-ds1307 owns it, else directly over I2C with the runtime's bus opener.
  */
 import * as z from "zod";
-import { openI2cBusUnavailable } from "../../clock/rtc/open-bus.ts";
+import { linuxI2cOpener } from "../../clock/rtc/open-bus.ts";
 import { openRtc } from "../../clock/rtc/select.ts";
 import { FieldrelayError } from "../../errors/index.ts";
 import type { SensorDriver } from "../types.ts";
@@ -26,7 +26,7 @@ export const ds3231: SensorDriver<typeof options> = {
       root: ctx.root,
       busNumber: config.bus,
       address: config.address,
-      openBus: ctx.openI2c ?? openI2cBusUnavailable,
+      openBus: ctx.openI2c ?? linuxI2cOpener(ctx.root),
     });
     const rtc = choice.rtc;
     if (!rtc)
