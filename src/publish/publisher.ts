@@ -201,7 +201,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
       failAttempt(describeError(error));
       return;
     }
-    const s: Session = { id: ++sessionCounter, client, connectedAtMs: undefined, closed: false, error: undefined };
+    const s: Session = {
+      id: ++sessionCounter,
+      client,
+      connectedAtMs: undefined,
+      closed: false,
+      error: undefined,
+    };
     session = s;
     client.on("connect", () => onConnect(s));
     client.on("error", (error) => onError(s, error));
@@ -260,7 +266,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     attempt++;
     backoffS = delayS;
     if (reason !== lastLoggedFailure) {
-      log.warn({ url: cfg.url, err: reason, retryInS: round3(delayS) }, "broker unavailable; readings stay queued");
+      log.warn(
+        { url: cfg.url, err: reason, retryInS: round3(delayS) },
+        "broker unavailable; readings stay queued",
+      );
       lastLoggedFailure = reason;
     } else {
       log.debug({ err: reason, retryInS: round3(delayS), attempt }, "broker still unavailable");
@@ -344,12 +353,17 @@ export function createPublisher(options: PublisherOptions): Publisher {
       publishOptions.properties = { userProperties: { seq: String(reading.seq) } };
       if (cfg.message_expiry_s > 0) publishOptions.properties.messageExpiryInterval = cfg.message_expiry_s;
     }
-    s.client.publish(streamTopic(cfg.topic_prefix, deviceId, reading.stream), payload, publishOptions, (error) => {
-      // An error means the session ended first: the row stays inflight in the Queue and is resent.
-      if (error) return;
-      ackBuffer.push(reading.seq);
-      scheduleAckFlush();
-    });
+    s.client.publish(
+      streamTopic(cfg.topic_prefix, deviceId, reading.stream),
+      payload,
+      publishOptions,
+      (error) => {
+        // An error means the session ended first: the row stays inflight in the Queue and is resent.
+        if (error) return;
+        ackBuffer.push(reading.seq);
+        scheduleAckFlush();
+      },
+    );
   }
 
   function scheduleAckFlush(): void {
@@ -416,7 +430,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
       await waitIdle(deadline - monoMs());
       flushAcks();
       unacked = inflight.size;
-      if (unacked > 0) log.warn({ unacked }, "stop timeout: unacked readings stay queued and are resent next start");
+      if (unacked > 0)
+        log.warn({ unacked }, "stop timeout: unacked readings stay queued and are resent next start");
       if (!s.closed) {
         const client = s.client;
         const offline = new Promise<boolean>((resolve) =>
@@ -476,7 +491,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
         return Promise.reject(new PublisherNotConnectedError(topic, "stopping"));
       }
       const s = session;
-      if (!s || state !== "connected") return Promise.reject(new PublisherNotConnectedError(topic, "disconnected"));
+      if (!s || state !== "connected")
+        return Promise.reject(new PublisherNotConnectedError(topic, "disconnected"));
       return new Promise<void>((resolve, reject) => {
         pendingSends++;
         const publishOptions: IClientPublishOptions = {

@@ -54,7 +54,9 @@ export class ManualScheduler implements Scheduler {
   advance(ms: number): void {
     const target = this.nowMs + ms;
     for (;;) {
-      const due = this.timers.filter((t) => t.dueMs <= target).sort((a, b) => a.dueMs - b.dueMs || a.id - b.id);
+      const due = this.timers
+        .filter((t) => t.dueMs <= target)
+        .sort((a, b) => a.dueMs - b.dueMs || a.id - b.id);
       const first = due[0];
       if (!first) break;
       this.timers = this.timers.filter((t) => t !== first);
