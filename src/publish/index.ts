@@ -1,0 +1,35 @@
+/**
+ * publish: the MQTT side of fieldrelay. createPublisher drains a Queue to the broker, owns
+ * reconnection (backoff with full jitter), keeps the retained status topic, and carries the
+ * remote-command transport (subscribe/send).
+ */
+export { backoffDelayS } from "./backoff.ts";
+export {
+  buildEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  STATUS_OFFLINE,
+  STATUS_ONLINE,
+  statusTopic,
+  streamTopic,
+} from "./envelope.ts";
+export { PublisherNotConnectedError, PublishTlsFileError } from "./errors.ts";
+export {
+  createPublisher,
+  type MessageHandler,
+  type MqttConfig,
+  type Publisher,
+  type PublisherOptions,
+  type SendOptions,
+  type StopResult,
+} from "./publisher.ts";
+export { ManualScheduler, realScheduler, type Scheduler } from "./scheduler.ts";
+export { loadTls, type TlsConfig, type TlsConnectOptions } from "./tls.ts";
+export {
+  availableTokens,
+  createTokenBucket,
+  msUntilToken,
+  type TokenBucket,
+  takeTokens,
+} from "./token-bucket.ts";
+export { topicMatches } from "./topic-filter.ts";

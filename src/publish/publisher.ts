@@ -1,0 +1,516 @@
+/**
+ * Publisher drains the Queue to an MQTT broker through mqtt.js, and owns reconnection.
+ *
+ * Connection state machine (one mqtt.js client per attempt, a "session"):
+ *
+ *   idle ──start()──► connecting ──CONNACK──► connected ──socket closed──► waiting
+ *                        ▲  │ refused / TLS / timeout                        │
+ *                        │  └──────────────────────────────► waiting ◄───────┘
+ *                        └──── backoff timer: random()·min(max, min·2^attempt) ┘
+ *   any state ──stop()──► stopping ──(inflight acked or timeout, "offline", DISCONNECT)──► stopped
+ *
+ * mqtt.js runs with reconnectPeriod 0, clean sessions, queueQoSZero false and no resubscribe,
+ * and every attempt gets a fresh client (so a fresh in-memory outgoing store): mqtt.js never
+ * replays anything on its own. The Queue is the only source of truth. Rows handed to the broker
+ * are marked inflight in the Queue; when a session ends its unacked rows stay marked, and
+ * Queue.next() returns them first on the next connect (counted in stats().resent: duplicates are
+ * possible, consumers dedupe on (device, seq)).
+ *
+ * Delivery: at most mqtt.max_inflight readings are unacked. QoS 0 counts as delivered once
+ * written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks are batched into one Queue.ack() per
+ * turn. A seq stays excluded from next() until its ack reached the Queue, so it is never sent
+ * twice within one session.
+ *
+ * Status: "online" retained on every connect; last will "offline" retained (QoS 1); on stop()
+ * the publisher publishes "offline" itself and then sends DISCONNECT, so the broker drops the will.
+ */
+import {
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IPublishPacket,
+  type MqttClient,
+  connect as mqttConnect,
+} from "mqtt";
+import type { PublishStamp } from "../clock/types.ts";
+import type { Config } from "../config/index.ts";
+import { describeError } from "../errors/index.ts";
+import { type Logger, silentLogger } from "../log/index.ts";
+import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
+import type { PublisherStats } from "../runtime/status.ts";
+import { backoffDelayS } from "./backoff.ts";
+import {
+  buildEnvelope,
+  encodeEnvelope,
+  STATUS_OFFLINE,
+  STATUS_ONLINE,
+  statusTopic,
+  streamTopic,
+} from "./envelope.ts";
+import { PublisherNotConnectedError } from "./errors.ts";
+import { realScheduler, type Scheduler } from "./scheduler.ts";
+import { loadTls, type TlsConnectOptions } from "./tls.ts";
+import { availableTokens, createTokenBucket, msUntilToken, takeTokens } from "./token-bucket.ts";
+import { topicMatches } from "./topic-filter.ts";
+
+export type MqttConfig = Config["mqtt"];
+
+export interface PublisherOptions {
+  mqtt: MqttConfig;
+  deviceId: string;
+  queue: Queue;
+  /** The time to publish with a reading (the clock model re-stamps from better anchors). */
+  stamp: (reading: QueuedReading) => PublishStamp;
+  log?: Logger;
+  /** [0, 1) like Math.random; drives the backoff jitter. */
+  random?: () => number;
+  /** Monotonic milliseconds; measures connection stability and feeds the rate limiter. */
+  monoMs?: () => number;
+  scheduler?: Scheduler;
+  /** How long to wait for CONNACK before giving up on an attempt. Default 30 000. */
+  connectTimeoutMs?: number;
+  /** Grace for the "offline" status message on stop(), beyond the stop timeout. Default 2 000. */
+  offlineGraceMs?: number;
+  /** Opens the MQTT connection; mqtt.js's connect unless a test substitutes it. */
+  connect?: (url: string, options: IClientOptions) => MqttClient;
+}
+
+export interface SendOptions {
+  qos?: QoS;
+  retain?: boolean;
+  properties?: IClientPublishOptions["properties"];
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export interface StopResult {
+  /** Readings still unacked when the timeout ran out (they stay inflight in the Queue and are resent next start). */
+  unacked: number;
+}
+
+/** Publisher is the broker side of fieldrelay: queue drain, status topic, and the command transport. */
+export interface Publisher {
+  /** Connect and start draining the queue. Idempotent. */
+  start(): void;
+  /**
+   * Stop taking sends and publishing readings, wait up to timeoutMs for inflight acks, publish
+   * "offline" (retained) and DISCONNECT cleanly so the broker does not fire the will.
+   */
+  stop(timeoutMs: number): Promise<StopResult>;
+  stats(): PublisherStats;
+  /** Subscribe now (if connected) and again after every reconnect. Returns an unsubscribe function. */
+  subscribe(filter: string, qos: QoS, handler: MessageHandler): () => void;
+  /** Publish one message; resolves when written (QoS 0) or acked (QoS 1/2); rejects when not connected. */
+  send(topic: string, payload: string | Buffer, options?: SendOptions): Promise<void>;
+}
+
+interface Session {
+  id: number;
+  client: MqttClient;
+  connectedAtMs: number | undefined;
+  closed: boolean;
+  error: string | undefined;
+}
+
+interface Subscription {
+  filter: string;
+  qos: QoS;
+  handler: MessageHandler;
+}
+
+/** Readings asked of the queue per next() call: bounds the work done per turn. */
+const MAX_BATCH = 256;
+
+function isSecureUrl(url: string): boolean {
+  return url.startsWith("mqtts:") || url.startsWith("wss:");
+}
+
+export function createPublisher(options: PublisherOptions): Publisher {
+  const cfg = options.mqtt;
+  const { queue, deviceId } = options;
+  const log = (options.log ?? silentLogger()).child({ component: "publish" });
+  const random = options.random ?? Math.random;
+  const monoMs = options.monoMs ?? (() => performance.now());
+  const scheduler = options.scheduler ?? realScheduler;
+  const connectFn = options.connect ?? mqttConnect;
+  const clientId = cfg.client_id ?? `fieldrelay-${deviceId}`;
+  const status = statusTopic(cfg.topic_prefix, deviceId);
+  const v5 = cfg.protocol_version === 5;
+  const secure = isSecureUrl(cfg.url);
+
+  // Fail fast on unreadable TLS files (a typed error naming the file).
+  let tls: TlsConnectOptions = loadTls(cfg.tls);
+
+  let state: "idle" | "connecting" | "connected" | "waiting" | "stopping" | "stopped" = "idle";
+  let session: Session | undefined;
+  let sessionCounter = 0;
+  let attempt = 0;
+  let reconnectTimer: unknown;
+  let rateTimer: unknown;
+  let unsubscribeQueue: (() => void) | undefined;
+  const bucket = createTokenBucket(cfg.max_rate, monoMs());
+
+  const inflight = new Set<number>();
+  let pendingResends = 0;
+  let pendingSends = 0;
+  let ackBuffer: number[] = [];
+  let ackFlushScheduled = false;
+  let drainScheduled = false;
+  let idleWaiters: Array<() => void> = [];
+  const subscriptions: Subscription[] = [];
+
+  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0 };
+  let backoffS = 0;
+  let lastError: string | undefined;
+  /** The failure last logged at warn level: repeats of it go to debug, so an outage is not a log flood. */
+  let lastLoggedFailure: string | undefined;
+
+  function connect(): void {
+    reconnectTimer = undefined;
+    backoffS = 0;
+    state = "connecting";
+    try {
+      tls = loadTls(cfg.tls);
+    } catch (error) {
+      failAttempt(describeError(error));
+      return;
+    }
+    if (secure && cfg.tls.insecure) {
+      log.warn(
+        { url: cfg.url },
+        "TLS certificate verification is OFF (mqtt.tls.insecure = true): the broker is not authenticated",
+      );
+    }
+    const mqttOptions: IClientOptions = {
+      protocolVersion: cfg.protocol_version,
+      clientId,
+      clean: true,
+      keepalive: cfg.keepalive_s,
+      reconnectPeriod: 0,
+      connectTimeout: options.connectTimeoutMs ?? 30_000,
+      queueQoSZero: false,
+      resubscribe: false,
+      will: { topic: status, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
+      ...tls,
+    };
+    if (cfg.username !== undefined) mqttOptions.username = cfg.username;
+    if (cfg.password !== undefined) mqttOptions.password = cfg.password;
+    let client: MqttClient;
+    try {
+      client = connectFn(cfg.url, mqttOptions);
+    } catch (error) {
+      failAttempt(describeError(error));
+      return;
+    }
+    const s: Session = {
+      id: ++sessionCounter,
+      client,
+      connectedAtMs: undefined,
+      closed: false,
+      error: undefined,
+    };
+    session = s;
+    client.on("connect", () => onConnect(s));
+    client.on("error", (error) => onError(s, error));
+    client.on("close", () => onClose(s));
+    client.on("message", (topic, payload, packet) => dispatch(topic, payload, packet));
+  }
+
+  function onConnect(s: Session): void {
+    if (s !== session || s.closed) return;
+    if (state === "stopping" || state === "stopped") {
+      s.client.end(true);
+      return;
+    }
+    state = "connected";
+    s.connectedAtMs = monoMs();
+    lastError = undefined;
+    lastLoggedFailure = undefined;
+    log.info({ url: cfg.url, clientId, protocol: cfg.protocol_version }, "connected to broker");
+    // Rows another session (or process) left inflight come first from next(): count them as resent.
+    pendingResends = queue.stats().inflight;
+    s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
+      if (error && !s.closed) log.warn({ err: describeError(error) }, "could not publish online status");
+    });
+    resubscribeAll(s);
+    scheduleDrain();
+  }
+
+  function onError(s: Session, error: Error): void {
+    if (s !== session) return;
+    s.error = describeError(error);
+    lastError = s.error;
+    // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
+    if (s.connectedAtMs === undefined && !s.closed) s.client.end(true);
+  }
+
+  function onClose(s: Session): void {
+    if (s.closed) return;
+    s.closed = true;
+    // Fail the old client's pending callbacks now (they are ignored: the rows stay inflight in the Queue).
+    s.client.end(true);
+    if (s !== session) return;
+    session = undefined;
+    inflight.clear();
+    pendingResends = 0;
+    notifyIdle();
+    if (state === "stopping" || state === "stopped") return;
+    const wasConnected = s.connectedAtMs !== undefined;
+    if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
+    failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
+  }
+
+  function failAttempt(reason: string): void {
+    lastError = reason;
+    state = "waiting";
+    const delayS = backoffDelayS(attempt, cfg.min_backoff_s, cfg.max_backoff_s, random);
+    attempt++;
+    backoffS = delayS;
+    if (reason !== lastLoggedFailure) {
+      log.warn(
+        { url: cfg.url, err: reason, retryInS: round3(delayS) },
+        "broker unavailable; readings stay queued",
+      );
+      lastLoggedFailure = reason;
+    } else {
+      log.debug({ err: reason, retryInS: round3(delayS), attempt }, "broker still unavailable");
+    }
+    reconnectTimer = scheduler.setTimeout(() => {
+      counters.reconnects++;
+      connect();
+    }, delayS * 1000);
+  }
+
+  function resubscribeAll(s: Session): void {
+    const map: Record<string, { qos: QoS }> = {};
+    for (const sub of subscriptions) {
+      const existing = map[sub.filter];
+      map[sub.filter] = { qos: existing ? (Math.max(existing.qos, sub.qos) as QoS) : sub.qos };
+    }
+    if (Object.keys(map).length === 0) return;
+    s.client.subscribe(map, (error) => {
+      if (error && !s.closed) log.warn({ err: describeError(error) }, "subscribe failed");
+    });
+  }
+
+  function dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    for (const sub of subscriptions) {
+      if (!topicMatches(sub.filter, topic)) continue;
+      try {
+        sub.handler(topic, payload, packet);
+      } catch (error) {
+        log.error({ topic, err: describeError(error) }, "message handler threw");
+      }
+    }
+  }
+
+  function scheduleDrain(): void {
+    if (drainScheduled) return;
+    drainScheduled = true;
+    queueMicrotask(() => {
+      drainScheduled = false;
+      drain();
+    });
+  }
+
+  function drain(): void {
+    const s = session;
+    if (!s || state !== "connected" || s.closed) return;
+    while (inflight.size < cfg.max_inflight) {
+      let room = Math.min(cfg.max_inflight - inflight.size, MAX_BATCH);
+      const now = monoMs();
+      room = Math.min(room, availableTokens(bucket, now));
+      if (room === 0) {
+        if (rateTimer === undefined) {
+          rateTimer = scheduler.setTimeout(
+            () => {
+              rateTimer = undefined;
+              drain();
+            },
+            Math.max(1, msUntilToken(bucket, now)),
+          );
+        }
+        return;
+      }
+      const batch = queue.next(room, inflight);
+      if (batch.length === 0) return;
+      takeTokens(bucket, batch.length, now);
+      queue.markInflight(batch.map((r) => r.seq));
+      for (const reading of batch) publishReading(s, reading);
+      if (s.closed) return;
+    }
+  }
+
+  function publishReading(s: Session, reading: QueuedReading): void {
+    inflight.add(reading.seq);
+    counters.published++;
+    if (pendingResends > 0) {
+      counters.resent++;
+      pendingResends--;
+    }
+    const payload = encodeEnvelope(buildEnvelope(reading, deviceId, options.stamp(reading)));
+    const publishOptions: IClientPublishOptions = { qos: reading.qos, retain: false };
+    if (v5) {
+      publishOptions.properties = { userProperties: { seq: String(reading.seq) } };
+      if (cfg.message_expiry_s > 0) publishOptions.properties.messageExpiryInterval = cfg.message_expiry_s;
+    }
+    s.client.publish(
+      streamTopic(cfg.topic_prefix, deviceId, reading.stream),
+      payload,
+      publishOptions,
+      (error) => {
+        // An error means the session ended first: the row stays inflight in the Queue and is resent.
+        if (error) return;
+        ackBuffer.push(reading.seq);
+        scheduleAckFlush();
+      },
+    );
+  }
+
+  function scheduleAckFlush(): void {
+    if (ackFlushScheduled) return;
+    ackFlushScheduled = true;
+    queueMicrotask(flushAcks);
+  }
+
+  function flushAcks(): void {
+    ackFlushScheduled = false;
+    const seqs = ackBuffer;
+    if (seqs.length === 0) return;
+    ackBuffer = [];
+    queue.ack(seqs);
+    counters.delivered += seqs.length;
+    // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
+    for (const seq of seqs) inflight.delete(seq);
+    notifyIdle();
+    drain();
+  }
+
+  function notifyIdle(): void {
+    if (inflight.size > 0 || pendingSends > 0) return;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  function waitIdle(timeoutMs: number): Promise<void> {
+    if (inflight.size === 0 && pendingSends === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = scheduler.setTimeout(resolve, Math.max(0, timeoutMs));
+      idleWaiters.push(() => {
+        scheduler.clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+    return new Promise((resolve) => {
+      const timer = scheduler.setTimeout(() => resolve(fallback), ms);
+      void promise.then((value) => {
+        scheduler.clearTimeout(timer);
+        resolve(value);
+      });
+    });
+  }
+
+  async function stop(timeoutMs: number): Promise<StopResult> {
+    if (state === "stopped" || state === "stopping") return { unacked: inflight.size };
+    const deadline = monoMs() + timeoutMs;
+    state = "stopping";
+    unsubscribeQueue?.();
+    unsubscribeQueue = undefined;
+    if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
+    if (rateTimer !== undefined) scheduler.clearTimeout(rateTimer);
+    reconnectTimer = rateTimer = undefined;
+    backoffS = 0;
+
+    const s = session;
+    let unacked = 0;
+    if (s && s.connectedAtMs !== undefined && !s.closed) {
+      await waitIdle(deadline - monoMs());
+      flushAcks();
+      unacked = inflight.size;
+      if (unacked > 0)
+        log.warn({ unacked }, "stop timeout: unacked readings stay queued and are resent next start");
+      if (!s.closed) {
+        const client = s.client;
+        const offline = new Promise<boolean>((resolve) =>
+          client.publish(status, STATUS_OFFLINE, { qos: 1, retain: true }, (error) => resolve(!error)),
+        );
+        const grace = Math.max(deadline - monoMs(), 0) + (options.offlineGraceMs ?? 2000);
+        await withTimeout(offline, grace, false);
+        // end(false) waits for every outgoing ack; drop the ones we gave up on so DISCONNECT goes now.
+        for (const id of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(id));
+        const ended = new Promise<boolean>((resolve) => client.end(false, {}, () => resolve(true)));
+        if (!(await withTimeout(ended, 2000, false))) client.end(true);
+      }
+    } else if (s && !s.closed) {
+      s.client.end(true);
+    }
+    session = undefined;
+    state = "stopped";
+    log.info({ unacked, ...counters }, "publisher stopped");
+    return { unacked };
+  }
+
+  return {
+    start() {
+      if (state !== "idle") return;
+      unsubscribeQueue = queue.onAvailable(scheduleDrain);
+      connect();
+    },
+    stop,
+    stats(): PublisherStats {
+      return {
+        connected: state === "connected",
+        reconnects: counters.reconnects,
+        backoffS: state === "waiting" ? backoffS : 0,
+        inflight: inflight.size,
+        published: counters.published,
+        delivered: counters.delivered,
+        resent: counters.resent,
+        lastError,
+      };
+    },
+    subscribe(filter, qos, handler) {
+      const sub: Subscription = { filter, qos, handler };
+      subscriptions.push(sub);
+      const s = session;
+      if (s && state === "connected") s.client.subscribe(filter, { qos });
+      return () => {
+        const at = subscriptions.indexOf(sub);
+        if (at >= 0) subscriptions.splice(at, 1);
+        const current = session;
+        if (current && state === "connected" && !subscriptions.some((x) => x.filter === filter)) {
+          current.client.unsubscribe(filter);
+        }
+      };
+    },
+    send(topic, payload, sendOptions = {}) {
+      if (state === "stopping" || state === "stopped") {
+        return Promise.reject(new PublisherNotConnectedError(topic, "stopping"));
+      }
+      const s = session;
+      if (!s || state !== "connected")
+        return Promise.reject(new PublisherNotConnectedError(topic, "disconnected"));
+      return new Promise<void>((resolve, reject) => {
+        pendingSends++;
+        const publishOptions: IClientPublishOptions = {
+          qos: sendOptions.qos ?? 0,
+          retain: sendOptions.retain ?? false,
+        };
+        if (sendOptions.properties) publishOptions.properties = sendOptions.properties;
+        s.client.publish(topic, payload, publishOptions, (error) => {
+          pendingSends--;
+          notifyIdle();
+          if (error) reject(error);
+          else resolve();
+        });
+      });
+    },
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
