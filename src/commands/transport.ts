@@ -22,7 +22,7 @@ export interface CommandTransport {
     filter: string,
     qos: QoS,
     handler: (topic: string, payload: Buffer, packet: CommandPacket) => void,
-  ): void | Promise<void>;
+  ): unknown;
   send(
     topic: string,
     payload: string | Buffer,

@@ -61,6 +61,7 @@ for (const flavor of ["arm64", "x64"] as const satisfies Flavor[]) {
       const proc = spawn(flavor, ["run", "-c", cfg]);
       const started = await proc.waitForLog((l) => l.msg === "fieldrelay starting", 60_000);
       expect(started.target).toBe(`linux-${flavor}`);
+      await proc.waitForLog((l) => l.msg === "fieldrelay ready", 60_000);
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
     });

@@ -4,7 +4,16 @@ import { command, REPO, run, spawn, Workspace } from "../support/fieldrelay.ts";
 
 const ws = new Workspace();
 afterAll(() => ws.cleanup());
-const good = ws.writeConfig({ device: { id: "pi-1" }, queue: { path: ws.queuePath } }, "good.toml");
+const good = ws.writeConfig(
+  {
+    device: { id: "pi-1" },
+    queue: { path: ws.queuePath },
+    ingest: { listen: "" },
+    health: { listen: "" },
+    rtc: { mode: "none" },
+  },
+  "good.toml",
+);
 
 describe("fieldrelay CLI (from source)", () => {
   it("prints usage for --help and for each command's --help", async () => {
@@ -78,7 +87,7 @@ describe("fieldrelay CLI (from source)", () => {
 
   it("run exits 0 on SIGTERM", async () => {
     const proc = spawn("source", ["run", "--config", good]);
-    await proc.waitForLog((l) => l.msg === "fieldrelay starting");
+    await proc.waitForLog((l) => l.msg === "fieldrelay ready");
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     expect(proc.logs.some((l) => l.msg === "fieldrelay stopped")).toBe(true);

@@ -2,10 +2,16 @@ import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config/index.ts";
 import { describeError, ExitCode, FieldrelayError } from "../../errors/index.ts";
 import { createLogger } from "../../log/index.ts";
+import { QueueError } from "../../queue/index.ts";
+import { type Runtime, startRuntime } from "../../runtime/index.ts";
 import { buildInfo } from "../build-info.ts";
 import type { Io } from "../io.ts";
 import { type ConfigOptions, type LogOptions, withConfig, withLogFormat } from "../options.ts";
 
+/**
+ * `fieldrelay run`: the service. SIGTERM/SIGINT stop it in order (exit 0); SIGHUP reloads the
+ * config: a valid one restarts the runtime with it, an invalid one is logged and the old kept.
+ */
 export function runCommand(program: Command, io: Io, setExit: (code: number) => void): void {
   withLogFormat(
     withConfig(program.command("run").description("capture readings and publish them (the service)")),
@@ -20,26 +26,57 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
       return;
     }
     const log = createLogger({ format: opts.logFormat, level: config.log.level });
-    const stopped = waitForStop();
-    // Bun installs signal handlers asynchronously; announcing start before they are in place
-    // would let an early SIGTERM kill the process with the default action.
-    await Bun.sleep(100);
-    log.info({ ...buildInfo(), config: opts.config, device: config.device.id }, "fieldrelay starting");
-    try {
-      const signal = await stopped;
-      log.info({ signal }, "fieldrelay stopped");
-      setExit(ExitCode.ok);
-    } catch (error) {
-      log.fatal({ err: error }, describeError(error));
-      setExit(error instanceof FieldrelayError ? ExitCode.unavailable : ExitCode.software);
-    }
-  });
-}
+    let wake: (signal: string) => void = () => {};
+    const signals: string[] = [];
+    const onSignal = (signal: string) => {
+      signals.push(signal);
+      wake(signal);
+    };
+    for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, () => onSignal(s));
+    const nextSignal = () =>
+      signals.length
+        ? Promise.resolve(signals.shift()!)
+        : new Promise<string>((resolve) => (wake = (s) => resolve(signals.shift() ?? s)));
 
-function waitForStop(): Promise<string> {
-  return new Promise((resolve) => {
-    const stop = (signal: string) => resolve(signal);
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    log.info({ ...buildInfo(), config: opts.config, device: config.device.id }, "fieldrelay starting");
+    let runtime: Runtime;
+    try {
+      runtime = await startRuntime({ config, log });
+    } catch (error) {
+      io.err(`fieldrelay: ${describeError(error)}`);
+      log.fatal({ err: error }, describeError(error));
+      setExit(
+        error instanceof QueueError
+          ? ExitCode.cantCreate
+          : error instanceof FieldrelayError
+            ? ExitCode.unavailable
+            : ExitCode.software,
+      );
+      return;
+    }
+    for (;;) {
+      const signal = await nextSignal();
+      if (signal !== "SIGHUP") {
+        log.info({ signal }, "stopping");
+        await runtime.stop();
+        setExit(ExitCode.ok);
+        return;
+      }
+      try {
+        const next = loadConfig({ path: opts.config });
+        log.info({ config: opts.config }, "config reloaded; restarting the runtime with it");
+        await runtime.stop();
+        config = next;
+        runtime = await startRuntime({ config, log });
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          log.error({ problems: error.problems }, "new config rejected; keeping the old one");
+        } else {
+          log.fatal({ err: error }, `restart after reload failed: ${describeError(error)}`);
+          setExit(ExitCode.unavailable);
+          return;
+        }
+      }
+    }
   });
 }

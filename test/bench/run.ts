@@ -1,0 +1,60 @@
+/**
+ * npm run bench: every benchmark, each printed as a figure beside a baseline measured in the same
+ * run, and the ratio against its target. Figures, not assertions: the machines are shared.
+ */
+export interface BenchRow {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  ratio?: number;
+  target: string;
+}
+
+/** Benchmark 2: a 100 000-reading backlog drained from the real SQLite queue vs raw mqtt.js. */
+async function drainRows(): Promise<BenchRow[]> {
+  const { runDrainBenchmark } = await import("./drain.ts");
+  const { openQueue } = await import("../../src/queue/index.ts");
+  const { silentLogger } = await import("../../src/log/index.ts");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(`${tmpdir()}/fr-bench-drain-`);
+  try {
+    const r = await runDrainBenchmark(() =>
+      openQueue({ path: `${dir}/queue.db`, log: silentLogger(), maxRows: 1_000_000 }),
+    );
+    return [
+      {
+        name: `drain ${r.readings} backlog, QoS 1, SQLite queue → mosquitto (vs raw mqtt.js)`,
+        value: r.publisherMsgPerS,
+        unit: "msg/s",
+        baseline: r.rawMsgPerS,
+        ratio: r.ratio,
+        target: "ratio ≥ 0.7",
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows: BenchRow[] = [];
+const only = process.argv[2];
+const suites: Array<[string, () => Promise<BenchRow[]>]> = [
+  ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
+  ["drain", drainRows],
+];
+for (const [name, run] of suites) {
+  if (only && only !== name) continue;
+  process.stderr.write(`bench: ${name}…\n`);
+  rows.push(...(await run()));
+}
+const fmt = (n: number | undefined) => (n === undefined ? "" : n >= 100 ? n.toFixed(0) : n.toFixed(2));
+console.log("| benchmark | fieldrelay | baseline | ratio | target |");
+console.log("| --- | --- | --- | --- | --- |");
+for (const r of rows) {
+  console.log(
+    `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === undefined ? "" : `${fmt(r.baseline)} ${r.unit}`} | ${fmt(r.ratio)} | ${r.target} |`,
+  );
+}
+process.exit(0);
