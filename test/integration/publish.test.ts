@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import {
   connectAsync,
   type IClientOptions,
@@ -256,6 +257,29 @@ describe.skipIf(skip)("Publisher against mosquitto", () => {
     scheduler.runNext();
     await until(() => sub.liveStatuses().length === 3, "second birth");
     expect(sub.liveStatuses()).toEqual(["online", "offline", "online"]);
+  });
+
+  it("publishes the will 'offline' when the publisher's process is killed with SIGKILL", async () => {
+    const sub = await Subscriber.open(broker.url, `fieldrelay/${DEVICE}/status`);
+    cleanups.push(() => sub.close());
+    const src = fileURLToPath(new URL("../../src/publish/index.ts", import.meta.url));
+    const config = fileURLToPath(new URL("../../src/config/index.ts", import.meta.url));
+    const memoryQueue = fileURLToPath(new URL("../support/memory-queue.ts", import.meta.url));
+    const code = `
+      const { createPublisher } = await import(${JSON.stringify(src)});
+      const { configSchema } = await import(${JSON.stringify(config)});
+      const { MemoryQueue } = await import(${JSON.stringify(memoryQueue)});
+      const mqtt = configSchema.parse({ device: { id: "${DEVICE}" }, mqtt: { url: "${broker.url}" } }).mqtt;
+      createPublisher({ mqtt, deviceId: "${DEVICE}", queue: new MemoryQueue(), stamp: (r) => r }).start();
+      setInterval(() => {}, 1000);
+    `;
+    const child = Bun.spawn([process.execPath, "-e", code], { stdout: "ignore", stderr: "pipe" });
+    cleanups.push(() => child.kill("SIGKILL"));
+    await until(() => sub.liveStatuses().length === 1, "birth from the child");
+    child.kill("SIGKILL");
+    await child.exited;
+    await until(() => sub.liveStatuses().length === 2, "will");
+    expect(sub.liveStatuses()).toEqual(["online", "offline"]);
   });
 
   it("stop() waits for inflight acks, publishes nothing more, says 'offline' once and disconnects cleanly", async () => {
