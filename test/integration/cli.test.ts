@@ -1,6 +1,7 @@
 import { chmodSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { command, REPO, run, spawn, Workspace } from "../support/fieldrelay.ts";
+import { WITHOUT_DAC_OVERRIDE } from "../support/tools.ts";
 
 const ws = new Workspace();
 afterAll(() => ws.cleanup());
@@ -77,9 +78,8 @@ describe("fieldrelay CLI (from source)", () => {
     const secret = ws.writeConfig('[device]\nid = "a"\n', "secret.toml");
     chmodSync(ws.dir, 0o755);
     chmodSync(secret, 0o000);
-    // root reads any file, so as root the check runs as the unprivileged user nobody.
-    const prefix =
-      process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    // root reads any file, so as root the check runs without CAP_DAC_OVERRIDE.
+    const prefix = WITHOUT_DAC_OVERRIDE;
     const r = await runArgv([...prefix, ...command("source"), "check-config", "--config", secret]);
     expect(r.code).toBe(78);
     expect(r.stderr).toMatch(/secret\.toml: permission denied \(EACCES\)/);

@@ -6,6 +6,7 @@ import { silentLogger } from "../../src/log/index.ts";
 import { openQueue, QueueError, type QueueOptions, type SqliteQueue } from "../../src/queue/index.ts";
 import { Workspace } from "../support/fieldrelay.ts";
 import { BOOT, ManualClock, reading } from "../support/queue-fakes.ts";
+import { WITHOUT_DAC_OVERRIDE } from "../support/tools.ts";
 
 const ws = new Workspace("fr-queue-");
 afterAll(() => ws.cleanup());
@@ -302,7 +303,7 @@ describe("Queue start-up", () => {
     expect(error.message).toContain(file);
   });
 
-  it("fails with one clear line when the data dir is read-only (run as nobody)", async () => {
+  it("fails with one clear line when the data dir is read-only", async () => {
     const dir = join(ws.dir, "ro");
     mkdirSync(dir, { mode: 0o555 });
     chmodSync(ws.dir, 0o755);
@@ -317,10 +318,10 @@ describe("Queue start-up", () => {
        try { await openQueue({ path: ${JSON.stringify(join(dir, "queue.db"))}, log: silentLogger() }); console.log("opened"); }
        catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, line: e.describe?.() ?? String(e) })); }`,
     );
-    const proc = Bun.spawn(
-      ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, script],
-      { stdout: "pipe", stderr: "pipe" },
-    );
+    const proc = Bun.spawn([...WITHOUT_DAC_OVERRIDE, process.execPath, script], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const out = await new Response(proc.stdout).text();
     await proc.exited;
     const result = JSON.parse(out.trim().split("\n").pop() as string);

@@ -51,3 +51,11 @@ export function missing(...tools: Tool[]): string | undefined {
   console.warn(`skipping: ${reason}`);
   return reason;
 }
+
+/**
+ * Command prefix that makes file permissions apply even to root: as root, setpriv drops
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set (the uid stays 0, so the repo
+ * stays reachable wherever it was cloned); as another user, nothing is needed.
+ */
+export const WITHOUT_DAC_OVERRIDE: string[] =
+  process.getuid?.() === 0 ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] : [];
