@@ -1,0 +1,141 @@
+/**
+ * What the boot test adds to the Debian base before it is shaped into a Raspberry Pi OS image —
+ * test-only, never through the baker:
+ *   - serial-getty@ttyAMA0 and getty@tty1 masked (a getty on the serial console hangs up the tty
+ *     and eats the report line);
+ *   - a fixed /etc/machine-id (a read-only root cannot commit a first-boot id);
+ *   - a drop-in sending fieldrelay's output to journal+console, so a failure shows why in the
+ *     serial log;
+ *   - fieldrelay-boot-report.service: after fieldrelay has started it waits for active, samples the
+ *     service twice more than one WatchdogSec apart (≥ 2 keep-alive intervals), records the mount
+ *     options of / and the data partition's /proc/fs/ext4/<dev>/options, stops fieldrelay, records
+ *     how it ended, prints one line `FIELDRELAY-BOOT-REPORT <base64 of key=value lines>` on the
+ *     console and powers off. base64 keeps the line intact whatever the values contain.
+ */
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export const REPORT_MARKER = "FIELDRELAY-BOOT-REPORT";
+
+export const REPORT_SCRIPT = `#!/bin/bash
+set -u
+out=/run/fieldrelay-boot-report
+: > "$out"
+kv() { printf '%s=%s\\n' "$1" "$2" >> "$out"; }
+prop() { systemctl show -P "$1" fieldrelay.service; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+sample() {
+  kv "$1.uptime_s" "$(uptime_s)"
+  for p in ActiveState SubState StatusText NRestarts MainPID Result \\
+      WatchdogTimestampMonotonic ActiveEnterTimestampMonotonic ExecMainStartTimestampMonotonic; do
+    kv "$1.$p" "$(prop "$p")"
+  done
+}
+
+# Wait for active, but report early once the service has failed and restarted: the report, not a
+# hang until the host's timeout, should tell why.
+while [ "$(prop ActiveState)" != active ] && [ "$(prop NRestarts)" = 0 ] &&
+  [ "$(cut -d. -f1 /proc/uptime)" -lt 150 ]; do sleep 1; done
+sample first
+wd_us=$(systemd-analyze timespan "$(prop WatchdogUSec)" 2>/dev/null | sed -n 's/^ *μs: *//p')
+kv watchdog_usec "\${wd_us:-0}"
+# One full WatchdogSec (two keep-alive intervals of WatchdogSec/2) plus slack: a service that
+# stopped feeding the watchdog would be killed and restarted within this window.
+sleep $(( \${wd_us:-30000000} / 1000000 + 5 ))
+sample second
+
+kv root.options "$(findmnt -no OPTIONS /)"
+src=$(findmnt -no SOURCE /var/lib/fieldrelay)
+kv data.source "$src"
+kv data.mount_options "$(findmnt -no OPTIONS /var/lib/fieldrelay)"
+if [ -n "$src" ]; then
+  dev=$(basename "$(readlink -f "$src")")
+  kv data.ext4_options "$(tr '\\n' ',' < "/proc/fs/ext4/$dev/options" 2>/dev/null)"
+fi
+kv data.files "$(ls /var/lib/fieldrelay | tr '\\n' ' ')"
+kv system.failed_units "$(systemctl list-units --state=failed --plain --no-legend | awk '{print $1}' | tr '\\n' ' ')"
+
+t0=$(uptime_s)
+systemctl stop fieldrelay.service
+kv stop.seconds "$(echo "$(uptime_s) $t0" | awk '{printf "%.2f", $1 - $2}')"
+for p in ActiveState Result ExecMainCode ExecMainStatus; do kv "stop.$p" "$(prop "$p")"; done
+kv stop.kill_messages "$(journalctl -b -u fieldrelay.service -o cat | grep -ciE 'SIGKILL|killing|timed out')"
+
+line="${REPORT_MARKER} $(base64 -w0 "$out")"
+# Twice, in case a kernel message lands in the middle of the first one.
+echo "$line" > /dev/console
+sleep 1
+echo "$line" > /dev/console
+systemctl --no-block poweroff
+`;
+
+export const REPORT_UNIT = `[Unit]
+Description=fieldrelay boot test: report on the serial console, stop fieldrelay, power off
+After=fieldrelay.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/lib/fieldrelay-boot-test/report
+TimeoutStartSec=10min
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+export const CONSOLE_DROPIN = `[Service]
+# boot test only: fieldrelay's log lines on the serial console as well as in the journal
+StandardOutput=journal+console
+StandardError=journal+console
+`;
+
+function write(root: string, path: string, content: string, mode = 0o644): void {
+  const file = join(root, path);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, content, { mode });
+}
+
+function link(root: string, path: string, target: string): void {
+  const file = join(root, path);
+  mkdirSync(dirname(file), { recursive: true });
+  symlinkSync(target, file);
+}
+
+/** Adds the boot test's own files to an extracted base rootfs (see the module comment). */
+export function addBootTestFiles(root: string): void {
+  link(root, "etc/systemd/system/serial-getty@ttyAMA0.service", "/dev/null");
+  link(root, "etc/systemd/system/getty@tty1.service", "/dev/null");
+  write(root, "etc/machine-id", "6f1c1d0c7a2e4b9c9e3d2a1b0c9d8e7f\n", 0o444);
+  write(root, "etc/systemd/system/fieldrelay.service.d/boot-test-console.conf", CONSOLE_DROPIN);
+  write(
+    root,
+    "etc/systemd/system/fieldrelay.service.d/zz-dev-only-adjtimex.conf",
+    "[Service]\nSystemCallFilter=adjtimex clock_adjtime\n",
+  ); // DEV ONLY, remove
+  write(root, "usr/local/lib/fieldrelay-boot-test/report", REPORT_SCRIPT, 0o755);
+  write(root, "etc/systemd/system/fieldrelay-boot-report.service", REPORT_UNIT);
+  link(
+    root,
+    "etc/systemd/system/multi-user.target.wants/fieldrelay-boot-report.service",
+    "/etc/systemd/system/fieldrelay-boot-report.service",
+  );
+}
+
+/** The fieldrelay config baked into the guest: a simulated sensor, a broker nobody answers. */
+export const GUEST_CONFIG = `# boot test: runs degraded (broker unreachable, queues offline) but must stay up and fed.
+[device]
+id = "boot-test-pi"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+
+[queue]
+path = "/var/lib/fieldrelay/queue.db"
+
+[rtc]
+mode = "none"
+
+[[sensor]]
+name = "sim"
+driver = "simulated"
+interval_s = 2
+`;

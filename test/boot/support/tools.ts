@@ -1,0 +1,18 @@
+/** Host programs the boot test needs, with the Debian package that provides each. */
+import type { Tool } from "../../support/tools.ts";
+
+export const BOOT_TOOLS: Tool[] = [
+  { cmd: "mmdebstrap", pkg: "mmdebstrap" },
+  { cmd: "qemu-system-aarch64", pkg: "qemu-system-arm" },
+  { cmd: "qemu-aarch64-static", pkg: "qemu-user-static" },
+  { cmd: "update-binfmts", pkg: "binfmt-support" },
+  { cmd: "arch-test", pkg: "arch-test" },
+  { cmd: "cpio", pkg: "cpio" },
+  { cmd: "dpkg-deb", pkg: "dpkg" },
+  { cmd: "apt-get", pkg: "apt" },
+  { cmd: "mkfs.vfat", pkg: "dosfstools" },
+  { cmd: "mcopy", pkg: "mtools" },
+  { cmd: "mkfs.ext4", pkg: "e2fsprogs" },
+  { cmd: "debugfs", pkg: "e2fsprogs" },
+  { cmd: "sfdisk", pkg: "fdisk" },
+];
