@@ -7,6 +7,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { assembleBundle } from "./bundle.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const DIST = join(ROOT, "dist");
@@ -90,3 +91,10 @@ for (const target of targets) {
   process.stdout.write(`build: ${file} (${target}, ${version}, ${commit})\n`);
 }
 writeFileSync(join(DIST, "SHA256SUMS"), `${sums.join("\n")}\n`);
+// The install bundle (dist/bundle/) ships the ARM64 binary and, once built, the GPIO overlay.
+if (targets.includes("linux-arm64")) {
+  const dtbo = join(DIST, "fieldrelay-gpio.dtbo");
+  const bundle = { out: join(DIST, "bundle"), binary: join(DIST, "fieldrelay-linux-arm64") };
+  const line = assembleBundle((await Bun.file(dtbo).exists()) ? { ...bundle, dtbo } : bundle);
+  process.stdout.write(`build: ${bundle.out} (${line})\n`);
+}
