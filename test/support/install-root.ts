@@ -4,7 +4,16 @@
  * installer and fingerprint the tree (paths, types, modes, owners, contents, link targets).
  */
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -60,7 +69,8 @@ export function treeListing(root: string): string[] {
     const st = lstatSync(abs);
     const meta = `${rel || "."} ${(st.mode & 0o170000).toString(8)} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
     if (st.isSymbolicLink()) lines.push(`${meta} -> ${readlinkSync(abs)}`);
-    else if (st.isFile()) lines.push(`${meta} ${createHash("sha256").update(readFileSync(abs)).digest("hex")}`);
+    else if (st.isFile())
+      lines.push(`${meta} ${createHash("sha256").update(readFileSync(abs)).digest("hex")}`);
     else lines.push(meta);
     if (st.isDirectory()) for (const name of readdirSync(abs).sort()) walk(rel ? `${rel}/${name}` : name);
   };
