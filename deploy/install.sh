@@ -131,6 +131,18 @@ else
 fi
 make_writable "$BOOT_DIR"
 
+# What the running service depends on; when none of it changed and the service is active, a
+# re-run leaves it running instead of restarting it. stat, not a hash: every write here renames a
+# new file into place, so the inode changes with the content.
+runtime_fingerprint() {
+	local f
+	for f in "$R/usr/local/bin/fieldrelay" "$R/etc/fieldrelay/config.toml" "$R/etc/fieldrelay/env" \
+		"$R/etc/systemd/system/$SERVICE" "$R/etc/group"; do
+		stat -c '%n %i %s %Y %a %u %g' "$f" 2>/dev/null || echo "absent $f"
+	done
+}
+FINGERPRINT_BEFORE="$(runtime_fingerprint)"
+
 # ---------------------------------------------------------------------------------------------
 # 2. Users and groups, always through the shadow tools (useradd/groupadd/usermod --prefix DIR
 # edit DIR/etc/{passwd,group,shadow,gshadow} with their locking) and read back from those files.
@@ -459,6 +471,10 @@ wait_active() {
 	done
 	return 1
 }
+if [[ $(runtime_fingerprint) == "$FINGERPRINT_BEFORE" && $(systemctl show -p ActiveState --value "$SERVICE") == active ]]; then
+	say "unchanged $SERVICE (active; nothing it uses changed, not restarted)"
+	exit 0
+fi
 systemctl restart --no-block "$SERVICE"
 if wait_active; then
 	say "started $SERVICE: active (ready) with $(describe_binary)"
