@@ -26,6 +26,7 @@ readonly MARK_BEGIN="# >>> fieldrelay >>>"
 readonly MARK_END="# <<< fieldrelay <<<"
 readonly SERVICE=fieldrelay.service
 
+ARGS=("$@")
 ROOT=""
 BOOT_DIR=""
 CONFIG="$BUNDLE/config.example.toml"
@@ -56,7 +57,7 @@ while (($#)); do
 	esac
 done
 
-[[ $(id -u) -eq 0 ]] || die "must run as root (try: sudo $0 $*)"
+[[ $(id -u) -eq 0 ]] || die "must run as root (try: sudo $0 ${ARGS[*]})"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds, got '$TIMEOUT'"
 if [[ -n $ROOT ]]; then
 	[[ -d $ROOT ]] || die "--root $ROOT is not a directory"
@@ -222,7 +223,7 @@ HOST_ARCH="$(uname -m)"
 # only if binfmt (qemu-user) runs it.
 runnable() {
 	[[ $BIN_ARCH == "$HOST_ARCH" ]] && return 0
-	"$1" version >/dev/null 2>&1
+	timeout 30 "$1" version >/dev/null 2>&1
 }
 describe_binary() {
 	local v=""
