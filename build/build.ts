@@ -9,6 +9,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeError } from "../src/errors/index.ts";
+import { assembleBundle } from "./bundle.ts";
 import { compileOverlay } from "./overlay.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -102,3 +103,17 @@ try {
   fail(describeError(error));
 }
 writeFileSync(join(DIST, "SHA256SUMS"), `${sums.join("\n")}\n`);
+// The install bundle (dist/bundle/): what install.sh, push.sh and the image baker take to a device.
+if (targets.includes("linux-arm64")) {
+  const out = join(DIST, "bundle");
+  try {
+    const line = assembleBundle({
+      out,
+      binary: join(DIST, "fieldrelay-linux-arm64"),
+      dtbo: join(DIST, "fieldrelay-gpio.dtbo"),
+    });
+    process.stdout.write(`build: ${out} (${line})\n`);
+  } catch (error) {
+    fail(describeError(error));
+  }
+}

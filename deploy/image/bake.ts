@@ -45,6 +45,7 @@ import {
   checkHostname,
   DATA_LABEL,
   fstabDevices,
+  fstabMountPoints,
   hostsWithHostname,
   type Layout,
   planLayout,
@@ -136,9 +137,9 @@ function checkBundle(bundle: string): void {
 }
 
 function fstabTemplate(bundle: string): string {
-  for (const p of [join(bundle, "device/fstab.ro-root"), join(REPO, "deploy/device/fstab.ro-root")])
-    if (existsSync(p)) return readFileSync(p, "utf8");
-  throw new BakeError("no fstab template (device/fstab.ro-root) in the bundle or in deploy/device/", {
+  const path = join(bundle, "device/fstab.ro-root");
+  if (existsSync(path)) return readFileSync(path, "utf8");
+  throw new BakeError(`no fstab template in the bundle (${path})`, {
     hint: "rebuild the bundle with npm run build",
   });
 }
@@ -257,7 +258,9 @@ export function bake(opts: BakeOptions): BakeSummary {
 
     // The baker's own edits.
     const etc = (p: string) => join(stage, "etc", p);
-    writeFileSync(etc("fstab"), renderFstab(fstabTemplate(bundle), fstabDevices(layout.diskId)));
+    const fstab = renderFstab(fstabTemplate(bundle), fstabDevices(layout.diskId));
+    writeFileSync(etc("fstab"), fstab);
+    for (const dir of fstabMountPoints(fstab)) mkdirSync(join(stage, dir), { recursive: true });
     writeFileSync(join(stage, "boot/firmware/cmdline.txt"), readOnlyCmdline(cmdline.toString()));
     if (hostname) {
       writeFileSync(etc("hostname"), `${hostname}\n`);

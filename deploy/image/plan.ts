@@ -134,6 +134,21 @@ export function renderFstab(template: string, devices: FstabDevices): string {
   return out.endsWith("\n") ? out : `${out}\n`;
 }
 
+/**
+ * The mount points an fstab names (other than / and swap). A read-only root cannot create a
+ * missing one at boot, so the image must already hold every one.
+ */
+export function fstabMountPoints(fstab: string): string[] {
+  const points: string[] = [];
+  for (const line of fstab.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 3 || (fields[0] as string).startsWith("#")) continue;
+    const [, dir, type] = fields as [string, string, string];
+    if (dir.startsWith("/") && dir !== "/" && type !== "swap") points.push(dir);
+  }
+  return points;
+}
+
 /** A hostname is one RFC 1123 label: letters, digits, hyphens, 1–63 chars, no leading/trailing hyphen. */
 export function checkHostname(name: string): string {
   if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(name))

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ext4Volume } from "../../deploy/image/ext4.ts";
 import { readPartitionTable } from "../../deploy/image/partitions.ts";
-import { testBundle } from "../support/bake/bundle.ts";
-import { binaryMissing, REPO, Workspace } from "../support/fieldrelay.ts";
+import { fstabMountPoints } from "../../deploy/image/plan.ts";
+import { binaryMissing, DIST, REPO, Workspace } from "../support/fieldrelay.ts";
 import { makePiImage } from "../support/pi-image.ts";
 
 const ws = new Workspace();
@@ -36,7 +36,8 @@ describe.skipIf(binaryMissing("arm64"))("Image baker", () => {
   let seconds: number;
 
   beforeAll(async () => {
-    bundle = testBundle(dir).dir;
+    // The real bundle from `npm run build`: the ARM64 binary, install.sh and the device files.
+    bundle = join(DIST, "bundle");
     diskId = (await makePiImage({ out: base, bootFiles: { "overlays/README": "stock overlays\n" } })).diskId;
     writeFileSync(join(dir, "my.toml"), '[device]\nid = "pi-baked"\n');
     const t = performance.now();
@@ -97,6 +98,13 @@ describe.skipIf(binaryMissing("arm64"))("Image baker", () => {
     expect(fstab).toMatch(new RegExp(`^PARTUUID=${diskId}-02\\s+/\\s`, "m"));
     expect(fstab).toMatch(/^LABEL=fieldrelay-data\s+\/var\/lib\/fieldrelay\s/m);
     expect(fstab).not.toContain("@");
+  });
+
+  it("creates every fstab mount point in the image, since a read-only root cannot create them at boot", () => {
+    const fstab = rootfs().read("/etc/fstab")?.toString() ?? "";
+    const points = fstabMountPoints(fstab);
+    expect(points).toContain("/var/lib/dhcpcd");
+    for (const dir of points) expect(stat(rootfs(), dir), dir).toMatch(/Type: directory/);
   });
 
   it("puts ro on the kernel command line exactly once and keeps the rest", () => {

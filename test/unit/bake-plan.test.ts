@@ -5,6 +5,7 @@ import {
   checkFreeSpace,
   checkHostname,
   fstabDevices,
+  fstabMountPoints,
   hostsWithHostname,
   planLayout,
   readOnlyCmdline,
@@ -102,6 +103,21 @@ describe("Bake layout plan", () => {
     );
     expect(t.diskId).toBe("000a1b2c");
     expect(t.partitions).toEqual([{ number: 1, start: 8192, size: 10, type: "c" }]);
+  });
+});
+
+describe("Bake fstab mount points", () => {
+  it("lists every mount point except / and swap, skipping comments and blank lines", () => {
+    const fstab = [
+      "# <file system> <dir> <type>",
+      "",
+      "proc /proc proc defaults 0 0",
+      "PARTUUID=ab-02 / ext4 ro 0 1",
+      "LABEL=fieldrelay-data /var/lib/fieldrelay ext4 data=journal 0 2",
+      "tmpfs /var/lib/dhcpcd tmpfs size=1m,nofail 0 0",
+      "/swapfile none swap sw 0 0",
+    ].join("\n");
+    expect(fstabMountPoints(fstab)).toEqual(["/proc", "/var/lib/fieldrelay", "/var/lib/dhcpcd"]);
   });
 });
 
