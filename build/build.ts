@@ -1,12 +1,16 @@
 /**
  * The build: one self-contained executable per target in dist/, stamped with version, commit and
- * target, minified, with an embedded sourcemap, plus dist/SHA256SUMS. Fails if anything that
+ * target, minified, with an embedded sourcemap, plus the GPIO-naming device-tree overlay
+ * (dist/fieldrelay-gpio.dtbo, needs dtc) and dist/SHA256SUMS. Fails if anything that
  * cannot be embedded (a native .node addon) reaches the bundle.
  *
  *   bun build/build.ts [--target linux-arm64|linux-x64 ...]
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { describeError } from "../src/errors/index.ts";
+import { assembleBundle } from "./bundle.ts";
+import { compileOverlay } from "./overlay.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const DIST = join(ROOT, "dist");
@@ -89,4 +93,27 @@ for (const target of targets) {
   sums.push(`${hash}  ${file.slice(DIST.length + 1)}`);
   process.stdout.write(`build: ${file} (${target}, ${version}, ${commit})\n`);
 }
+try {
+  const dtbo = compileOverlay(join(ROOT, "overlays/fieldrelay-gpio.dts"), join(DIST, "fieldrelay-gpio.dtbo"));
+  sums.push(
+    `${new Bun.CryptoHasher("sha256").update(readFileSync(dtbo)).digest("hex")}  fieldrelay-gpio.dtbo`,
+  );
+  process.stdout.write(`build: ${dtbo} (device-tree overlay)\n`);
+} catch (error) {
+  fail(describeError(error));
+}
 writeFileSync(join(DIST, "SHA256SUMS"), `${sums.join("\n")}\n`);
+// The install bundle (dist/bundle/): what install.sh, push.sh and the image baker take to a device.
+if (targets.includes("linux-arm64")) {
+  const out = join(DIST, "bundle");
+  try {
+    const line = assembleBundle({
+      out,
+      binary: join(DIST, "fieldrelay-linux-arm64"),
+      dtbo: join(DIST, "fieldrelay-gpio.dtbo"),
+    });
+    process.stdout.write(`build: ${out} (${line})\n`);
+  } catch (error) {
+    fail(describeError(error));
+  }
+}

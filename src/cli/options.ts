@@ -1,6 +1,8 @@
 import { type Command, Option } from "commander";
-import { DEFAULT_CONFIG_PATH } from "../config/index.ts";
+import { type Config, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from "../config/index.ts";
+import { ExitCode } from "../errors/index.ts";
 import type { LogFormat } from "../log/index.ts";
+import type { Io } from "./io.ts";
 
 export interface ConfigOptions {
   config: string;
@@ -26,4 +28,23 @@ export function withLogFormat(cmd: Command): Command {
       .choices(["json", "pretty"])
       .default("json"),
   );
+}
+
+/**
+ * Loads the config for a command, or prints every problem and sets exit 78 (EX_CONFIG).
+ * Returns undefined when the config is invalid; other errors (bugs) propagate.
+ */
+export function loadConfigForCommand(
+  path: string,
+  io: Io,
+  setExit: (code: number) => void,
+): Config | undefined {
+  try {
+    return loadConfig({ path });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.err(`fieldrelay: invalid config ${error.message}`);
+    setExit(ExitCode.config);
+    return undefined;
+  }
 }

@@ -73,7 +73,7 @@ export function createClock(o: ClockOptions): Clock {
   const monoNs = o.monoNs ?? monotonicNs;
   const wallMs = o.wallMs ?? Date.now;
   const scheduler = o.scheduler ?? intervalScheduler;
-  const log = o.log.child({ component: "clock" });
+  const log = o.log;
   const bootId = readBootId(o.root);
   const rtcPath = o.rtc?.path ?? "none";
   // Per boot, only the best anchor of each source matters (bestPerSource). Other boots' anchors

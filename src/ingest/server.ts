@@ -61,7 +61,7 @@ export function startIngestServer(options: IngestOptions): IngestServer {
       const stamp = options.now();
       const parsed = parseReadings(body, stamp.wallMs, options.defaults);
       if (!parsed.ok) {
-        log.warn({ component: "ingest", reason: parsed.error }, "rejected ingest request");
+        log.warn({ reason: parsed.error }, "rejected ingest request");
         return json(400, { error: parsed.error });
       }
       const seqs: number[] = [];
@@ -85,17 +85,17 @@ export function startIngestServer(options: IngestOptions): IngestServer {
       try {
         await queue.whenCaptured(seqs);
       } catch (error) {
-        log.error({ component: "ingest", err: error }, "ingested readings could not be committed");
+        log.error({ err: error }, "ingested readings could not be committed");
         return json(503, { error: `readings could not be captured: ${(error as Error).message}` });
       }
       return json(201, { seqs });
     },
     error(error) {
-      log.error({ component: "ingest", err: error }, "ingest request failed");
+      log.error({ err: error }, "ingest request failed");
       return json(500, { error: "internal error" });
     },
   });
-  log.info({ component: "ingest", listen: `${server.hostname}:${server.port}` }, "ingest listening");
+  log.info({ listen: `${server.hostname}:${server.port}` }, "ingest listening");
   return {
     port: server.port ?? options.listen.port,
     stop: async () => {

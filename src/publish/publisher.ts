@@ -127,7 +127,7 @@ function isSecureUrl(url: string): boolean {
 export function createPublisher(options: PublisherOptions): Publisher {
   const cfg = options.mqtt;
   const { queue, deviceId } = options;
-  const log = (options.log ?? silentLogger()).child({ component: "publish" });
+  const log = options.log ?? silentLogger();
   const random = options.random ?? Math.random;
   const monoMs = options.monoMs ?? (() => performance.now());
   const scheduler = options.scheduler ?? realScheduler;

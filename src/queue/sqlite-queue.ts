@@ -9,6 +9,15 @@
  *   waiting for the next commit.
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
  * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit.
+ * - `scanFrom`: per priority, a seq at or below which every row on disk is inflight or waiting for
+ *   its delete, so next() starts its disk scan there instead of re-reading a drained prefix (a
+ *   backlog drains at broker speed, and deletes wait up to commit_interval: rescanning them on
+ *   every turn made draining quadratic).
+ * - `handed`: priority and size of disk rows next() returned, so markInflight()/ack() need no
+ *   lookup query per row; dropped on ack or eviction.
+ * - `ahead`: per priority, the next rows on disk read ahead in one query (a query per publish turn
+ *   cost more than the MQTT send). Only a commit changes which rows are on disk, so a commit
+ *   drops it.
  */
 import type { Database, SQLiteError } from "bun:sqlite";
 import { readFileSync } from "node:fs";
@@ -35,6 +44,18 @@ export const realScheduler: Scheduler = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/** Rows of one priority read ahead from disk in seq order; rows[0, at) are drained (inflight or deleted). */
+interface ReadAhead {
+  rows: Row[];
+  at: number;
+  /** Highest seq read so far: the next read starts after it. */
+  after: number;
+  /** The last read came back short: nothing more on disk until the next commit. */
+  exhausted: boolean;
+}
+
+const READ_AHEAD = 256;
 
 export interface QueueOptions {
   path: string;
@@ -106,6 +127,9 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly inflight = new Set<number>();
   private readonly deletes = new Set<number>();
   private readonly flags = new Set<number>();
+  private readonly scanFrom = new Map<number, number>();
+  private readonly handed = new Map<number, { priority: number; bytes: number }>();
+  private readonly ahead = new Map<number, ReadAhead>();
   private readonly listeners = new Set<() => void>();
   /** boot_id text → boots.id, registered at the first capture of each boot. */
   private readonly boots = new Map<string, number>();
@@ -299,9 +323,10 @@ export class SqliteQueue implements Queue, AnchorStore {
     const out: QueuedReading[] = [];
     if (limit <= 0) return out;
     const seen = new Set<number>();
-    for (const seq of [...this.inflight].sort((a, b) => a - b)) {
+    // Usually every inflight row is the caller's own (excluded): filter before sorting.
+    const resend = [...this.inflight].filter((seq) => !exclude.has(seq)).sort((a, b) => a - b);
+    for (const seq of resend) {
       if (out.length >= limit) return out;
-      if (exclude.has(seq)) continue;
       const r = this.get(seq);
       if (r) {
         out.push(r);
@@ -309,33 +334,37 @@ export class SqliteQueue implements Queue, AnchorStore {
       }
     }
     const hidden = (seq: number) => exclude.has(seq) || seen.has(seq) || this.deletes.has(seq);
+    const drained = (seq: number) => this.inflight.has(seq) || this.deletes.has(seq);
     const priorities = [...this.classes.keys()].filter((p) => (this.classes.get(p)?.rows ?? 0) > 0);
     priorities.sort((a, b) => b - a);
-    const stmt = this.db.query(
-      `SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`,
-    );
     for (const priority of priorities) {
       const ram = [...this.pending.values()].filter((p) => p.reading.priority === priority && !hidden(p.seq));
+      const ahead = this.readAheadOf(priority);
       let ri = 0;
-      let after = 0;
-      let exhausted = false;
-      let buffer: Row[] = [];
-      let bi = 0;
+      let i = ahead.at;
+      let prefix = true; // still inside the run of drained rows at the front of this priority
       while (out.length < limit) {
-        if (bi >= buffer.length && !exhausted) {
-          buffer = stmt.all(priority, after, limit - out.length + 64) as Row[];
-          bi = 0;
-          if (buffer.length === 0) exhausted = true;
-          else after = (buffer[buffer.length - 1] as Row).seq;
+        if (i >= ahead.rows.length && !ahead.exhausted) {
+          i -= this.refill(priority, ahead);
+          continue;
         }
-        while (bi < buffer.length && hidden((buffer[bi] as Row).seq)) bi++;
-        if (bi >= buffer.length && !exhausted) continue;
-        const dbRow = bi < buffer.length ? (buffer[bi] as Row) : undefined;
-        const ramRow = ri < ram.length ? (ram[ri] as Pending) : undefined;
+        while (i < ahead.rows.length && hidden((ahead.rows[i] as Row).seq)) {
+          const seq = (ahead.rows[i] as Row).seq;
+          if (prefix && drained(seq)) {
+            ahead.at = i + 1;
+            this.scanFrom.set(priority, seq);
+          } else prefix = false;
+          i++;
+        }
+        if (i >= ahead.rows.length && !ahead.exhausted) continue;
+        const dbRow = ahead.rows[i];
+        const ramRow = ram[ri];
         if (!dbRow && !ramRow) break;
         if (dbRow && (!ramRow || dbRow.seq < ramRow.seq)) {
           out.push(rowToReading(dbRow));
-          bi++;
+          this.handed.set(dbRow.seq, { priority: dbRow.priority, bytes: dbRow.bytes });
+          prefix = false;
+          i++;
         } else if (ramRow) {
           out.push(this.fromPending(ramRow));
           ri++;
@@ -346,6 +375,28 @@ export class SqliteQueue implements Queue, AnchorStore {
     return out;
   }
 
+  private readAheadOf(priority: number): ReadAhead {
+    let ahead = this.ahead.get(priority);
+    if (!ahead) {
+      ahead = { rows: [], at: 0, after: this.scanFrom.get(priority) ?? 0, exhausted: false };
+      this.ahead.set(priority, ahead);
+    }
+    return ahead;
+  }
+
+  /** Drop the drained prefix and read the next READ_AHEAD rows; returns how far indexes moved. */
+  private refill(priority: number, ahead: ReadAhead): number {
+    const dropped = ahead.at;
+    const fetched = this.db
+      .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`)
+      .all(priority, ahead.after, READ_AHEAD) as Row[];
+    ahead.rows = ahead.rows.slice(dropped).concat(fetched);
+    ahead.at = 0;
+    ahead.exhausted = fetched.length < READ_AHEAD;
+    if (fetched.length > 0) ahead.after = (fetched[fetched.length - 1] as Row).seq;
+    return dropped;
+  }
+
   markInflight(seqs: number[]): void {
     for (const seq of seqs) {
       if (this.deletes.has(seq)) continue;
@@ -353,7 +404,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (p) {
         p.inflight = true;
         this.inflight.add(seq);
-      } else if (!this.inflight.has(seq) && this.lookup(seq)) {
+      } else if (!this.inflight.has(seq) && (this.handed.has(seq) || this.lookup(seq))) {
         this.inflight.add(seq);
         this.flags.add(seq);
         this.touchOldest(seq);
@@ -376,7 +427,8 @@ export class SqliteQueue implements Queue, AnchorStore {
         continue;
       }
       if (this.deletes.has(seq)) continue;
-      const row = this.lookup(seq);
+      const row = this.handed.get(seq) ?? this.lookup(seq);
+      this.handed.delete(seq);
       if (!row) continue; // unknown or already deleted: acks are idempotent
       this.flags.delete(seq);
       this.deletes.add(seq);
@@ -617,6 +669,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           this.touchOldest(r.seq);
           this.flags.delete(r.seq);
           this.inflight.delete(r.seq);
+          this.handed.delete(r.seq);
           this.addClass(priority, -1, -r.bytes);
           freed += r.bytes;
           left--;
@@ -763,6 +816,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     }
     this.deletes.clear();
     this.flags.clear();
+    this.ahead.clear();
     this.oldestOpMonoMs = undefined;
     if (this.oldestOnDisk === null && batch.length > 0) this.oldestOnDisk = undefined;
     this.counters.committed += batch.length;

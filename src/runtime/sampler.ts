@@ -135,16 +135,12 @@ export class Sampler {
       const readings = toReadings(slot.config, samples, this.options.now());
       for (const reading of readings) {
         const result = this.options.capture(reading);
-        if (!result.ok)
-          log.warn(
-            { component: "sampler", sensor: slot.config.name, reason: result.detail },
-            "reading refused",
-          );
+        if (!result.ok) log.warn({ sensor: slot.config.name, reason: result.detail }, "reading refused");
       }
       slot.stats.reads++;
       slot.lastSuccessMonoMs = this.options.ctx.monoMs();
       slot.stats.lastError = undefined;
-      if (slot.failing) log.info({ component: "sampler", sensor: slot.config.name }, "sensor recovered");
+      if (slot.failing) log.info({ sensor: slot.config.name }, "sensor recovered");
       slot.failing = false;
       return readings;
     } catch (error) {
@@ -153,7 +149,6 @@ export class Sampler {
       if (!slot.failing) {
         log.error(
           {
-            component: "sampler",
             sensor: slot.config.name,
             driver: slot.config.driver,
             error: slot.stats.lastError,

@@ -130,16 +130,25 @@ export class RunningFieldrelay {
     const seen = this.logs.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
+      const tail = () => `stdout:\n${this.stdout.slice(-4000)}\nstderr:\n${this.stderr.slice(-2000)}`;
+      let done = false;
       const timer = setTimeout(() => {
-        reject(
-          new Error(
-            `no matching log line after ${timeoutMs} ms; stdout:\n${this.stdout.slice(-4000)}\nstderr:\n${this.stderr.slice(-2000)}`,
-          ),
-        );
+        done = true;
+        reject(new Error(`no matching log line after ${timeoutMs} ms; ${tail()}`));
       }, timeoutMs);
+      // A process that exits will never log the line: fail now, with its output, not at the timeout.
+      void this.proc.exited.then(async (code) => {
+        await Bun.sleep(50); // let the pumps deliver the last lines
+        if (done || this.logs.some(match)) return;
+        done = true;
+        clearTimeout(timer);
+        reject(new Error(`process exited (${code}) before the log line; ${tail()}`));
+      });
       this.waiters.push({
         match,
         resolve: (l) => {
+          if (done) return;
+          done = true;
           clearTimeout(timer);
           resolve(l);
         },

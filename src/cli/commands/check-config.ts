@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { stringify } from "smol-toml";
-import { ConfigError, loadConfig, redactConfig } from "../../config/index.ts";
+import { redactConfig } from "../../config/index.ts";
 import { ExitCode } from "../../errors/index.ts";
 import type { Io } from "../io.ts";
-import { type ConfigOptions, withConfig } from "../options.ts";
+import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
 
 export function checkConfigCommand(program: Command, io: Io, setExit: (code: number) => void): void {
   withConfig(
@@ -12,19 +12,14 @@ export function checkConfigCommand(program: Command, io: Io, setExit: (code: num
       .description("validate the config and print the effective settings (secrets redacted)")
       .option("--json", "print the effective config as JSON instead of TOML"),
   ).action((opts: ConfigOptions & { json?: boolean }) => {
-    try {
-      const config = redactConfig(loadConfig({ path: opts.config }));
-      const stripped = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
-      io.out(
-        opts.json
-          ? JSON.stringify(stripped, null, 2)
-          : `# effective config from ${opts.config}\n${stringify(stripped)}`,
-      );
-      setExit(ExitCode.ok);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      io.err(`fieldrelay: invalid config ${error.message}`);
-      setExit(ExitCode.config);
-    }
+    const config = loadConfigForCommand(opts.config, io, setExit);
+    if (!config) return;
+    const stripped = JSON.parse(JSON.stringify(redactConfig(config))) as Record<string, unknown>;
+    io.out(
+      opts.json
+        ? JSON.stringify(stripped, null, 2)
+        : `# effective config from ${opts.config}\n${stringify(stripped)}`,
+    );
+    setExit(ExitCode.ok);
   });
 }

@@ -1,9 +1,8 @@
 import { type Command, Option } from "commander";
-import { ConfigError, loadConfig } from "../../config/index.ts";
 import { ExitCode } from "../../errors/index.ts";
 import { openQueueReader, QueueError, type QueueReader, type StoredReading } from "../../queue/index.ts";
 import type { Io } from "../io.ts";
-import { type ConfigOptions, withConfig } from "../options.ts";
+import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
 
 interface QueueCliOptions extends ConfigOptions {
   db?: string;
@@ -26,14 +25,9 @@ export function queueCommand(program: Command, io: Io, setExit: (code: number) =
   const open = (opts: QueueCliOptions): QueueReader | undefined => {
     let path = opts.db;
     if (path === undefined) {
-      try {
-        path = loadConfig({ path: opts.config }).queue.path;
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        io.err(`fieldrelay: invalid config ${error.message}`);
-        setExit(ExitCode.config);
-        return undefined;
-      }
+      const config = loadConfigForCommand(opts.config, io, setExit);
+      if (!config) return undefined;
+      path = config.queue.path;
     }
     try {
       return openQueueReader(path);

@@ -8,10 +8,10 @@ import { linuxI2cOpener } from "../../clock/rtc/open-bus.ts";
 import { openRtc, type RtcChoice } from "../../clock/rtc/select.ts";
 import type { Rtc, RtcReading } from "../../clock/rtc/types.ts";
 import { syncSourceFromConfig } from "../../clock/sync.ts";
-import { type Config, ConfigError, loadConfig } from "../../config/index.ts";
+import type { Config } from "../../config/index.ts";
 import { describeError, ExitCode } from "../../errors/index.ts";
 import type { Io } from "../io.ts";
-import { type ConfigOptions, withConfig } from "../options.ts";
+import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
 
 type Opts = ConfigOptions & { json?: boolean };
 
@@ -25,15 +25,8 @@ export function rtcCommand(program: Command, io: Io, setExit: (code: number) => 
     opts: Opts,
     body: (rtc: Rtc, choice: RtcChoice, config: Config) => Promise<void>,
   ): Promise<void> {
-    let config: Config;
-    try {
-      config = loadConfig({ path: opts.config });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      io.err(`fieldrelay: invalid config ${error.message}`);
-      setExit(ExitCode.config);
-      return;
-    }
+    const config = loadConfigForCommand(opts.config, io, setExit);
+    if (!config) return;
     const choice = await openRtc({
       mode: config.rtc.mode,
       root: config.system.root,

@@ -6,7 +6,13 @@ import { QueueError } from "../../queue/index.ts";
 import { type Runtime, startRuntime } from "../../runtime/index.ts";
 import { buildInfo } from "../build-info.ts";
 import type { Io } from "../io.ts";
-import { type ConfigOptions, type LogOptions, withConfig, withLogFormat } from "../options.ts";
+import {
+  type ConfigOptions,
+  type LogOptions,
+  loadConfigForCommand,
+  withConfig,
+  withLogFormat,
+} from "../options.ts";
 
 /**
  * `fieldrelay run`: the service. SIGTERM/SIGINT stop it in order (exit 0); SIGHUP reloads the
@@ -16,15 +22,9 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
   withLogFormat(
     withConfig(program.command("run").description("capture readings and publish them (the service)")),
   ).action(async (opts: ConfigOptions & LogOptions) => {
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig({ path: opts.config });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      io.err(`fieldrelay: invalid config ${error.message}`);
-      setExit(ExitCode.config);
-      return;
-    }
+    const loaded = loadConfigForCommand(opts.config, io, setExit);
+    if (!loaded) return;
+    let config = loaded;
     const log = createLogger({ format: opts.logFormat, level: config.log.level });
     let wake: (signal: string) => void = () => {};
     const signals: string[] = [];

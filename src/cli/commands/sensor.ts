@@ -4,11 +4,10 @@
  * are the driver's own (the runtime's scale/offset are not applied).
  */
 import type { Command } from "commander";
-import { ConfigError, loadConfig } from "../../config/index.ts";
 import { describeError, ExitCode, FieldrelayError } from "../../errors/index.ts";
 import { findDriver } from "../../sensors/index.ts";
 import type { Io } from "../io.ts";
-import { type ConfigOptions, withConfig } from "../options.ts";
+import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
 
 export function sensorCommand(program: Command, io: Io, setExit: (code: number) => void): void {
   const sensor = program.command("sensor").description("work with configured sensors");
@@ -18,15 +17,8 @@ export function sensorCommand(program: Command, io: Io, setExit: (code: number) 
       .description("take one reading from a configured sensor and print it as JSON")
       .argument("<name>", "the [[sensor]] name"),
   ).action(async (name: string, opts: ConfigOptions) => {
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig({ path: opts.config });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      io.err(`fieldrelay: invalid config ${error.message}`);
-      setExit(ExitCode.config);
-      return;
-    }
+    const config = loadConfigForCommand(opts.config, io, setExit);
+    if (!config) return;
     const entry = config.sensor.find((s) => s.name === name);
     if (!entry) {
       const names = config.sensor.map((s) => s.name);

@@ -7,11 +7,11 @@
  *   69 the token was refused   78 the config is invalid
  */
 import type { Command } from "commander";
-import { ConfigError, loadConfig, parseListen } from "../../config/index.ts";
+import { parseListen } from "../../config/index.ts";
 import { ExitCode } from "../../errors/index.ts";
 import type { HealthBody } from "../../health/index.ts";
 import type { Io } from "../io.ts";
-import { type ConfigOptions, withConfig } from "../options.ts";
+import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
 
 export const StatusExit = { healthy: 0, degraded: 1, unhealthy: 2, notRunning: 3 } as const;
 
@@ -51,15 +51,8 @@ export function statusCommand(program: Command, io: Io, setExit: (code: number) 
       .option("--json", "print the /health JSON as it is")
       .option("--timeout <ms>", "how long to wait for an answer", "5000"),
   ).action(async (opts: ConfigOptions & { json?: boolean; timeout: string }) => {
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig({ path: opts.config });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      io.err(`fieldrelay: invalid config ${error.message}`);
-      setExit(ExitCode.config);
-      return;
-    }
+    const config = loadConfigForCommand(opts.config, io, setExit);
+    if (!config) return;
     const listen = parseListen(config.health.listen);
     if (!listen) {
       io.err(

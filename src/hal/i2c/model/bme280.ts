@@ -11,28 +11,11 @@
  * latches the configured raw ADC values (a channel with oversampling 0 reads as skipped) and
  * returns to sleep. `stuck` keeps it measuring forever.
  */
+import type { Bme280Trimming } from "../../../sensors/bme280/compensation.ts";
 import { RegisterFileModel } from "./register-file.ts";
 
-export interface Bme280Calibration {
-  T1: number;
-  T2: number;
-  T3: number;
-  P1: number;
-  P2: number;
-  P3: number;
-  P4: number;
-  P5: number;
-  P6: number;
-  P7: number;
-  P8: number;
-  P9: number;
-  H1: number;
-  H2: number;
-  H3: number;
-  H4: number;
-  H5: number;
-  H6: number;
-}
+/** The trimming parameters the driver decodes; the model lays them into NVM (the inverse). */
+export type Bme280Calibration = Bme280Trimming;
 
 /** Lay trimming parameters into the NVM bytes, as datasheet table 16 places them. */
 export function writeBme280Calibration(regs: Uint8Array, c: Bme280Calibration): void {
