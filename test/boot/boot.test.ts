@@ -3,28 +3,28 @@
  * under qemu-system-aarch64 -M virt -cpu cortex-a53 with Debian's kernel, under real systemd.
  * Everything is asserted from the guest's one report line (test/boot/support/guest.ts).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binaryMissing, DIST, REPO } from "../support/fieldrelay.ts";
+import { makePiImage } from "../support/pi-image.ts";
 import { missing } from "../support/tools.ts";
 import { debianBase } from "./support/base.ts";
-import { exec, timed } from "./support/exec.ts";
+import { ensureArm64Binfmt } from "./support/binfmt.ts";
+import { exec, timed, timedAsync } from "./support/exec.ts";
 import { addBootTestFiles, GUEST_CONFIG } from "./support/guest.ts";
-import { interimImage, interimInstall } from "./support/interim-image.ts";
 import { bootKernel } from "./support/kernel.ts";
 import { type BootResult, bootImage, qemuAppend, tail } from "./support/qemu.ts";
 import { type BootReport, parseReport } from "./support/report.ts";
 import { BOOT_TOOLS } from "./support/tools.ts";
 
 const BOOT_START_BYTES = 8192 * 512;
+// FIELDRELAY_BOOT_BUNDLE bakes another bundle (e.g. one with an edited unit) without rebuilding.
+const BUNDLE = process.env.FIELDRELAY_BOOT_BUNDLE ?? join(DIST, "bundle");
 const BOOT_TIMEOUT_MS = 4 * 60_000;
 
-const skip =
-  missing(...BOOT_TOOLS) ??
-  binaryMissing("arm64") ??
-  (process.getuid?.() === 0 ? undefined : "needs root (mmdebstrap, device nodes in the initramfs)");
+const skip = missing(...BOOT_TOOLS) ?? binaryMissing("arm64") ?? bundleMissing() ?? notRoot();
 
 describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64", () => {
   const timings: Record<string, number> = {};
@@ -35,21 +35,43 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "fieldrelay-boot-"));
+    // mmdebstrap and the baker's install.sh (check-config with the arm64 binary) run arm64 code.
+    ensureArm64Binfmt();
     const base = timed(timings, "base", () => debianBase());
     const kernel = timed(timings, "kernel", () => bootKernel());
+    const baseImage = join(work, "raspios-shaped.img");
     const image = join(work, "device.img");
-    timed(timings, "image", () => {
+    await timedAsync(timings, "shape", async () => {
       const rootfs = join(work, "rootfs");
       exec(["mkdir", rootfs]);
       exec(["tar", "-xf", base.tar, "-C", rootfs]);
       addBootTestFiles(rootfs);
-      interimInstall(rootfs, {
-        binary: join(DIST, "fieldrelay-linux-arm64"),
-        unit: join(REPO, "deploy/fieldrelay.service"),
-        config: GUEST_CONFIG,
-      });
-      interimImage({ out: image, rootfsDir: rootfs, rootSizeMiB: 768, dataSizeMiB: 128 });
+      await makePiImage({ out: baseImage, rootfsDir: rootfs, bootSizeMiB: 512 });
       rmSync(rootfs, { recursive: true, force: true });
+    });
+    timed(timings, "bake", () => {
+      const config = join(work, "config.toml");
+      writeFileSync(config, GUEST_CONFIG);
+      exec(
+        [
+          process.execPath,
+          join(REPO, "deploy/image/bake.ts"),
+          "--base",
+          baseImage,
+          "--out",
+          image,
+          "--data-size",
+          "128M",
+          "--config",
+          config,
+          "--hostname",
+          "boot-test-pi",
+          "--bundle",
+          BUNDLE,
+        ],
+        { cwd: REPO },
+      );
+      rmSync(baseImage, { force: true });
     });
     cmdline = exec(["mtype", "-i", `${image}@@${BOOT_START_BYTES}`, "::cmdline.txt"]);
     boot = await bootImage({
@@ -65,7 +87,7 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
     console.log(
       `boot test: kernel ${kernel.release}; base ${base.hit ? "cached" : "built"} ${timings.base}s, kernel+initramfs ${
         kernel.hit ? "cached" : "built"
-      } ${timings.kernel}s, image ${timings.image}s, qemu ${timings.boot}s; READY at ${readySeconds(report)}s after boot`,
+      } ${timings.kernel}s, shape ${timings.shape}s, bake ${timings.bake}s, qemu ${timings.boot}s; READY at ${readySeconds(report)}s after boot`,
     );
   }, 20 * 60_000);
 
@@ -95,7 +117,7 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
   it("fieldrelay reaches READY through sd_notify and stays active", () => {
     const r = reported();
     // Type=notify: systemd enters active/running only on READY=1 from the main process.
-    expect(r["first.ActiveState"]).toBe("active");
+    expect(r["first.ActiveState"], fieldrelayLines(boot.log)).toBe("active");
     expect(r["first.SubState"]).toBe("running");
     expect(r["second.ActiveState"]).toBe("active");
     expect(Number(r["first.ActiveEnterTimestampMonotonic"])).toBeGreaterThan(0);
@@ -109,10 +131,10 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
     expect(wdUsec).toBeGreaterThan(0);
     const elapsedS = Number(r["second.uptime_s"]) - Number(r["first.uptime_s"]);
     expect(elapsedS * 1e6).toBeGreaterThan(wdUsec);
-    expect(Number(r["second.WatchdogTimestampMonotonic"])).toBeGreaterThan(
+    expect(Number(r["second.WatchdogTimestampMonotonic"]), fieldrelayLines(boot.log)).toBeGreaterThan(
       Number(r["first.WatchdogTimestampMonotonic"]),
     );
-    expect(r["second.NRestarts"]).toBe("0");
+    expect(r["second.NRestarts"], fieldrelayLines(boot.log)).toBe("0");
     expect(r["second.Result"]).toBe("success");
   });
 
@@ -131,7 +153,7 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
   it("stops cleanly on systemctl stop: exit 0 after SIGTERM, never SIGKILL", () => {
     const r = reported();
     expect(r["stop.ActiveState"]).toBe("inactive");
-    expect(r["stop.Result"]).toBe("success");
+    expect(r["stop.Result"], fieldrelayLines(boot.log)).toBe("success");
     // ExecMainCode 1 = CLD_EXITED (2 would be CLD_KILLED by a signal).
     expect(r["stop.ExecMainCode"]).toBe("1");
     expect(r["stop.ExecMainStatus"]).toBe("0");
@@ -143,4 +165,28 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
 function readySeconds(r: BootReport | undefined): string {
   const us = Number(r?.["first.ActiveEnterTimestampMonotonic"]);
   return Number.isFinite(us) && us > 0 ? (us / 1e6).toFixed(1) : "?";
+}
+
+/** The baker installs dist/bundle (written by npm run build); under CI it must be there. */
+function bundleMissing(): string | undefined {
+  if (existsSync(join(BUNDLE, "install.sh"))) return undefined;
+  const reason = `${BUNDLE} is not built (run npm run build)`;
+  if (process.env.CI === "true") throw new Error(reason);
+  return reason;
+}
+
+/** mmdebstrap into a tar and the initramfs's /dev/console node need root; CI runs as root. */
+function notRoot(): string | undefined {
+  if (process.getuid?.() === 0) return undefined;
+  const reason = "needs root (mmdebstrap, device nodes in the initramfs)";
+  if (process.env.CI === "true") throw new Error(`CI=true but ${reason}`);
+  return reason;
+}
+
+/** fieldrelay's own lines and systemd's verdicts from the serial log: why a check failed. */
+function fieldrelayLines(log: string, lines = 25): string {
+  const picked = log
+    .split("\n")
+    .filter((l) => /fieldrelay\[\d+\]|fieldrelay\.service|FAILED|watchdog/i.test(l));
+  return `fieldrelay on the serial console (last ${lines} lines):\n${picked.slice(-lines).join("\n")}`;
 }

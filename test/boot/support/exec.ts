@@ -51,3 +51,16 @@ export function timed<T>(timings: Record<string, number>, name: string, step: ()
     timings[name] = Math.round((performance.now() - t0) / 100) / 10;
   }
 }
+
+export async function timedAsync<T>(
+  timings: Record<string, number>,
+  name: string,
+  step: () => Promise<T>,
+): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await step();
+  } finally {
+    timings[name] = Math.round((performance.now() - t0) / 100) / 10;
+  }
+}

@@ -106,11 +106,6 @@ export function addBootTestFiles(root: string): void {
   link(root, "etc/systemd/system/getty@tty1.service", "/dev/null");
   write(root, "etc/machine-id", "6f1c1d0c7a2e4b9c9e3d2a1b0c9d8e7f\n", 0o444);
   write(root, "etc/systemd/system/fieldrelay.service.d/boot-test-console.conf", CONSOLE_DROPIN);
-  write(
-    root,
-    "etc/systemd/system/fieldrelay.service.d/zz-dev-only-adjtimex.conf",
-    "[Service]\nSystemCallFilter=adjtimex clock_adjtime\n",
-  ); // DEV ONLY, remove
   write(root, "usr/local/lib/fieldrelay-boot-test/report", REPORT_SCRIPT, 0o755);
   write(root, "etc/systemd/system/fieldrelay-boot-report.service", REPORT_UNIT);
   link(
