@@ -8,7 +8,7 @@
 #
 # --ssh-option passes `-o OPT` to both ssh and scp (e.g. StrictHostKeyChecking=accept-new for a
 # freshly flashed device, or ProxyJump=bastion); it may be repeated.
-# --bundle defaults to dist/bundle (`npm run build`). Arguments after `--` go to install.sh
+# --bundle defaults to the checkout's dist/bundle (`npm run build`). Arguments after `--` go to install.sh
 # unchanged (e.g. `-- --no-rtc`, or `-- --root /tmp/tree` in tests).
 set -euo pipefail
 
@@ -24,7 +24,7 @@ usage() {
 TARGET=""
 PORT=""
 IDENTITY=""
-BUNDLE="dist/bundle"
+BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/bundle"
 INSTALL_ARGS=()
 EXTRA_OPTS=()
 while (($#)); do

@@ -22,6 +22,14 @@ const config = ws.writeConfig({
     { name: "tank", driver: "ds18b20", id: ID },
     { name: "noisy", driver: "ds18b20", id: "28-00000badc0de" },
     { name: "air", driver: "bme280" },
+    // The probe reads 0.5 °C high against a reference, and the stream reports Fahrenheit.
+    {
+      name: "calibrated",
+      driver: "ds18b20",
+      id: ID,
+      scale: { temperature_c: 1.8 },
+      offset: { temperature_c: 31.1 },
+    },
   ],
 });
 
@@ -36,6 +44,17 @@ describe("fieldrelay sensor read (from source)", () => {
       samples: [{ values: { temperature_c: 23.125 } }],
       read_ms: expect.any(Number),
     });
+  });
+
+  it("applies the sensor's scale and offset as the service would, showing the driver's raw values beside them", async () => {
+    const r = await run("source", ["sensor", "read", "calibrated", "--config", config]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      samples: Array<{ values: { temperature_c: number }; raw: unknown }>;
+    };
+    expect(out.samples).toHaveLength(1);
+    expect(out.samples[0]?.values.temperature_c).toBeCloseTo(23.125 * 1.8 + 31.1, 9);
+    expect(out.samples[0]?.raw).toEqual({ temperature_c: 23.125 });
   });
 
   it("exits 69 with the CRC failure when the probe's scratchpad is corrupted, printing no data", async () => {
@@ -59,7 +78,7 @@ describe("fieldrelay sensor read (from source)", () => {
     const r = await run("source", ["sensor", "read", "attic", "--config", config]);
     expect(r.code).toBe(64);
     expect(r.stderr.trim()).toBe(
-      `fieldrelay: no sensor named "attic" in ${config} (configured: tank, noisy, air)`,
+      `fieldrelay: no sensor named "attic" in ${config} (configured: tank, noisy, air, calibrated)`,
     );
   });
 });

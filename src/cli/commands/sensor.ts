@@ -1,10 +1,12 @@
 /**
  * `fieldrelay sensor read <name>`: open one configured [[sensor]], take one reading, print it as
  * JSON on stdout, close it. For checking wiring on a device without running the service. Values
- * are the driver's own (the runtime's scale/offset are not applied).
+ * are what the service would queue (the sensor's scale/offset applied); when any are configured,
+ * `raw` holds the driver's own values beside them, for calibrating.
  */
 import type { Command } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../../errors/index.ts";
+import { scaleValues } from "../../runtime/sampler.ts";
 import { findDriver } from "../../sensors/index.ts";
 import type { Io } from "../io.ts";
 import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
@@ -38,7 +40,12 @@ export function sensorCommand(program: Command, io: Io, setExit: (code: number) 
         monoMs: () => performance.now(),
       });
       try {
-        const samples = await opened.read();
+        const calibrated = Object.keys(entry.scale).length + Object.keys(entry.offset).length > 0;
+        const samples = (await opened.read()).map((sample) => ({
+          ...sample,
+          values: scaleValues(sample.values, entry.scale, entry.offset),
+          ...(calibrated ? { raw: sample.values } : {}),
+        }));
         io.out(
           JSON.stringify({
             sensor: entry.name,
