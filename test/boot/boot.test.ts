@@ -22,6 +22,8 @@ import { BOOT_TOOLS } from "./support/tools.ts";
 const BOOT_START_BYTES = 8192 * 512;
 // FIELDRELAY_BOOT_BUNDLE bakes another bundle (e.g. one with an edited unit) without rebuilding.
 const BUNDLE = process.env.FIELDRELAY_BOOT_BUNDLE ?? join(DIST, "bundle");
+const DATA_MIB = 128;
+const GROW_MIB = 256;
 const BOOT_TIMEOUT_MS = 4 * 60_000;
 
 const skip = missing(...BOOT_TOOLS) ?? binaryMissing("arm64") ?? bundleMissing() ?? notRoot();
@@ -61,7 +63,7 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
           "--out",
           image,
           "--data-size",
-          "128M",
+          `${DATA_MIB}M`,
           "--config",
           config,
           "--hostname",
@@ -73,6 +75,8 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
       );
       rmSync(baseImage, { force: true });
     });
+    // A card bigger than the image: the baker's first-boot step must grow the data partition.
+    exec(["truncate", "-s", `+${GROW_MIB}M`, image]);
     cmdline = exec(["mtype", "-i", `${image}@@${BOOT_START_BYTES}`, "::cmdline.txt"]);
     boot = await bootImage({
       image,
@@ -117,6 +121,8 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
   it("fieldrelay reaches READY through sd_notify and stays active", () => {
     const r = reported();
     // Type=notify: systemd enters active/running only on READY=1 from the main process.
+    expect(r["unit.Type"]).toBe("notify");
+    expect(r["unit.NotifyAccess"]).toBe("main");
     expect(r["first.ActiveState"], fieldrelayLines(boot.log)).toBe("active");
     expect(r["first.SubState"]).toBe("running");
     expect(r["second.ActiveState"]).toBe("active");
@@ -138,6 +144,10 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
     expect(r["second.Result"]).toBe("success");
   });
 
+  it("runs with the host name the baker set", () => {
+    expect(reported()["system.hostname"]).toBe("boot-test-pi");
+  });
+
   it("mounts root read-only", () => {
     expect(reported()["root.options"]?.split(",")).toContain("ro");
   });
@@ -148,6 +158,15 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
     expect(r["data.ext4_options"]?.split(",")).toContain("data=journal");
     expect(r["data.mount_options"]?.split(",")).toContain("rw");
     expect(r["data.files"]).toContain("queue.db");
+  });
+
+  it("grows the data partition to fill a disk bigger than the image on first boot", () => {
+    const r = reported();
+    expect(r["grow.ActiveState"]).toBe("active");
+    expect(r["grow.Result"]).toBe("success");
+    // File system size, so less than the partition (journal, inode tables): ungrown it is < DATA_MIB.
+    expect(Number(r["data.size_bytes"])).toBeGreaterThan((DATA_MIB + GROW_MIB * 0.75) * 1024 * 1024);
+    expect(r["data.files"]).toContain(".fieldrelay-data-grown");
   });
 
   it("stops cleanly on systemctl stop: exit 0 after SIGTERM, never SIGKILL", () => {

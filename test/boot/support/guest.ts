@@ -39,6 +39,9 @@ while [ "$(prop ActiveState)" != active ] && [ "$(prop NRestarts)" = 0 ] &&
 sample first
 wd_us=$(systemd-analyze timespan "$(prop WatchdogUSec)" 2>/dev/null | sed -n 's/^ *μs: *//p')
 kv watchdog_usec "\${wd_us:-0}"
+kv unit.Type "$(prop Type)"
+kv unit.NotifyAccess "$(prop NotifyAccess)"
+kv system.hostname "$(cat /proc/sys/kernel/hostname)"
 # One full WatchdogSec (two keep-alive intervals of WatchdogSec/2) plus slack: a service that
 # stopped feeding the watchdog would be killed and restarted within this window.
 sleep $(( \${wd_us:-30000000} / 1000000 + 5 ))
@@ -52,7 +55,10 @@ if [ -n "$src" ]; then
   dev=$(basename "$(readlink -f "$src")")
   kv data.ext4_options "$(tr '\\n' ',' < "/proc/fs/ext4/$dev/options" 2>/dev/null)"
 fi
-kv data.files "$(ls /var/lib/fieldrelay | tr '\\n' ' ')"
+kv data.files "$(ls -A /var/lib/fieldrelay | tr '\\n' ' ')"
+kv data.size_bytes "$(findmnt -bno SIZE /var/lib/fieldrelay)"
+kv grow.ActiveState "$(systemctl show -P ActiveState fieldrelay-grow-data.service)"
+kv grow.Result "$(systemctl show -P Result fieldrelay-grow-data.service)"
 kv system.failed_units "$(systemctl list-units --state=failed --plain --no-legend | awk '{print $1}' | tr '\\n' ' ')"
 
 t0=$(uptime_s)
