@@ -11,7 +11,18 @@
  * it read-only and switch_roots to systemd. vfat is loaded too: the image's fstab mounts the FAT
  * boot partition at /boot/firmware, and the root has no /lib/modules to modprobe it from.
  */
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CACHE_DIR, cached, cacheKey } from "./cache.ts";
@@ -109,7 +120,19 @@ export interface BootKernel {
 export function bootKernel(): BootKernel {
   const aptDir = join(CACHE_DIR, "apt-arm64");
   mkdirSync(aptDir, { recursive: true });
-  const { kernelPkg, kernelVersion, busyboxVersion } = resolvePackages(aptDir);
+  let resolved: ReturnType<typeof resolvePackages>;
+  try {
+    resolved = resolvePackages(aptDir);
+  } catch (e) {
+    // No mirror (offline laptop, flaky network): boot with the newest kernel already cached.
+    const fallback = newestCachedKernel();
+    if (!fallback) throw e;
+    console.warn(
+      `boot test: cannot ask the mirror (${String(e).split("\n")[0]}); using cached ${fallback.release}`,
+    );
+    return fallback;
+  }
+  const { kernelPkg, kernelVersion, busyboxVersion } = resolved;
   const key = cacheKey({ kernelPkg, kernelVersion, busyboxVersion, INITRAMFS_MODULES, INIT_SCRIPT });
   const { path, hit } = cached(`kernel-${key}`, (out) => {
     const work = mkdtempSync(join(tmpdir(), "fieldrelay-kernel-"));
@@ -164,5 +187,21 @@ export function bootKernel(): BootKernel {
     initrd: join(path, "initrd.gz"),
     release: `${kernelPkg} ${kernelVersion}`,
     hit,
+  };
+}
+
+function newestCachedKernel(): BootKernel | undefined {
+  if (!existsSync(CACHE_DIR)) return undefined;
+  const dirs = readdirSync(CACHE_DIR)
+    .filter((d) => /^kernel-[0-9a-f]+$/.test(d) && existsSync(join(CACHE_DIR, d, "release")))
+    .map((d) => join(CACHE_DIR, d))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  const dir = dirs[0];
+  if (!dir) return undefined;
+  return {
+    vmlinuz: join(dir, "vmlinuz"),
+    initrd: join(dir, "initrd.gz"),
+    release: readFileSync(join(dir, "release"), "utf8").trim(),
+    hit: true,
   };
 }
