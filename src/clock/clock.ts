@@ -15,6 +15,8 @@
  * now() is synchronous and cheap (one adjtimex or stat per call): it notices sync changes at
  * once, so a reading is never stamped with a quality its anchor does not back.
  */
+
+import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { ClockStatus } from "../runtime/status.ts";
 import { bestAnchor, bestPerSource, publishStamp, SYSTEM_UNCERTAINTY_MS, wallFromAnchor } from "./anchors.ts";
@@ -111,9 +113,38 @@ export function createClock(o: ClockOptions): Clock {
     return anchor;
   }
 
+  /**
+   * A sync source that cannot be asked (adjtimex refused by a seccomp filter, say) must not stop
+   * capture: the answer is "not known to be synced", so readings keep their rtc/unsynced quality
+   * and are corrected later. The failure is logged once, and again only when it changes.
+   */
+  let syncFailure: string | undefined;
+  function readSync(): SyncState {
+    try {
+      const state = o.syncSource.read();
+      if (syncFailure !== undefined)
+        log.info({ source: o.syncSource.name }, "clock sync source readable again");
+      syncFailure = undefined;
+      return state;
+    } catch (error) {
+      const message = describeError(error);
+      if (message !== syncFailure)
+        log.warn(
+          {
+            source: o.syncSource.name,
+            error: message,
+            hint: 'readings are stamped as not NTP-synced; allow adjtimex (SystemCallFilter) or set clock.sync_source = "file:/run/systemd/timesync/synchronized"',
+          },
+          "clock sync state unknown: the sync source cannot be read",
+        );
+      syncFailure = message;
+      return { synced: false, estimatedErrorMs: undefined };
+    }
+  }
+
   /** Read the sync state; record an ntp anchor when it becomes synced or the last one is stale. */
   function refresh(mono: bigint): SyncState {
-    const next = o.syncSource.read();
+    const next = readSync();
     const becameSynced = next.synced && !sync?.synced;
     if (sync === undefined || next.synced !== sync.synced)
       log.info(

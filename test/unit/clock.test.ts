@@ -133,6 +133,37 @@ describe("Clock start-up anchors", () => {
 });
 
 describe("Clock sync changes and periodic anchors", () => {
+  it("keeps stamping (unsynced) when the sync source cannot be read, warns once, and recovers", async () => {
+    dev = new FakeDevice();
+    let refusal: Error | undefined = Object.assign(
+      new Error("adjtimex failed: operation not permitted (EPERM)"),
+      {
+        code: "EPERM",
+      },
+    );
+    const syncSource = {
+      name: "adjtimex",
+      read: () => {
+        if (refusal) throw refusal;
+        return dev.sync;
+      },
+    };
+    const { clock, lines } = clockOn(dev, { syncSource });
+    await clock.start();
+    expect(clock.now().tq).toBe("unsynced");
+    expect(clock.now().tq).toBe("unsynced");
+    const warnings = lines.filter(
+      (l) => l.msg === "clock sync state unknown: the sync source cannot be read",
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.error).toMatch(/EPERM/);
+    refusal = undefined;
+    dev.wall = TRUTH;
+    dev.sync = { synced: true, estimatedErrorMs: 2 };
+    expect(clock.now().tq).toBe("ntp");
+    expect(lines.some((l) => l.msg === "clock sync source readable again")).toBe(true);
+  });
+
   it("anchors to ntp the moment sync appears, even between ticks", async () => {
     dev = new FakeDevice();
     const { clock, anchors } = clockOn(dev);
