@@ -37,7 +37,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { describeError, ExitCode } from "../../src/errors/index.ts";
 import { asRoot, BakeError, exec } from "./exec.ts";
-import { Ext4Volume } from "./ext4.ts";
+import { Ext4Volume, makeExt4 } from "./ext4.ts";
 import { FatVolume } from "./fat.ts";
 import { appendPartition, readPartitionTable, resizePartition } from "./partitions.ts";
 import {
@@ -294,22 +294,13 @@ export function bake(opts: BakeOptions): BakeSummary {
 
     // Data partition, owned by fieldrelay, journalled data by default.
     const dataOffset = layout.data.start * SECTOR;
-    exec([
-      "mkfs.ext4",
-      "-q",
-      "-F",
-      "-b",
-      "4096",
-      "-T",
-      "default",
-      "-L",
-      DATA_LABEL,
-      "-E",
-      `offset=${dataOffset},root_owner=${ids.uid}:${ids.gid}`,
-      partial,
-      String((layout.data.size * SECTOR) / 4096),
-    ]);
-    const data = new Ext4Volume(partial, dataOffset);
+    const data = makeExt4({
+      image: partial,
+      offsetBytes: dataOffset,
+      sizeBytes: layout.data.size * SECTOR,
+      label: DATA_LABEL,
+      rootOwner: ids,
+    });
     exec(["tune2fs", "-o", "journal_data", data.spec]);
     step("data");
 
@@ -391,15 +382,7 @@ export function main(argv: string[]): number {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : ExitCode.usage;
     throw error;
   }
-  const o = program.opts<{
-    base: string;
-    out: string;
-    dataSize: string;
-    rootSize?: string;
-    config?: string;
-    hostname?: string;
-    bundle: string;
-  }>();
+  const o = program.opts<Omit<BakeOptions, "print" | "failAfter">>();
   try {
     bake({ ...o, failAfter: process.env.FIELDRELAY_BAKE_FAIL_AFTER });
     return 0;

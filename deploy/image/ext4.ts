@@ -9,6 +9,45 @@
  */
 import { BakeError, exec } from "./exec.ts";
 
+export interface MakeExt4Options {
+  image: string;
+  offsetBytes: number;
+  sizeBytes: number;
+  label: string;
+  /** uid:gid of the root directory. */
+  rootOwner: { uid: number; gid: number };
+  /** Populate from this directory (mkfs.ext4 -d). */
+  fromDir?: string;
+  /** Command prefix that runs mkfs as root (["fakeroot"] when not root), so -d keeps owners. */
+  asRoot?: string[];
+}
+
+/**
+ * Make an ext4 file system inside an image at an offset. Always 4 KiB blocks (small partitions
+ * otherwise get 1 KiB ones) and the "default" usage type, so the result does not depend on the
+ * size of the whole image file.
+ */
+export function makeExt4(o: MakeExt4Options): Ext4Volume {
+  exec([
+    ...(o.asRoot ?? []),
+    "mkfs.ext4",
+    "-q",
+    "-F",
+    "-b",
+    "4096",
+    "-T",
+    "default",
+    "-L",
+    o.label,
+    "-E",
+    `offset=${o.offsetBytes},root_owner=${o.rootOwner.uid}:${o.rootOwner.gid}`,
+    ...(o.fromDir ? ["-d", o.fromDir] : []),
+    o.image,
+    String(Math.floor(o.sizeBytes / 4096)),
+  ]);
+  return new Ext4Volume(o.image, o.offsetBytes);
+}
+
 /** One directory entry as `debugfs ls -p` prints it: /inode/mode(octal)/uid/gid/name/size/ */
 export interface Ext4Entry {
   name: string;

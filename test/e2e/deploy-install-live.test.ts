@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assembleBundle } from "../../build/bundle.ts";
 import { binaryMissing, DIST } from "../support/fieldrelay.ts";
-import { exec, removeRoot, USER_CONFIG_TXT } from "../support/install-root.ts";
+import {
+  execInMountNamespace,
+  removeRoot,
+  USER_CONFIG_TXT,
+  unshareRefused,
+} from "../support/install-root.ts";
 import { missing, type Tool } from "../support/tools.ts";
 
 const USERADD: Tool = { cmd: "useradd", pkg: "passwd" };
@@ -39,14 +44,6 @@ echo "udevadm $*" >>"$STUB/calls"
 `;
 
 const skip = binaryMissing("x64") ?? missing(USERADD, UNSHARE) ?? (await unshareRefused());
-
-async function unshareRefused(): Promise<string | undefined> {
-  const r = await exec(["unshare", "-m", "--propagation", "private", "true"]);
-  if (r.code === 0) return undefined;
-  const reason = `unshare -m is not permitted here: ${r.stderr.trim()}`;
-  if (process.env.CI === "true") throw new Error(reason);
-  return reason;
-}
 
 describe.skipIf(skip)("install.sh on the live system (private mount namespace, stub systemctl)", () => {
   const tmp = mkdtempSync(join(tmpdir(), "fr-live-e2e-"));
@@ -82,18 +79,7 @@ describe.skipIf(skip)("install.sh on the live system (private mount namespace, s
       "set +e",
       'STUB="$w/stub" PATH="$w/bin:$PATH" bash "$0" --boot-dir "$w/boot" --timeout 5 "$@"',
     ].join("\n");
-    return exec([
-      "unshare",
-      "-m",
-      "--propagation",
-      "private",
-      "bash",
-      "-c",
-      script,
-      join(bundle, "install.sh"),
-      w,
-      ...args,
-    ]);
+    return execInMountNamespace(script, [join(bundle, "install.sh"), w, ...args]);
   }
 
   function calls(w: string): string[] {

@@ -16,10 +16,12 @@ import { binaryMissing, DIST } from "../support/fieldrelay.ts";
 import {
   accountEntry,
   exec,
+  execInMountNamespace,
   prepareRoot,
   removeRoot,
   treeListing,
   USER_CONFIG_TXT,
+  unshareRefused,
 } from "../support/install-root.ts";
 import { missing, type Tool } from "../support/tools.ts";
 
@@ -308,14 +310,6 @@ describe.skipIf(skip)("install.sh --root into a prepared tree (x64 bundle, check
 // so nothing outside this test sees the mounts.
 const roSkip = skip ?? missing(UNSHARE) ?? (await unshareRefused());
 
-async function unshareRefused(): Promise<string | undefined> {
-  const r = await exec(["unshare", "-m", "--propagation", "private", "true"]);
-  if (r.code === 0) return undefined;
-  const reason = `unshare -m is not permitted here: ${r.stderr.trim()}`;
-  if (process.env.CI === "true") throw new Error(reason);
-  return reason;
-}
-
 describe.skipIf(roSkip)("install.sh on a read-only mount", () => {
   beforeAll(() => {
     if (!existsSync(join(bundle, "install.sh"))) assembleBundle({ out: bundle, binary: X64 });
@@ -334,19 +328,7 @@ describe.skipIf(roSkip)("install.sh on a read-only mount", () => {
       'echo "AFTER: $(findmnt -n -o VFS-OPTIONS --mountpoint "$root")"',
       "exit $code",
     ].join("\n");
-    return exec([
-      "unshare",
-      "-m",
-      "--propagation",
-      "private",
-      "bash",
-      "-c",
-      script,
-      "bash",
-      root,
-      join(bundle, "install.sh"),
-      ...args,
-    ]);
+    return execInMountNamespace(script, ["bash", root, join(bundle, "install.sh"), ...args]);
   }
 
   it("remounts the tree's mount read-write for the install and read-only again afterwards", async () => {

@@ -89,3 +89,17 @@ export function accountEntry(root: string, file: string, name: string): string[]
 export function removeRoot(root: string): void {
   rmSync(root, { recursive: true, force: true });
 }
+
+/** Why a private mount namespace cannot be made here (undefined when it can); throws under CI=true. */
+export async function unshareRefused(): Promise<string | undefined> {
+  const r = await exec(["unshare", "-m", "--propagation", "private", "true"]);
+  if (r.code === 0) return undefined;
+  const reason = `unshare -m is not permitted here: ${r.stderr.trim()}`;
+  if (process.env.CI === "true") throw new Error(reason);
+  return reason;
+}
+
+/** Run a bash script (args as $0 $1 …) in a private mount namespace: its mounts vanish with it. */
+export function execInMountNamespace(script: string, args: string[]): Promise<Result> {
+  return exec(["unshare", "-m", "--propagation", "private", "bash", "-c", script, ...args]);
+}

@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { exec } from "../../deploy/image/exec.ts";
-import { Ext4Volume } from "../../deploy/image/ext4.ts";
+import { makeExt4 } from "../../deploy/image/ext4.ts";
 import { FatVolume } from "../../deploy/image/fat.ts";
 
 export interface PiImageOptions {
@@ -191,25 +191,15 @@ export async function makePiImage(opts: PiImageOptions): Promise<PiImage> {
 
     const rootOffset = rootStart * 512;
     const asRoot = process.getuid?.() === 0 ? [] : ["fakeroot"];
-    exec([
-      ...asRoot,
-      "mkfs.ext4",
-      "-q",
-      "-F",
-      "-b",
-      "4096",
-      "-T",
-      "default",
-      "-L",
-      "rootfs",
-      "-E",
-      `offset=${rootOffset},root_owner=0:0`,
-      "-d",
-      rootfs,
-      opts.out,
-      String((rootSectors * 512) / 4096),
-    ]);
-    const root = new Ext4Volume(opts.out, rootOffset);
+    const root = makeExt4({
+      image: opts.out,
+      offsetBytes: rootOffset,
+      sizeBytes: rootSectors * 512,
+      label: "rootfs",
+      rootOwner: { uid: 0, gid: 0 },
+      fromDir: rootfs,
+      asRoot,
+    });
     const fstab = join(work, "fstab");
     writeFileSync(fstab, stockFstab(diskId));
     const top = root.list(["/", "/boot", "/etc"]);
