@@ -189,17 +189,24 @@ FR_GID="$(group_line fieldrelay | cut -d: -f3)"
 # ---------------------------------------------------------------------------------------------
 # Files. put SRC DEST MODE UID GID: write DEST only if content, mode or owner differ; always via
 # a temp file in the same directory, fsync, rename, so a power cut leaves the old or the new file.
+# The firmware partition is FAT: no owners or modes to set or compare, only content.
+no_unix_modes() { [[ $(stat -f -c %T "$1" 2>/dev/null) == msdos ]]; }
+
 put() {
-	local src="$1" dest="$2" mode="$3" uid="$4" gid="$5" tmp
-	if [[ -f $dest && ! -L $dest ]] && cmp -s "$src" "$dest" && [[ $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; then
+	local src="$1" dest="$2" mode="$3" uid="$4" gid="$5" tmp modes=1
+	mkdir -p "$(dirname "$dest")"
+	no_unix_modes "$(dirname "$dest")" && modes=0
+	if [[ -f $dest && ! -L $dest ]] && cmp -s "$src" "$dest" &&
+		{ ((modes == 0)) || [[ $(stat -c '%a %u %g' "$dest") == "$mode $uid $gid" ]]; }; then
 		say "unchanged $(show "$dest")"
 		return 0
 	fi
-	mkdir -p "$(dirname "$dest")"
 	tmp="$(dirname "$dest")/.$(basename "$dest").new"
 	cp "$src" "$tmp"
-	chmod "$mode" "$tmp"
-	chown "$uid:$gid" "$tmp"
+	if ((modes)); then
+		chmod "$mode" "$tmp"
+		chown "$uid:$gid" "$tmp"
+	fi
 	sync "$tmp"
 	mv -f "$tmp" "$dest"
 	sync "$(dirname "$dest")"

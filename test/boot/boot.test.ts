@@ -24,7 +24,7 @@ const BOOT_START_BYTES = 8192 * 512;
 const BUNDLE = process.env.FIELDRELAY_BOOT_BUNDLE ?? join(DIST, "bundle");
 const DATA_MIB = 128;
 const GROW_MIB = 256;
-const BOOT_TIMEOUT_MS = 4 * 60_000;
+const BOOT_TIMEOUT_MS = 6 * 60_000;
 
 const skip = missing(...BOOT_TOOLS) ?? binaryMissing("arm64") ?? bundleMissing() ?? notRoot();
 
@@ -47,7 +47,7 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
       const rootfs = join(work, "rootfs");
       exec(["mkdir", rootfs]);
       exec(["tar", "-xf", base.tar, "-C", rootfs]);
-      addBootTestFiles(rootfs);
+      addBootTestFiles(rootfs, BUNDLE);
       await makePiImage({ out: baseImage, rootfsDir: rootfs, bootSizeMiB: 512 });
       rmSync(rootfs, { recursive: true, force: true });
     });
@@ -167,6 +167,25 @@ describe.skipIf(skip !== undefined)("Baked image boot under qemu-system-aarch64"
     // File system size, so less than the partition (journal, inode tables): ungrown it is < DATA_MIB.
     expect(Number(r["data.size_bytes"])).toBeGreaterThan((DATA_MIB + GROW_MIB * 0.75) * 1024 * 1024);
     expect(r["data.files"]).toContain(".fieldrelay-data-grown");
+  });
+
+  it("install.sh re-run live under systemd changes nothing, keeps the service running, leaves / read-only", () => {
+    const r = reported();
+    expect(r["rerun.exit"], r["rerun.log"]).toBe("0");
+    expect(r["rerun.same_pid"], r["rerun.log"]).toBe("yes");
+    expect(Number(r["rerun.unchanged_lines"]), r["rerun.log"]).toBeGreaterThanOrEqual(5);
+    // Nothing is written again: not the binary, nor the overlay on the FAT boot partition.
+    expect(r["rerun.installed_lines"], r["rerun.log"]).toBe("0");
+    expect(r["rerun.root_options"]?.split(",")).toContain("ro");
+  });
+
+  it("install.sh rolls back a build that never becomes ready under systemd, and / is read-only again", () => {
+    const r = reported();
+    expect(r["broken.exit"], r["broken.log"]).not.toBe("0");
+    expect(r["broken.log"]).toMatch(/did not become ready/);
+    expect(r["broken.binary_restored"], r["broken.log"]).toBe("yes");
+    expect(r["broken.ActiveState"], r["broken.log"]).toBe("active");
+    expect(r["broken.root_options"]?.split(",")).toContain("ro");
   });
 
   it("stops cleanly on systemctl stop: exit 0 after SIGTERM, never SIGKILL", () => {

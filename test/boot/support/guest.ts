@@ -6,13 +6,15 @@
  *   - a fixed /etc/machine-id (a read-only root cannot commit a first-boot id);
  *   - a drop-in sending fieldrelay's output to journal+console, so a failure shows why in the
  *     serial log;
+ *   - the bundle the image was baked from, so the report can run install.sh live;
  *   - fieldrelay-boot-report.service: after fieldrelay has started it waits for active, samples the
- *     service twice more than one WatchdogSec apart (≥ 2 keep-alive intervals), records the mount
+ *     service twice more than one WatchdogSec apart (≥ 2 keep-alive intervals), re-runs install.sh
+ *     (nothing may change) and installs a build that cannot run (it must be rolled back), records the mount
  *     options of / and the data partition's /proc/fs/ext4/<dev>/options, stops fieldrelay, records
  *     how it ended, prints one line `FIELDRELAY-BOOT-REPORT <base64 of key=value lines>` on the
  *     console and powers off. base64 keeps the line intact whatever the values contain.
  */
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 export const REPORT_MARKER = "FIELDRELAY-BOOT-REPORT";
@@ -46,6 +48,30 @@ kv system.hostname "$(cat /proc/sys/kernel/hostname)"
 # stopped feeding the watchdog would be killed and restarted within this window.
 sleep $(( \${wd_us:-30000000} / 1000000 + 5 ))
 sample second
+
+# install.sh on the live system, under real systemd and a read-only root. A re-run of the same
+# bundle changes nothing and leaves the service running; then a build that passes check-config
+# but cannot run must be rolled back. Both must leave / read-only again.
+B=/usr/local/lib/fieldrelay-boot-test/bundle
+pid_before=$(prop MainPID)
+bash "$B/install.sh" --config /etc/fieldrelay/config.toml --timeout 90 > /run/install-rerun.log 2>&1
+kv rerun.exit "$?"
+kv rerun.unchanged_lines "$(grep -c unchanged /run/install-rerun.log)"
+kv rerun.installed_lines "$(grep -c '^installed' /run/install-rerun.log)"
+kv rerun.same_pid "$([ "$(prop MainPID)" = "$pid_before" ] && echo yes || echo no)"
+kv rerun.root_options "$(findmnt -no OPTIONS /)"
+kv rerun.log "$(tr '\n' '|' < /run/install-rerun.log)"
+mkdir -p /tmp/broken
+for f in "$B"/*; do [ "$(basename "$f")" = fieldrelay ] || cp -r "$f" /tmp/broken/; done
+# check-config (run by install.sh after the swap) works through the kept binary; "run" fails.
+printf '#!/bin/sh\ncase "$1" in run) echo "boot test: this build cannot run" >&2; exit 70;; esac\nexec /usr/local/bin/fieldrelay.prev "$@"\n' > /tmp/broken/fieldrelay
+chmod 755 /tmp/broken/fieldrelay
+bash /tmp/broken/install.sh --timeout 45 > /run/install-broken.log 2>&1
+kv broken.exit "$?"
+kv broken.log "$(tr '\n' '|' < /run/install-broken.log)"
+kv broken.root_options "$(findmnt -no OPTIONS /)"
+kv broken.binary_restored "$(cmp -s /usr/local/bin/fieldrelay "$B/fieldrelay" && echo yes || echo no)"
+kv broken.ActiveState "$(prop ActiveState)"
 
 kv root.options "$(findmnt -no OPTIONS /)"
 src=$(findmnt -no SOURCE /var/lib/fieldrelay)
@@ -107,7 +133,10 @@ function link(root: string, path: string, target: string): void {
 }
 
 /** Adds the boot test's own files to an extracted base rootfs (see the module comment). */
-export function addBootTestFiles(root: string): void {
+export function addBootTestFiles(root: string, bundle: string): void {
+  const copy = join(root, "usr/local/lib/fieldrelay-boot-test/bundle");
+  mkdirSync(dirname(copy), { recursive: true });
+  cpSync(bundle, copy, { recursive: true });
   link(root, "etc/systemd/system/serial-getty@ttyAMA0.service", "/dev/null");
   link(root, "etc/systemd/system/getty@tty1.service", "/dev/null");
   write(root, "etc/machine-id", "6f1c1d0c7a2e4b9c9e3d2a1b0c9d8e7f\n", 0o444);
