@@ -18,6 +18,7 @@ import {
 import { makeCerts, type TestCerts } from "../support/certs.ts";
 import { MemoryQueue, reading } from "../support/memory-queue.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
+import { freePort } from "../support/ports.ts";
 import { MOSQUITTO, missing, OPENSSL } from "../support/tools.ts";
 
 const skip = missing(MOSQUITTO, OPENSSL);
@@ -356,6 +357,37 @@ describe.skipIf(skip)("Publisher over TLS", () => {
     await broker?.close();
     await mtlsBroker?.close();
     certs?.remove();
+  });
+
+  it("delivers over WebSocket (ws://) and TLS WebSocket (wss://, verified against the CA)", async () => {
+    const wsPort = await freePort();
+    const wssPort = await freePort();
+    const wsBroker = await MosquittoBroker.start({
+      extra: [
+        `listener ${wsPort} 127.0.0.1`,
+        "protocol websockets",
+        `listener ${wssPort} 127.0.0.1`,
+        "protocol websockets",
+        `cafile ${certs.ca}`,
+        `certfile ${certs.serverCert}`,
+        `keyfile ${certs.serverKey}`,
+      ],
+    });
+    cleanups.push(() => wsBroker.close());
+    const sub = await Subscriber.open(wsBroker.url, `fieldrelay/${DEVICE}/+`);
+    cleanups.push(() => sub.close());
+    for (const [url, tls] of [
+      [`ws://127.0.0.1:${wsPort}`, {}],
+      [`wss://localhost:${wssPort}`, { ca: certs.ca }],
+    ] as const) {
+      const { publisher, queue } = harness({ url, tls });
+      const before = sub.seqs().length;
+      queue.capture(reading());
+      publisher.start();
+      await until(() => sub.seqs().length === before + 1, `reading over ${url}`);
+      expect(publisher.stats().lastError).toBeUndefined();
+      await publisher.stop(1000);
+    }
   });
 
   it("delivers over TLS verified against the configured CA", async () => {
