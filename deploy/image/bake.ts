@@ -272,6 +272,17 @@ export function bake(opts: BakeOptions): BakeSummary {
         ),
       );
     }
+    // A read-only /etc/resolv.conf cannot follow DHCP: point it at the copy NetworkManager keeps in
+    // /run (Raspberry Pi OS bookworm), or the broker's host name stops resolving after a lease change.
+    if (existsSync(etc("NetworkManager"))) {
+      rmSync(etc("resolv.conf"), { force: true });
+      symlinkSync("/run/NetworkManager/resolv.conf", etc("resolv.conf"));
+      print("bake: /etc/resolv.conf → /run/NetworkManager/resolv.conf (read-only root)");
+    } else if (!isSymlink(etc("resolv.conf"))) {
+      print(
+        "bake: warning: no NetworkManager in the image, /etc/resolv.conf stays a file on the read-only root (DNS will not follow DHCP)",
+      );
+    }
     mkdirSync(join(stage, "usr/local/sbin"), { recursive: true });
     copyFileSync(join(HERE, "fieldrelay-grow-data.sh"), join(stage, "usr/local/sbin/fieldrelay-grow-data"));
     chmodSync(join(stage, "usr/local/sbin/fieldrelay-grow-data"), 0o755);

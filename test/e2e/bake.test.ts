@@ -100,6 +100,13 @@ describe.skipIf(binaryMissing("arm64"))("Image baker", () => {
     expect(fstab).not.toContain("@");
   });
 
+  it("points /etc/resolv.conf at NetworkManager's copy in /run, since the root is read-only", () => {
+    const st = stat(rootfs(), "/etc/resolv.conf");
+    expect(st).toMatch(/Type: symlink/);
+    expect(st).toContain("/run/NetworkManager/resolv.conf");
+    expect(bake.stdout).toContain("/etc/resolv.conf → /run/NetworkManager/resolv.conf");
+  });
+
   it("creates every fstab mount point in the image, since a read-only root cannot create them at boot", () => {
     const fstab = rootfs().read("/etc/fstab")?.toString() ?? "";
     const points = fstabMountPoints(fstab);

@@ -119,9 +119,13 @@ function minimalRootfs(dir: string): void {
       0o644,
     ],
     ["etc/fstab", "", 0o644],
+    // Raspberry Pi OS bookworm manages the network with NetworkManager and ships a plain resolv.conf.
+    ["etc/NetworkManager/NetworkManager.conf", "[main]\nplugins=ifupdown,keyfile\n", 0o644],
+    ["etc/resolv.conf", "nameserver 192.168.1.1\n", 0o644],
   ];
   for (const d of [
     "etc/systemd/system/multi-user.target.wants",
+    "etc/NetworkManager",
     "boot/firmware",
     "usr/local/bin",
     "usr/local/sbin",
