@@ -5,6 +5,7 @@
  * still queued must go out with their wall time corrected from the monotonic clock, and later
  * ones as "ntp". CLOCK_MONOTONIC is left real (FAKETIME_DONT_FAKE_MONOTONIC), as on a device.
  */
+
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -32,8 +33,14 @@ describe.skipIf(skip)("compiled x64 binary under libfaketime: offline boot with 
   });
 
   it("corrects readings captured before NTP sync from the monotonic clock and marks them corrected", async () => {
-    broker = await MosquittoBroker.start();
-    await broker.stop(); // offline boot: no broker yet
+    // A persistent subscriber session on a persistent broker, so nothing published before the
+    // subscriber is back after the outage is missed. Then: offline boot, no broker yet.
+    broker = await MosquittoBroker.start({ persistent: true });
+    const subOptions = { clientId: "e2e-faketime", clean: false, reconnectPeriod: 200 } as const;
+    const first = await mqtt.connectAsync(broker.url, subOptions);
+    await first.subscribeAsync("fieldrelay/pi-faketime/+", { qos: 1 });
+    await first.endAsync();
+    await broker.stop("SIGTERM");
     const fakeTime = join(ws.dir, "faketime");
     const synced = join(ws.dir, "synchronized");
     // Relative offset that puts "now" at 2000-01-01T00:00:00Z; re-read on every call (NO_CACHE).
@@ -79,13 +86,15 @@ describe.skipIf(skip)("compiled x64 binary under libfaketime: offline boot with 
 
       const received = new Map<number, Message>();
       await broker.start();
-      const sub = await mqtt.connectAsync(broker.url, { clientId: "e2e-faketime", reconnectPeriod: 200 });
+      // Handler first: the queued messages of the session arrive right after CONNACK.
+      const sub = mqtt.connect(broker.url, subOptions);
+      const connected = new Promise<void>((resolve) => sub.once("connect", () => resolve()));
       sub.on("message", (topic, payload) => {
         if (topic.endsWith("/status")) return;
         const m = JSON.parse(payload.toString()) as Message;
         received.set(m.seq, m);
       });
-      await sub.subscribeAsync("fieldrelay/pi-faketime/+", { qos: 1 });
+      await connected;
       const maxBefore = Math.max(...before.map((r) => r.seq));
       const deadline = Date.now() + 30_000;
       while (

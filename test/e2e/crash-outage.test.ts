@@ -25,7 +25,8 @@ describe.skipIf(skip)("compiled ARM64 binary under qemu: kill -9 and broker outa
   });
 
   it("delivers every committed reading after a kill -9 and an outage (duplicates allowed)", async () => {
-    broker = await MosquittoBroker.start();
+    // Persistent, so the subscriber's session (clean: false) keeps what is published while it reconnects.
+    broker = await MosquittoBroker.start({ persistent: true });
     const config = ws.writeConfig({
       device: { id: "pi-crash" },
       mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },
@@ -52,7 +53,7 @@ describe.skipIf(skip)("compiled ARM64 binary under qemu: kill -9 and broker outa
     const first = spawn(flavor, ["run", "-c", config]);
     await first.waitForLog((l) => l.msg === "fieldrelay ready", 90_000);
     await until("first deliveries", () => received.size >= 20);
-    await broker.stop();
+    await broker.stop("SIGTERM");
     await Bun.sleep(1500);
     first.kill("SIGKILL");
     await first.exited;

@@ -7,8 +7,8 @@
  * is fed again, every held reading is committed, and once the broker is back every seq the
  * ingest API acknowledged is delivered.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
@@ -32,13 +32,11 @@ describe.skipIf(skip)("compiled x64 binary: the data partition fills up, then ha
   const data = join(ws.dir, "small-data");
   let mounted = false;
   let broker: MosquittoBroker | undefined;
-  let brokerState: string | undefined;
   const notify = skip ? undefined : UnixDgramServer.path();
   afterAll(async () => {
     if (mounted) Bun.spawnSync(["umount", "-l", data]);
     notify?.close();
     await broker?.close();
-    if (brokerState) rmSync(brokerState, { recursive: true, force: true });
     ws.cleanup();
   });
 
@@ -49,13 +47,7 @@ describe.skipIf(skip)("compiled x64 binary: the data partition fills up, then ha
     mounted = true;
     // A persistent subscriber session on a persistent broker: it collects what is published while
     // it is not yet reconnected after the outage.
-    // mosquitto started as root drops to its own user: the persistence dir must be writable to it.
-    // (the workspace dir is 0700, so the state dir is a temp dir of its own).
-    brokerState = mkdtempSync(join(tmpdir(), "fr-broker-state-"));
-    chmodSync(brokerState, 0o777);
-    broker = await MosquittoBroker.start({
-      extra: ["persistence true", `persistence_location ${brokerState}/`],
-    });
+    broker = await MosquittoBroker.start({ persistent: true });
     const subOptions = { clientId: "e2e-full", clean: false, reconnectPeriod: 200 } as const;
     const first = await mqtt.connectAsync(broker.url, subOptions);
     await first.subscribeAsync("fieldrelay/pi-full/+", { qos: 1 });
@@ -142,10 +134,13 @@ describe.skipIf(skip)("compiled x64 binary: the data partition fills up, then ha
       // Broker back: every acknowledged reading is delivered.
       const received = new Set<number>();
       await broker.start();
-      const sub = await mqtt.connectAsync(broker.url, subOptions);
+      // Handler first: the queued messages of the session arrive right after CONNACK.
+      const sub = mqtt.connect(broker.url, subOptions);
+      const connected = new Promise<void>((resolve) => sub.once("connect", () => resolve()));
       sub.on("message", (topic, payload) => {
         if (!topic.endsWith("/status")) received.add((JSON.parse(payload.toString()) as { seq: number }).seq);
       });
+      await connected;
       const delivered = Date.now() + 60_000;
       while (acknowledged.some((s) => !received.has(s))) {
         if (Date.now() > delivered) {

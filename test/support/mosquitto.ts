@@ -2,7 +2,7 @@
  * MosquittoBroker runs a real mosquitto on a free loopback port with a config written for the
  * test. stop()/start() on the same port make an outage in the middle of a test.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -19,6 +19,11 @@ export interface BrokerTls {
 
 export interface BrokerOptions {
   tls?: BrokerTls;
+  /**
+   * Keep sessions and queued messages across stop("SIGTERM")/start(), so a subscriber with a
+   * persistent session (clean: false) misses nothing published while it was not yet reconnected.
+   */
+  persistent?: boolean;
   /** Extra mosquitto.conf lines. */
   extra?: string[];
 }
@@ -56,6 +61,15 @@ export class MosquittoBroker {
         `keyfile ${options.tls.key}`,
       );
       if (options.tls.requireCertificate) lines.push("require_certificate true");
+    }
+    if (options.persistent) {
+      // mosquitto started as root drops to its own user: the state dir must be reachable and
+      // writable for it, and the 0700 temp dir above is not.
+      const state = join(dir, "state");
+      mkdirSync(state);
+      chmodSync(dir, 0o755);
+      chmodSync(state, 0o777);
+      lines.push("persistence true", `persistence_location ${state}/`);
     }
     lines.push(...(options.extra ?? []));
     const confPath = join(dir, "mosquitto.conf");
