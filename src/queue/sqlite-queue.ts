@@ -675,19 +675,13 @@ export class SqliteQueue implements Queue, AnchorStore {
           left--;
         }
       }
-      for (const p of this.pending.values()) {
-        if (left === 0) break;
-        if (p.reading.priority !== priority) continue;
-        this.pending.delete(p.seq);
-        this.inflight.delete(p.seq);
-        this.addClass(priority, -1, -p.bytes);
-        freed += p.bytes;
-        for (const w of p.waiters ?? [])
-          w.reject(
-            new QueueError("evicted", `seq ${p.seq} was evicted (queue over budget) before its commit`),
-          );
-        left--;
-      }
+      const fromRam = this.evictPending(
+        priority,
+        left,
+        (seq) => `seq ${seq} was evicted (queue over budget) before its commit`,
+      );
+      left -= fromRam.rows;
+      freed += fromRam.bytes;
       const n = rows - left;
       if (n > 0) {
         counts[priority] = n;
@@ -842,6 +836,27 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.makeRoom(0, 0, undefined, shortfall + batchBytes);
   }
 
+  /** Drop up to `rows` of `priority` from the RAM buffer, oldest first; their capture waiters fail. */
+  private evictPending(
+    priority: number,
+    rows: number,
+    why: (seq: number) => string,
+  ): { rows: number; bytes: number } {
+    let dropped = 0;
+    let bytes = 0;
+    for (const p of this.pending.values()) {
+      if (dropped === rows) break;
+      if (p.reading.priority !== priority) continue;
+      this.pending.delete(p.seq);
+      this.inflight.delete(p.seq);
+      this.addClass(priority, -1, -p.bytes);
+      bytes += p.bytes;
+      for (const w of p.waiters ?? []) w.reject(new QueueError("evicted", why(p.seq)));
+      dropped++;
+    }
+    return { rows: dropped, bytes };
+  }
+
   /** While commits fail, keep at most maxPendingInRam readings: drop lowest priority, oldest first. */
   private capPending(): void {
     const over = this.pending.size - this.cfg.maxPendingInRam;
@@ -862,24 +877,13 @@ export class SqliteQueue implements Queue, AnchorStore {
     if (!choice.accept) return;
     const counts: Record<number, number> = {};
     for (const { priority, rows } of choice.evict) {
-      let left = rows;
-      for (const p of this.pending.values()) {
-        if (left === 0) break;
-        if (p.reading.priority !== priority) continue;
-        this.pending.delete(p.seq);
-        this.inflight.delete(p.seq);
-        this.addClass(priority, -1, -p.bytes);
-        for (const w of p.waiters ?? [])
-          w.reject(
-            new QueueError(
-              "evicted",
-              `seq ${p.seq} dropped from RAM: commits are failing (${this.lastError})`,
-            ),
-          );
-        left--;
-      }
-      counts[priority] = rows - left;
-      this.evictedByPriority[priority] = (this.evictedByPriority[priority] ?? 0) + rows - left;
+      const dropped = this.evictPending(
+        priority,
+        rows,
+        (seq) => `seq ${seq} dropped from RAM: commits are failing (${this.lastError})`,
+      ).rows;
+      counts[priority] = dropped;
+      this.evictedByPriority[priority] = (this.evictedByPriority[priority] ?? 0) + dropped;
     }
     this.log.error(
       { evictedByPriority: counts, reason: "ram_cap", maxPendingInRam: this.cfg.maxPendingInRam },

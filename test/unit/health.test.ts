@@ -24,18 +24,6 @@ const goodVitals: Vitals = {
   rootDisk: { path: "/", totalBytes: 4 * GiB, availableBytes: GiB, freeBytes: GiB },
 };
 
-const _flag = (
-  underVoltage: boolean,
-  frequencyCapped: boolean,
-  throttled: boolean,
-  softTemperatureLimit: boolean,
-) => ({
-  underVoltage,
-  frequencyCapped,
-  throttled,
-  softTemperatureLimit,
-});
-
 describe("evaluateHealth", () => {
   const evaluate = (s = fakeStatus(), v: Vitals = goodVitals) =>
     evaluateHealth(s, v, NOW_MONO_MS, thresholds);
