@@ -30,10 +30,10 @@ export const RTC_UNCERTAINTY_MS = 1000;
 /** An ntp anchor when the source gives no estimate. */
 export const NTP_DEFAULT_UNCERTAINTY_MS = 100;
 
-/** Scheduler runs fn every intervalMs until the returned function is called; injected by tests. */
-export type Scheduler = (fn: () => void, intervalMs: number) => () => void;
+/** IntervalScheduler runs fn every intervalMs until the returned function is called; injected by tests. */
+export type IntervalScheduler = (fn: () => void, intervalMs: number) => () => void;
 
-export const intervalScheduler: Scheduler = (fn, intervalMs) => {
+export const intervalScheduler: IntervalScheduler = (fn, intervalMs) => {
   const timer = setInterval(fn, intervalMs);
   timer.unref?.();
   return () => clearInterval(timer);
@@ -48,7 +48,7 @@ export interface ClockOptions {
   log: Logger;
   monoNs?: () => bigint;
   wallMs?: () => number;
-  scheduler?: Scheduler;
+  scheduler?: IntervalScheduler;
   /** clock.anchor_interval_s: a fresh ntp anchor this often while synced. */
   anchorIntervalS: number;
   /** rtc.max_drift_ms: RTC − system beyond this (while synced) is corrected. */

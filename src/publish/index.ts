@@ -3,6 +3,7 @@
  * reconnection (backoff with full jitter), keeps the retained status topic, and carries the
  * remote-command transport (subscribe/send).
  */
+
 export { backoffDelayS } from "./backoff.ts";
 export {
   buildEnvelope,
@@ -23,7 +24,7 @@ export {
   type SendOptions,
   type StopResult,
 } from "./publisher.ts";
-export { ManualScheduler, realScheduler, type Scheduler } from "./scheduler.ts";
+export { ManualScheduler } from "./scheduler.ts";
 export { loadTls, type TlsConfig, type TlsConnectOptions } from "./tls.ts";
 export {
   availableTokens,

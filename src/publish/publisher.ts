@@ -31,6 +31,7 @@ import {
   type MqttClient,
   connect as mqttConnect,
 } from "mqtt";
+import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { PublishStamp } from "../clock/types.ts";
 import type { Config } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
@@ -47,7 +48,6 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
-import { realScheduler, type Scheduler } from "./scheduler.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, takeTokens } from "./token-bucket.ts";
 import { topicMatches } from "./topic-filter.ts";

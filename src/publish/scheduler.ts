@@ -1,17 +1,7 @@
 /**
- * Scheduler is the publisher's only source of timers (reconnect backoff, rate limiting, stop
- * deadline), injected so schedules are tested without sleeping. ManualScheduler is the test double:
- * nothing runs until the test advances its clock.
+ * ManualScheduler is the Scheduler test double: nothing runs until the test advances its clock.
  */
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realScheduler: Scheduler = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import type { Scheduler } from "../clock/scheduler.ts";
 
 interface ManualTimer {
   id: number;

@@ -22,6 +22,7 @@
 import type { Database, SQLiteError } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { Anchor, AnchorSource, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
@@ -33,17 +34,6 @@ import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, writeSeqFile } from "./seq-file.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading } from "./types.ts";
-
-/** Scheduler is setTimeout behind an interface, so tests drive time by hand and never sleep. */
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realScheduler: Scheduler = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
 
 /** Rows of one priority read ahead from disk in seq order; rows[0, at) are drained (inflight or deleted). */
 interface ReadAhead {
