@@ -17,10 +17,8 @@ import {
   USER_CONFIG_TXT,
   unshareRefused,
 } from "../support/install-root.ts";
-import { missing, type Tool } from "../support/tools.ts";
+import { missing, UNSHARE, USERADD } from "../support/tools.ts";
 
-const USERADD: Tool = { cmd: "useradd", pkg: "passwd" };
-const UNSHARE: Tool = { cmd: "unshare", pkg: "util-linux" };
 const X64 = join(DIST, "fieldrelay-linux-x64");
 
 const SYSTEMCTL = `#!/bin/bash

@@ -6,9 +6,8 @@ import { assembleBundle } from "../../build/bundle.ts";
 import { binaryMissing, DIST, REPO } from "../support/fieldrelay.ts";
 import { exec, prepareRoot, removeRoot } from "../support/install-root.ts";
 import { SCP, SSH, SSH_KEYGEN, SSHD, Sshd } from "../support/sshd.ts";
-import { missing, type Tool } from "../support/tools.ts";
+import { missing, USERADD } from "../support/tools.ts";
 
-const USERADD: Tool = { cmd: "useradd", pkg: "passwd" };
 const X64 = join(DIST, "fieldrelay-linux-x64");
 const PUSH = join(REPO, "deploy/push.sh");
 

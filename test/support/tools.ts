@@ -23,6 +23,9 @@ export const FAKETIME: Tool = {
   pkg: "libfaketime",
 };
 
+export const USERADD: Tool = { cmd: "useradd", pkg: "passwd" };
+export const UNSHARE: Tool = { cmd: "unshare", pkg: "util-linux" };
+
 export function which(cmd: string): string | undefined {
   if (cmd.startsWith("/")) return existsSync(cmd) ? cmd : undefined;
   for (const dir of [
