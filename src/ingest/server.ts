@@ -28,8 +28,18 @@ export interface IngestServer {
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
+/**
+ * TEST ONLY — FR_TEST_ACK_BEFORE_COMMIT=1 answers 201 before the readings are captured: the
+ * deliberately broken build the crash suite (test/crash) must catch, proving it can fail. Read
+ * once at start; never set it on a device.
+ */
+export const ACK_BEFORE_COMMIT_ENV = "FR_TEST_ACK_BEFORE_COMMIT";
+
 export function startIngestServer(options: IngestOptions): IngestServer {
   const { queue, log } = options;
+  const ackBeforeCommit = process.env[ACK_BEFORE_COMMIT_ENV] === "1";
+  if (ackBeforeCommit)
+    log.warn(`${ACK_BEFORE_COMMIT_ENV}=1: ingest answers 201 before commit (test only; loses data)`);
   const server = Bun.serve({
     hostname: options.listen.host,
     port: options.listen.port,
@@ -83,7 +93,7 @@ export function startIngestServer(options: IngestOptions): IngestServer {
         seqs.push(result.seq);
       }
       try {
-        await queue.whenCaptured(seqs);
+        if (!ackBeforeCommit) await queue.whenCaptured(seqs);
       } catch (error) {
         log.error({ err: error }, "ingested readings could not be committed");
         return json(503, { error: `readings could not be captured: ${(error as Error).message}` });

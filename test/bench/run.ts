@@ -38,6 +38,39 @@ async function drainRows(): Promise<BenchRow[]> {
   }
 }
 
+/**
+ * Benchmark 3: bytes the data partition's block device was asked to write per reading, on the
+ * emulated Pi (ext4 data=journal, so the journal's second copy counts), at 50 readings/s online
+ * and offline. Measured by `npm run test:crash` (a guest run, minutes) into device-wear.json;
+ * shown beside the process-level figure of benchmark 1 measured in this run (ratio = device /
+ * process: what the file system and its journal add).
+ */
+async function deviceRows(processRows: BenchRow[]): Promise<BenchRow[]> {
+  const { existsSync, readFileSync } = await import("node:fs");
+  const path = new URL("./device-wear.json", import.meta.url);
+  if (!existsSync(path)) {
+    process.stderr.write(
+      "bench: no test/bench/device-wear.json (run npm run test:crash); device rows skipped\n",
+    );
+    return [];
+  }
+  type Side = { readings: number; bytesPerReading: number };
+  const m = JSON.parse(readFileSync(path, "utf8")) as { measured: string; online: Side; offline: Side };
+  const processFigure = (prefix: string) => processRows.find((r) => r.name.startsWith(prefix))?.value;
+  return (["online", "offline"] as const).map((side) => {
+    const perProcess = processFigure(`bytes written per reading, ${side}`);
+    const value = m[side].bytesPerReading;
+    return {
+      name: `device bytes written per reading, ${side} (50/s, emulated Pi, ext4 data=journal; ${m[side].readings} readings, npm run test:crash ${m.measured.slice(0, 10)})`,
+      value,
+      unit: "B",
+      baseline: perProcess,
+      ratio: perProcess ? value / perProcess : undefined,
+      target: "reported (baseline: process-level figure of this run)",
+    };
+  });
+}
+
 const rows: BenchRow[] = [];
 const only = process.argv[2];
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
@@ -49,6 +82,7 @@ for (const [name, run] of suites) {
   process.stderr.write(`bench: ${name}…\n`);
   rows.push(...(await run()));
 }
+if (!only || only === "device") rows.push(...(await deviceRows(rows)));
 const fmt = (n: number | undefined) => (n === undefined ? "" : n >= 100 ? n.toFixed(0) : n.toFixed(2));
 console.log("| benchmark | fieldrelay | baseline | ratio | target |");
 console.log("| --- | --- | --- | --- | --- |");

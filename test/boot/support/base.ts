@@ -13,7 +13,8 @@ export const BASE = {
   suite: "bookworm",
   mirror: "http://deb.debian.org/debian",
   variant: "minbase",
-  include: ["systemd", "systemd-sysv", "udev", "util-linux", "e2fsprogs", "fdisk", "kmod"],
+  // dmsetup: the crash suite (test/crash) puts the data disk under dm-log-writes / dm-flakey.
+  include: ["systemd", "systemd-sysv", "udev", "util-linux", "e2fsprogs", "fdisk", "kmod", "dmsetup"],
 } as const;
 
 /** Path of the base rootfs tarball (owners, modes and device nodes preserved; extract as root). */
