@@ -74,7 +74,7 @@ describe.skipIf(skip !== undefined)(
         bundle: BUNDLE,
         workloadJs,
         scale: SCALE,
-        benchSeconds: FULL ? 60 : 20,
+        benchSeconds: FULL ? 60 : 10,
         logMiB: FULL ? 16384 : 4096,
         timings,
       });

@@ -6,7 +6,7 @@
  * dm target was created.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { debianBase } from "../../boot/support/base.ts";
 import { ensureArm64Binfmt } from "../../boot/support/binfmt.ts";
@@ -115,6 +115,11 @@ export function runMachine(m: CrashMachine, timeoutMs: number, logFile: string):
     memMiB: 1024,
     smp: 2,
   });
+  // The image must be the first virtio disk (vda: the initramfs mounts /dev/vda2), and explicit
+  // -device disks are numbered before if=virtio ones: declare it the same way, first.
+  const drive = args.indexOf(`file=${m.image},format=raw,if=virtio`);
+  args.splice(drive - 1, 2);
+  args.push("-drive", `file=${m.image},format=raw,if=none,id=root`, "-device", "virtio-blk-pci,drive=root");
   for (const [name, path] of Object.entries(m.disks)) {
     args.push("-drive", `file=${path},format=raw,if=none,id=${name},cache=unsafe`);
     args.push("-device", `virtio-blk-pci,drive=${name},serial=${name}`);
@@ -124,8 +129,14 @@ export function runMachine(m: CrashMachine, timeoutMs: number, logFile: string):
     const child = spawn("qemu-system-aarch64", args, { stdio: ["ignore", "pipe", "pipe"] });
     const chunks: Buffer[] = [];
     let timedOut = false;
-    child.stdout.on("data", (b: Buffer) => chunks.push(b));
-    child.stderr.on("data", (b: Buffer) => chunks.push(b));
+    // Written as it comes, so a long run can be followed with tail -f.
+    writeFileSync(logFile, "");
+    const keep = (b: Buffer) => {
+      chunks.push(b);
+      appendFileSync(logFile, b);
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
@@ -137,7 +148,6 @@ export function runMachine(m: CrashMachine, timeoutMs: number, logFile: string):
     child.on("close", (code) => {
       clearTimeout(timer);
       const log = Buffer.concat(chunks).toString("utf8").replace(/\r/g, "");
-      writeFileSync(logFile, log);
       resolve({ log, exitCode: code, timedOut, seconds: Math.round((performance.now() - t0) / 100) / 10 });
     });
   });

@@ -10,6 +10,8 @@
  * reading acknowledged by a mark before the point is in the queue or was received by the broker
  * before the point, and the seq a restart would hand out is above every seq already handed out.
  */
+
+import { Database } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
 import {
   closeSync,
@@ -26,6 +28,7 @@ import { join } from "node:path";
 import { silentLogger } from "../../../src/log/index.ts";
 import { openQueueReader } from "../../../src/queue/index.ts";
 import { openOrQuarantine } from "../../../src/queue/open.ts";
+import { readSeqFile } from "../../../src/queue/seq-file.ts";
 import {
   type CrashPoint,
   markEvents,
@@ -128,6 +131,18 @@ interface QueueState {
   nextSeq: number;
 }
 
+/** PRAGMA user_version of a queue file (0: no migration ever committed). */
+function schemaVersion(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  } catch {
+    return -1; // not readable at all: the open paths below say why
+  } finally {
+    db.close();
+  }
+}
+
 /** fsck + extract + open one crash image; returns problems found, or the queue's contents. */
 function inspect(image: string, dir: string, queueFile: string): { problems: string[]; queue?: QueueState } {
   const problems: string[] = [];
@@ -151,18 +166,24 @@ function inspect(image: string, dir: string, queueFile: string): { problems: str
   const db = join(dir, "queue.db");
   if (!existsSync(db)) return { problems, queue: { seqs: new Set(), nextSeq: 1 } };
   let queue: QueueState | undefined;
-  try {
-    const reader = openQueueReader(db);
+  if (schemaVersion(db) === 0) {
+    // Created, but its schema never committed (a crash right after the service first opened
+    // it): the service migrates it at start; the read-only tools cannot read it yet (see the
+    // crash suite's notes). Nothing can have been captured in it.
+    queue = { seqs: new Set(), nextSeq: readSeqFile(db) + 1 };
+  } else
     try {
-      const seqs = new Set<number>();
-      for (const r of reader.export()) seqs.add(r.seq);
-      queue = { seqs, nextSeq: reader.stats().nextSeq };
-    } finally {
-      reader.close();
+      const reader = openQueueReader(db);
+      try {
+        const seqs = new Set<number>();
+        for (const r of reader.export()) seqs.add(r.seq);
+        queue = { seqs, nextSeq: reader.stats().nextSeq };
+      } finally {
+        reader.close();
+      }
+    } catch (error) {
+      problems.push(`queue does not open read-only: ${(error as Error).message}`);
     }
-  } catch (error) {
-    problems.push(`queue does not open read-only: ${(error as Error).message}`);
-  }
   try {
     const { db: opened } = openOrQuarantine(db, silentLogger(), () => new Date(0));
     opened.close(false);
