@@ -22,7 +22,7 @@ import { prepareMachine, type RunResult, readResults, runMachine } from "./suppo
 import { describeFailures, type ReplayReport, replayAndCheck } from "./support/replay.ts";
 
 const FULL = process.env.FIELDRELAY_CRASH_FULL === "1";
-const SCALE = FULL ? 12 : 1;
+const SCALE = FULL ? 4 : 1;
 const MIN_POINTS = FULL ? 10_000 : 500;
 const BUNDLE = join(DIST, "bundle");
 const SERIAL_LOG = join(tmpdir(), "fieldrelay-crash-serial.log");
@@ -78,7 +78,7 @@ describe.skipIf(skip !== undefined)(
         logMiB: FULL ? 16384 : 4096,
         timings,
       });
-      run = await runMachine(machine, (FULL ? 60 : 12) * 60_000, SERIAL_LOG);
+      run = await runMachine(machine, (FULL ? 90 : 20) * 60_000, SERIAL_LOG);
       timings.guest = run.seconds;
       if (!run.log.includes(DONE_MARKER)) {
         throw new Error(
@@ -108,7 +108,7 @@ describe.skipIf(skip !== undefined)(
         base: machine.bases.crash,
         work: join(shm, "crash"),
         evictable,
-        plan: { sampleRate: FULL ? 0.5 : 0.35, seed: 14 },
+        plan: { sampleRate: FULL ? 8 : 0.35, seed: 14 },
       });
       timings.replay = Math.round((performance.now() - t0) / 100) / 10;
       t0 = performance.now();
@@ -129,7 +129,7 @@ describe.skipIf(skip !== undefined)(
         );
       }
       console.log(
-        `crash suite (${FULL ? "full" : "CI"} size): ${crash.flushPointsChecked} flush points + ${crash.samplesChecked} mid-flush samples of ${crash.entries} log entries, ${crash.acknowledged} acknowledged readings; lost ${crash.lost}, unopenable ${crash.unopenable}, seq regressions ${crash.seqRegressions}, fsck failures ${crash.fsckFailures}; self-check: ${broken.lost} losses at ${broken.failures.length}+ points; timings ${JSON.stringify(timings)}`,
+        `crash suite (${FULL ? "full" : "CI"} size): ${crash.flushPointsChecked} flush points + ${crash.samplesChecked} mid-flush samples of ${crash.entries} log entries, ${crash.acknowledged} acknowledged readings; lost ${crash.lost}, unopenable ${crash.unopenable}, seq regressions ${crash.seqRegressions}, fsck failures ${crash.fsckFailures}; highest seq ${String(results.crash?.highSeq)}, evicted ${String(results.crash?.evicted)}; self-check: ${broken.lost} losses at ${broken.failures.length}+ points, first: ${describeFailures(broken, 1)}; timings ${JSON.stringify(timings)}`,
       );
     }, 90 * 60_000);
 

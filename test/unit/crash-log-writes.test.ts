@@ -136,6 +136,13 @@ describe("crash point planning", () => {
     expect([...horizons].sort((a, b) => a - b)).toEqual(horizons);
   });
 
+  it("takes several samples per interval at rates above 1, horizons still in order", () => {
+    const points = planCrashPoints(log, { sampleRate: 4, seed: 5 });
+    expect(points.filter((p) => p.kind === "sample" && p.at === 1)).toHaveLength(4);
+    const horizons = points.map((p) => p.marksUpTo);
+    expect([...horizons].sort((a, b) => a - b)).toEqual(horizons);
+  });
+
   it("is reproducible from its seed and keeps about half of the unflushed writes", () => {
     const many = decodeAll(
       Array.from({ length: 2001 }, (_, i) => ({

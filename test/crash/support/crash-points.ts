@@ -3,7 +3,8 @@
  *
  * - A flush point: the device state right after a FLUSH or FUA entry — everything before it was
  *   on the medium at that instant, so a power cut then leaves exactly this prefix.
- * - A mid-flush sample: a power cut between two durability points p and q. The device holds the
+ * - A mid-flush sample: a power cut between two durability points p and q (several per interval
+ *   at the full size, each with its own subset). The device holds the
  *   prefix up to p, plus any subset of the plain writes logged in (p, q) — they completed but no
  *   flush covered them, so the cache may have kept or lost each one. A seeded PRNG picks the
  *   subset. Acknowledged are the marks up to the last mark before q: an ack after p can only rest
@@ -27,7 +28,7 @@ export interface CrashPoint {
 }
 
 export interface PlanOptions {
-  /** Fraction of intervals between durability points that get a mid-flush sample (0..1). */
+  /** Mid-flush samples per interval between durability points (0.35: about one in three). */
   sampleRate: number;
   seed: number;
   /** Check at most this many flush points, spread evenly (undefined: all). */
@@ -63,11 +64,20 @@ export function planCrashPoints(entries: readonly LogEntry[], o: PlanOptions): C
     const between = entries.slice(p + 1, q);
     const writes = between.filter(writesData).map((e) => e.index);
     const marks = between.filter((e) => e.kind === "mark").map((e) => e.index);
-    if (writes.length + marks.length === 0 || random() >= o.sampleRate) continue;
-    // Each unflushed write survives with probability 1/2; never all of them (that is q's prefix
-    // minus q, already close to the next flush point) unless there is only one.
-    const keep = writes.filter(() => random() < 0.5);
-    points.push({ kind: "sample", at: p, keep, marksUpTo: marks.length ? marks[marks.length - 1]! : p });
+    if (writes.length + marks.length === 0) continue;
+    const n = Math.floor(o.sampleRate) + (random() < o.sampleRate % 1 ? 1 : 0);
+    const horizons = marks.length ? marks : [p];
+    const samples: CrashPoint[] = [];
+    for (let k = 0; k < n; k++) {
+      // Each unflushed write survives with probability 1/2. The first sample takes every mark of
+      // the interval as done, the others a random one of them (a power cut earlier in it).
+      const keep = writes.filter(() => random() < 0.5);
+      const marksUpTo =
+        k === 0 ? horizons[horizons.length - 1]! : horizons[Math.floor(random() * horizons.length)]!;
+      samples.push({ kind: "sample", at: p, keep, marksUpTo });
+    }
+    // Mark horizons must never go back along the list (Obligations only moves forward).
+    points.push(...samples.sort((a, b) => a.marksUpTo - b.marksUpTo));
   }
   return points;
 }
