@@ -392,22 +392,35 @@ async function logWritesWorkload(broker: Broker): Promise<Record<string, unknown
   return { evicted };
 }
 
-/** dm-flakey: the data device fails writes for a few seconds while ingest runs. */
-async function flakeyWorkload(): Promise<Record<string, unknown>> {
+/**
+ * dm-flakey: the data device fails every write for a few seconds while ingest runs. The broker is
+ * down from before the fault until after it, so readings can only be captured by commits: the
+ * fault hits the queue's writes (with the broker up they would be acked before any commit).
+ */
+async function flakeyWorkload(broker: Broker): Promise<Record<string, unknown>> {
+  const acked = () => stats.acked;
+  await steady(2);
+  await broker.down();
   await steady(3);
   log("device failing (flakey)");
   await run(["/usr/local/lib/fieldrelay-crash/flakey", "down"]);
+  let mark = acked();
   await steady(5);
+  const ackedWhileFailing = acked() - mark;
   await run(["/usr/local/lib/fieldrelay-crash/flakey", "up"]);
   log("device healthy again");
+  mark = acked();
+  await steady(4);
+  const ackedDeviceBackBrokerDown = acked() - mark;
+  await broker.up();
   await steady(3);
-  // The service must take readings again on its own.
-  const after = stats.acked;
+  // The service must take readings again on its own (no restart).
+  mark = acked();
   await steady(4);
   const health = await fetch("http://127.0.0.1:9108/health")
     .then((r) => r.status)
     .catch(() => 0);
-  return { ackedAfterRecovery: stats.acked - after, health };
+  return { ackedWhileFailing, ackedDeviceBackBrokerDown, ackedAfterRecovery: acked() - mark, health };
 }
 
 /** Bench: device bytes per reading at 50 readings/s, online then offline. */
@@ -442,7 +455,7 @@ async function main(): Promise<void> {
   await waitReady();
   let extra: Record<string, unknown> = {};
   if (MODE === "log-writes") extra = await logWritesWorkload(broker);
-  else if (MODE === "flakey") extra = await flakeyWorkload();
+  else if (MODE === "flakey") extra = await flakeyWorkload(broker);
   else if (MODE === "bench") extra = await benchWorkload(broker);
   else if (MODE === "broken") {
     // The self-check: broker down, so nothing is excused by a delivery.
