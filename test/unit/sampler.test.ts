@@ -122,15 +122,16 @@ describe("Sampler stamps at the moment of measurement", () => {
 
   it("documents the moment per driver: start, midpoint of a conversion, or end of an accumulation", () => {
     const before: Stamp = { bootId: "b", monoNs: 1_000_000_000n, wallMs: 5000, tq: "ntp" };
-    const after = (): Stamp => ({ bootId: "b", monoNs: 1_100_000_000n, wallMs: 5100, tq: "ntp" });
-    expect(measurementStamp("start", before, after)).toBe(before);
-    expect(measurementStamp("midpoint", before, after)).toEqual({
+    const end: Stamp = { bootId: "b", monoNs: 1_100_000_000n, wallMs: 5100, tq: "ntp" };
+    expect(measurementStamp("start", before, () => end)).toBe(before);
+    expect(measurementStamp("midpoint", before, () => end)).toEqual({
       ...before,
       monoNs: 1_050_000_000n,
       wallMs: 5050,
     });
-    expect(measurementStamp("end", before, after)).toEqual(after());
-    // Across a reboot of the clock's boot id (cannot happen within one read, but never mix): the end.
-    expect(measurementStamp("midpoint", before, () => ({ ...after(), bootId: "c" })).bootId).toBe("c");
+    expect(measurementStamp("end", before, () => end)).toBe(end);
+    // Across a change of boot id (cannot happen within one read, but never mix boots): the end.
+    const other = { ...end, bootId: "c" };
+    expect(measurementStamp("midpoint", before, () => other)).toBe(other);
   });
 });
