@@ -27,7 +27,13 @@
 import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import { bestEstimate, type WireAnchor } from "../wire/index.ts";
-import { NTP_DEFAULT_UNCERTAINTY_MS, nsToMs, publishStamp, SYSTEM_UNCERTAINTY_MS } from "./anchors.ts";
+import {
+  NTP_DEFAULT_UNCERTAINTY_MS,
+  nearestAnchors,
+  nsToMs,
+  publishStamp,
+  SYSTEM_UNCERTAINTY_MS,
+} from "./anchors.ts";
 import { monotonicNs, readBootId } from "./boot.ts";
 import {
   CRYSTAL_PPM,
@@ -131,9 +137,24 @@ export function createClock(o: ClockOptions): Clock {
   let rtcDue = true;
   let lastTickNs: bigint | undefined;
 
+  /**
+   * A store that cannot save (disk full, read-only) must not stop capture: the anchor is kept in
+   * memory and used for this process's lifetime; the failure is logged once until a save works.
+   */
+  let saveFailing = false;
   function record(a: Omit<Anchor, "bootId">, quiet = false): Anchor {
     const anchor: Anchor = { bootId, ...a };
-    o.anchors.saveAnchor(anchor);
+    try {
+      o.anchors.saveAnchor(anchor);
+      saveFailing = false;
+    } catch (error) {
+      if (!saveFailing)
+        log.error(
+          { err: describeError(error), source: a.source },
+          "clock anchor not saved (kept in memory; a restart before the next save loses it)",
+        );
+      saveFailing = true;
+    }
     const raw = compactAnchors([...entry(bootId).raw, anchor]);
     cache.set(bootId, { raw, effective: effectiveAnchors(raw) });
     version++;
@@ -213,7 +234,7 @@ export function createClock(o: ClockOptions): Clock {
     const { raw, effective } = entry(bootId);
     // The system clock may say 2000-01-01 after an offline boot: follow the anchors instead.
     if (raw.some((a) => a.source === "rtc")) {
-      const e = bestEstimate(nsToMs(mono), effective);
+      const e = bestEstimate(nsToMs(mono), nearestAnchors(effective, nsToMs(mono)));
       if (e) return { bootId, monoNs: mono, wallMs: e.wallMs, tq: "rtc" };
     }
     return { bootId, monoNs: mono, wallMs: wallMs(), tq: "unsynced" };
@@ -222,7 +243,8 @@ export function createClock(o: ClockOptions): Clock {
   function boundMs(): number {
     const mono = monoNs();
     if (refresh(mono).synced) return sync?.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS;
-    return bestEstimate(nsToMs(mono), entry(bootId).effective)?.errMs ?? SYSTEM_UNCERTAINTY_MS;
+    const m = nsToMs(mono);
+    return bestEstimate(m, nearestAnchors(entry(bootId).effective, m))?.errMs ?? SYSTEM_UNCERTAINTY_MS;
   }
 
   const edgeIo = (rtc: Rtc) => ({
