@@ -12,7 +12,8 @@
  *     are what make offline stamps follow the RTC's ±2 ppm instead of the crystal.
  *   - "ntp" on every change to the synced state (a start-up in the synced state counts) and every
  *     anchorIntervalS while synced; when sync is lost, nothing — stamps then follow the anchors.
- *   - "rtc-set" when the clock writes the RTC (its offset jumps there).
+ *   - "rtc-set" when the clock writes the RTC, and on the kernel path whenever the clock becomes
+ *     synchronised (the kernel then writes it): the RTC's offset may jump there.
  * Anchors of the current boot are kept in memory compacted to MAX_ANCHORS_PER_BOOT (bounds.ts);
  * the AnchorStore keeps every one it is given (append-only) and is read once per boot.
  *
@@ -92,6 +93,8 @@ export interface Clock {
   anchors(): WireAnchor[];
   /** Increases whenever anchors() may have changed. */
   anchorsVersion(): number;
+  /** Increases each time the clock becomes synchronised (readings captured before can now be fixed). */
+  syncEpoch(): number;
   status(): ClockStatus;
   /** Record the start-up anchor and begin periodic ticks. */
   start(): Promise<void>;
@@ -124,6 +127,7 @@ export function createClock(o: ClockOptions): Clock {
     return e;
   };
   let version = 0;
+  let epoch = 0;
   const newest = new Map<AnchorSource, Anchor>();
   for (const a of entry(bootId).raw) {
     const n = newest.get(a.source);
@@ -223,7 +227,14 @@ export function createClock(o: ClockOptions): Clock {
           !becameSynced,
         );
       // NTP checks the RTC as soon as it can: that bounds the RTC's offset for this boot.
-      if (becameSynced) rtcDue = true;
+      if (becameSynced) {
+        rtcDue = true;
+        epoch++;
+        // On the kernel path the kernel copies the system time to the RTC as soon as NTP syncs
+        // (and every 11 minutes after): its offset may jump here, so no bound is carried across.
+        if (o.rtc?.path === "kernel")
+          record({ source: "rtc-set", monoNs: mono, wallMs: wallMs(), uncertaintyMs: 0 }, true);
+      }
     }
     return next;
   }
@@ -396,6 +407,7 @@ export function createClock(o: ClockOptions): Clock {
     },
     anchors: () => entry(bootId).effective,
     anchorsVersion: () => version,
+    syncEpoch: () => epoch,
     status,
     start,
     tick,
