@@ -5,7 +5,8 @@
  * checks each one (test/crash/support/replay.ts).
  *
  * Size: CI runs scale 1 (≥ 500 crash points); FIELDRELAY_CRASH_FULL=1 runs the full size
- * (≥ 10 000 points, every flush point and a mid-flush sample in every other interval).
+ * (≥ 10 000 points: every flush point, and 16 mid-flush samples — each its own subset of the
+ * unflushed writes — in every interval between two that has writes or marks).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -108,7 +109,7 @@ describe.skipIf(skip !== undefined)(
         base: machine.bases.crash,
         work: join(shm, "crash"),
         evictable,
-        plan: { sampleRate: FULL ? 8 : 0.35, seed: 14 },
+        plan: { sampleRate: FULL ? 16 : 0.35, seed: 14 },
       });
       timings.replay = Math.round((performance.now() - t0) / 100) / 10;
       t0 = performance.now();
@@ -134,7 +135,9 @@ describe.skipIf(skip !== undefined)(
     }, 90 * 60_000);
 
     afterAll(() => {
-      if (work) rmSync(work, { recursive: true, force: true });
+      // FIELDRELAY_CRASH_KEEP=1 keeps the disks and logs for a closer look (or another replay).
+      if (process.env.FIELDRELAY_CRASH_KEEP === "1") console.log(`crash suite: kept ${work}`);
+      else if (work) rmSync(work, { recursive: true, force: true });
       if (shm) rmSync(shm, { recursive: true, force: true });
     });
 
