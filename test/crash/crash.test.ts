@@ -176,17 +176,19 @@ describe.skipIf(skip !== undefined)(
       expect(describeFailures(broken!, 1)).toMatch(/acknowledged readings missing/);
     });
 
-    it("dm-flakey: after seconds of failing writes nothing acknowledged is lost and the service recovers", () => {
-      const r = results.flakey as {
-        ackedSeqs: string;
-        brokerSeqs: string;
-        ackedAfterRecovery: number;
-        ackedWhileFailing: number;
-        ackedDeviceBackBrokerDown: number;
-        health: number;
-      };
+    interface FlakeyResult {
+      ackedSeqs: string;
+      brokerSeqs: string;
+      ackedAfterRecovery: number;
+      ackedWhileFailing: number;
+      ackedDeviceBackBrokerDown: number;
+      health: number;
+    }
+
+    it("dm-flakey: after seconds of failing writes nothing acknowledged is lost", () => {
+      const r = results.flakey as unknown as FlakeyResult;
       console.log(
-        `dm-flakey: ${r.ackedWhileFailing} acknowledged while writes failed, ${r.ackedDeviceBackBrokerDown} after the device came back (broker still down), ${r.ackedAfterRecovery} once the broker was back; ${flakeyExport.length} rows re-read from the medium; health ${r.health}; kernel: ${report["flakey.kernel"]}`,
+        `dm-flakey: ${r.ackedWhileFailing} acknowledged while writes failed, ${r.ackedDeviceBackBrokerDown} after the device came back (broker still down), ${r.ackedAfterRecovery} once the broker was back; ${flakeyExport.length} rows re-read from the medium; health ${r.health}; service ${report["flakey.ActiveState"]}, ${report["flakey.NRestarts"]} restarts; kernel: ${report["flakey.kernel"]}`,
       );
       // The fault must really have hit the queue's writes.
       expect(report["flakey.kernel"]).toMatch(/I\/O error|aborted journal/);
@@ -196,6 +198,15 @@ describe.skipIf(skip !== undefined)(
       const delivered = new Set(parseRanges(r.brokerSeqs));
       const lost = parseRanges(r.ackedSeqs).filter((s) => !stored.has(s) && !delivered.has(s));
       expect(lost, report["flakey.kernel"]).toEqual([]);
+    });
+
+    // KNOWN DEFECT (queue, #11), expected to fail until fixed — then make this a plain it().
+    // A write error aborts ext4's journal and leaves the data partition read-only. The service
+    // stops feeding its watchdog during the fault (systemd kills it), and every restart then
+    // exits 70: openOrQuarantine cannot rename queue.db aside ("EROFS … rename queue.db ->
+    // queue.db.corrupt-…"), a crash loop instead of delivering from RAM and reporting unhealthy.
+    it.fails("dm-flakey: the service recovers on its own — no restart, and takes readings once the broker is back", () => {
+      const r = results.flakey as unknown as FlakeyResult;
       expect(report["flakey.ActiveState"], report["flakey.kernel"]).toBe("active");
       expect(report["flakey.NRestarts"]).toBe("0");
       expect(r.ackedAfterRecovery, report["flakey.kernel"]).toBeGreaterThan(0);

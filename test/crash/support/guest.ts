@@ -60,7 +60,7 @@ stopsvc() {
   systemctl stop fieldrelay.service
   kv "$1.Result" "$(prop Result)"
   kv "$1.NRestarts" "$(prop NRestarts)"
-  journalctl -b -u fieldrelay.service -o cat --no-pager | tail -n 60 > "$R/$1.service.log"
+  journalctl -b -u fieldrelay.service -o cat --no-pager | grep -v DEP0169 | tail -n 300 > "$R/$1.service.log"
 }
 export CRASH_SCALE="$(cat "$L/scale")"
 
