@@ -126,7 +126,7 @@ describe.skipIf(skip !== undefined)(
       if (bench?.online && bench.offline) {
         writeFileSync(
           DEVICE_WEAR_JSON,
-          `${JSON.stringify({ measured: new Date().toISOString(), command: "npm run test:crash", kernel: machine.kernelRelease, ...bench }, null, 2)}\n`,
+          `${JSON.stringify({ measured: new Date().toISOString(), command: `${FULL ? "FIELDRELAY_CRASH_FULL=1 " : ""}npm run test:crash`, kernel: machine.kernelRelease, ...bench }, null, 2)}\n`,
         );
       }
       console.log(
