@@ -1,0 +1,257 @@
+/**
+ * The queue under storage faults, on real filesystems: a small tmpfs that fills up (another file
+ * takes the space, as a growing log does), a free-disk floor, budgets met inside one ingest
+ * request, QoS 0, a second writer. Each case keeps one promise: a 201 (or whenCaptured) only for
+ * a reading that is stored or broker-acknowledged, and eviction never loses more than it gains.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { type IngestServer, startIngestServer } from "../../src/ingest/index.ts";
+import { silentLogger } from "../../src/log/index.ts";
+import { openQueue, openQueueReader, QueueError, type QueueOptions, type SqliteQueue } from "../../src/queue/index.ts";
+import { REPO, Workspace } from "../support/fieldrelay.ts";
+import { BOOT, ManualClock, reading } from "../support/queue-fakes.ts";
+import { cannotMount, Tmpfs } from "../support/tmpfs.ts";
+
+const ws = new Workspace("fr-qfault-");
+const mounts: Tmpfs[] = [];
+afterAll(() => {
+  for (const m of mounts) m.unmount();
+  ws.cleanup();
+});
+const skip = cannotMount();
+let n = 0;
+
+function tmpfs(size: string): Tmpfs {
+  const m = Tmpfs.mount(join(ws.dir, `fs${++n}`), size);
+  mounts.push(m);
+  return m;
+}
+
+function captureOk(q: SqliteQueue, r = reading()): number {
+  const res = q.capture(r);
+  if (!res.ok) throw new Error(`refused: ${res.detail}`);
+  return res.seq;
+}
+
+function countByPriority(path: string): Record<number, number> {
+  const db = new Database(path, { readonly: true });
+  try {
+    const out: Record<number, number> = {};
+    for (const r of db.query("SELECT priority, count(*) AS n FROM readings GROUP BY priority").all() as Array<{
+      priority: number;
+      n: number;
+    }>)
+      out[r.priority] = r.n;
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+function seqsOnDisk(path: string): number[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.query("SELECT seq FROM readings ORDER BY seq").all() as Array<{ seq: number }>).map((r) => r.seq);
+  } finally {
+    db.close();
+  }
+}
+
+function options(dir: string, clock: ManualClock, over: Partial<QueueOptions> = {}): QueueOptions {
+  return {
+    path: join(dir, "queue.db"),
+    log: silentLogger(),
+    bootId: BOOT,
+    monoMs: clock.monoMs,
+    scheduler: clock.scheduler,
+    minFreeDiskMb: 0,
+    ...over,
+  };
+}
+
+const blob = (c: string) => ({ blob: c.repeat(200) });
+
+describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
+  it("evicts nothing while a commit cannot succeed, and never more than the batch needs", async () => {
+    const fs = tmpfs("2m");
+    const clock = new ManualClock();
+    const q = await openQueue(options(fs.dir, clock, { commitIntervalMs: 100, commitMaxRows: 5000 }));
+    for (let i = 0; i < 2000; i++) captureOk(q, reading({ priority: 1, values: blob("a") }));
+    await q.flush();
+    expect(countByPriority(q.path)[1]).toBe(2000);
+    fs.fill();
+    for (let i = 0; i < 100; i++) captureOk(q, reading({ priority: 5, values: blob("b") }));
+    for (let retry = 0; retry < 6; retry++) clock.advance(1000);
+    // Whatever the queue counts as evicted must really be gone from disk: nothing was freed.
+    const evictedWhileFull = q.stats().evictedByPriority[1] ?? 0;
+    expect(2000 - (countByPriority(q.path)[1] ?? 0)).toBe(evictedWhileFull);
+    fs.unfill();
+    clock.advance(1000);
+    expect(q.stats().lastError).toBeUndefined();
+    const onDisk = countByPriority(q.path);
+    expect(onDisk[5]).toBe(100);
+    const evicted = q.stats().evictedByPriority[1] ?? 0;
+    expect(2000 - (onDisk[1] ?? 0)).toBe(evicted);
+    // 100 incoming rows of the same size can never justify evicting more than about 100.
+    expect(evicted).toBeLessThanOrEqual(150);
+    await q.close();
+  });
+
+  it("min_free_disk_mb keeps the file from growing: evicts what a batch needs, not the shortfall", async () => {
+    const fs = tmpfs("12m");
+    const clock = new ManualClock();
+    const q = await openQueue(
+      options(fs.dir, clock, { commitIntervalMs: 100, commitMaxRows: 50_000, minFreeDiskMb: 4 }),
+    );
+    for (let i = 0; i < 3000; i++) captureOk(q, reading({ priority: 5, values: blob("c") }));
+    await q.flush();
+    fs.fill(2 * 1024 * 1024); // below the 4 MiB floor
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 10; i++) q.capture(reading({ priority: 5, values: blob("d") }));
+      clock.advance(100);
+    }
+    const onDisk = countByPriority(q.path)[5] ?? 0;
+    expect(onDisk).toBeGreaterThanOrEqual(2990);
+    expect(q.stats().evictedByPriority[5] ?? 0).toBeLessThanOrEqual(60);
+    // A lower priority than everything evictable is refused, and nothing is evicted for it.
+    const before = q.stats().evictedByPriority[5] ?? 0;
+    const res = q.capture(reading({ priority: 1, values: blob("e") }));
+    clock.advance(100);
+    if (res.ok) expect(countByPriority(q.path)[1] ?? 0).toBe(1);
+    else expect(q.stats().evictedByPriority[5] ?? 0).toBe(before);
+    await q.close();
+  });
+
+  it("keeps capturing across a seq-block boundary, stores anchors in RAM, and reopens on a full disk", async () => {
+    const fs = tmpfs("1m");
+    const clock = new ManualClock();
+    const opts = options(fs.dir, clock, { commitIntervalMs: 100, seqBlock: 10 });
+    const q = await openQueue(opts);
+    captureOk(q, reading({ priority: 9 }));
+    await q.flush();
+    fs.fill();
+    const seqs: number[] = [];
+    for (let i = 0; i < 25; i++) seqs.push(captureOk(q, reading({ priority: 9 }))); // crosses 2 blocks
+    expect(new Set(seqs).size).toBe(25);
+    const anchor = { bootId: BOOT, monoNs: 5n, wallMs: 1_764_000_000_000, source: "ntp" as const, uncertaintyMs: 3 };
+    expect(() => q.saveAnchor(anchor)).not.toThrow();
+    expect(q.anchorsFor(BOOT)).toContainEqual(anchor);
+    clock.advance(1000);
+    await q.close();
+    const again = await openQueue(opts);
+    expect(captureOk(again, reading({ priority: 9 }))).toBeGreaterThan(Math.max(...seqs));
+    await again.close();
+  });
+});
+
+describe("Ingest answers 201 only for readings stored or broker-acknowledged", () => {
+  let server: IngestServer | undefined;
+  afterAll(async () => server?.stop());
+  const stamp = { bootId: BOOT, monoNs: 5_000_000_000n, wallMs: 1_764_000_000_000, tq: "ntp" as const };
+  async function startWith(over: Partial<QueueOptions>) {
+    await server?.stop();
+    const dir = join(ws.dir, `ingest${++n}`);
+    mkdirSync(dir);
+    const q = await openQueue({ path: join(dir, "queue.db"), log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0, ...over });
+    server = startIngestServer({
+      listen: { host: "127.0.0.1", port: 0 },
+      maxBodyBytes: 65536,
+      queue: q,
+      now: () => stamp,
+      defaults: { priority: 5, qos: 1 },
+      log: silentLogger(),
+    });
+    return { q, url: `http://127.0.0.1:${server.port}/v1/readings` };
+  }
+  const lines = (k: number, over: Record<string, unknown> = {}) =>
+    Array.from({ length: k }, (_, i) => JSON.stringify({ stream: "s", values: { i }, ...over })).join("\n");
+
+  it("never answers 201 for a line evicted by a later line of the same request", async () => {
+    const { q, url } = await startWith({ maxRows: 3, commitIntervalMs: 60_000 });
+    const r = await fetch(url, { method: "POST", body: lines(6) });
+    await q.flush();
+    if (r.status === 201) {
+      const { seqs } = (await r.json()) as { seqs: number[] };
+      expect(seqsOnDisk(q.path)).toEqual(expect.arrayContaining(seqs));
+    } else {
+      expect(r.status).toBe(503);
+      expect(seqsOnDisk(q.path)).toEqual([]); // all or nothing
+    }
+    await q.close();
+  });
+
+  it("answers 201 for QoS 0 only once the reading is committed, not when it was written to a socket", async () => {
+    const { q, url } = await startWith({ commitIntervalMs: 60_000 });
+    // What the publisher does for QoS 0: hand over, and ack at once (mqtt.js calls back at socket write).
+    q.onAvailable(() => {
+      const batch = q.next(100, new Set());
+      q.markInflight(batch.map((r) => r.seq));
+      q.ack(batch.filter((r) => r.qos === 0).map((r) => r.seq));
+    });
+    const r = await fetch(url, { method: "POST", body: lines(1, { qos: 0 }) });
+    expect(r.status).toBe(201);
+    const { seqs } = (await r.json()) as { seqs: number[] };
+    expect(seqsOnDisk(q.path)).toEqual(seqs);
+    await q.close();
+  });
+});
+
+describe("One writer per queue", () => {
+  it("a second writer is refused with the holder's pid; read-only tools keep working", async () => {
+    const dir = join(ws.dir, "locked");
+    mkdirSync(dir);
+    const path = join(dir, "queue.db");
+    const holder = Bun.spawn(["bun", join(REPO, "test/support/queue-holder.ts"), path], { stdout: "pipe", stderr: "inherit" });
+    try {
+      const reader = holder.stdout.getReader();
+      const { value } = await reader.read();
+      expect(new TextDecoder().decode(value)).toContain("ready");
+      const error = await openQueue({ path, log: silentLogger(), minFreeDiskMb: 0 }).then(
+        async (q) => {
+          await q.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(QueueError);
+      expect((error as QueueError).code).toBe("locked");
+      expect((error as QueueError).message).toContain(`pid ${holder.pid}`);
+      const r = openQueueReader(path);
+      expect(r.stats().rows).toBe(0);
+      r.close();
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.exited;
+    }
+    // The holder died without closing: the lock goes with it, and the next writer opens.
+    const q = await openQueue({ path, log: silentLogger(), minFreeDiskMb: 0 });
+    await q.close();
+  });
+
+  it("a second `fieldrelay run` exits 73 with one line naming the holder", async () => {
+    const dir = join(ws.dir, "locked-run");
+    mkdirSync(dir);
+    const path = join(dir, "queue.db");
+    const config = ws.writeConfig(
+      { device: { id: "pi-lock" }, queue: { path }, ingest: { listen: "" }, health: { listen: "" }, rtc: { mode: "none" } },
+      "lock.toml",
+    );
+    const holder = Bun.spawn(["bun", join(REPO, "test/support/queue-holder.ts"), path], { stdout: "pipe" });
+    try {
+      await holder.stdout.getReader().read();
+      const { run } = await import("../support/fieldrelay.ts");
+      const r = await run("source", ["run", "-c", config]);
+      expect(r.code).toBe(73);
+      const line = r.stderr.split("\n").filter((l) => l.startsWith("fieldrelay:"));
+      expect(line).toHaveLength(1);
+      expect(line[0]).toContain(`pid ${holder.pid}`);
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.exited;
+    }
+  });
+});
+
