@@ -18,22 +18,47 @@
  * - `ahead`: per priority, the next rows on disk read ahead in one query (a query per publish turn
  *   cost more than the MQTT send). Only a commit changes which rows are on disk, so a commit
  *   drops it.
+ *
+ * Two ways in, one promise (a reading is *captured* when committed, or acked by the broker at
+ * QoS ≥ 1, whichever comes first):
+ * - capture(): sensors. The reading waits in RAM up to commit_interval_ms (what saves the SD
+ *   card) and is visible to next() at once, so a broker ack can spare it the write.
+ * - store(): a client waiting for its answer (the ingest API). The batch is admitted whole or
+ *   refused whole, stays HELD (invisible to next(), never evicted) and brings the commit forward
+ *   to a short gathering window (group commit: concurrent requests share one fsync). It resolves
+ *   once committed; if that commit fails the batch is withdrawn — never published — and refused.
+ *   A held reading was never handed to anyone, so a 201 means "in queue.db" for every QoS.
+ *
+ *   store() ─► HELD ─ group commit ok ─► STORED (as below)
+ *                   └ commit fails ───► WITHDRAWN (503; nothing of it published)
+ *
+ * A commit that fails (SQLITE_FULL, EIO, read-only) never throws out of the queue: SQLITE_FULL is
+ * answered by a WAL checkpoint(TRUNCATE), then by evicting what the batch needs from lower
+ * priorities — undone if the retry still fails, so nothing is counted evicted that was not
+ * deleted. Sensor readings are then held in RAM (bounded by maxPendingInRam) and retried once a
+ * second; stats().lastError says why until a commit succeeds again.
+ *
+ * Nothing at capture needs a new disk block: seq blocks are reserved by rewriting the side file in
+ * place (seq-file.ts) and recorded in meta by the next commit; a new boot id is registered inside
+ * the commit; anchors that cannot be saved wait in RAM (anchor-store.ts).
  */
 import type { Database, SQLiteError } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
-import type { Anchor, AnchorSource, AnchorStore } from "../clock/types.ts";
+import type { Anchor, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
+import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
+import { acquireQueueLock, type QueueLock } from "./lock.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
-import { readSeqFile, writeSeqFile } from "./seq-file.ts";
-import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading } from "./types.ts";
+import { readSeqFile, SeqFile } from "./seq-file.ts";
+import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
 
 /** Rows of one priority read ahead from disk in seq order; rows[0, at) are drained (inflight or deleted). */
 interface ReadAhead {
@@ -72,6 +97,12 @@ export interface QueueOptions {
   maxPageCount?: number;
 }
 
+/** One store() call: its readings are committed together or withdrawn together. */
+interface HeldBatch {
+  seqs: number[];
+  settle: (result: StoreResult) => void;
+}
+
 interface Pending {
   seq: number;
   reading: Reading;
@@ -79,8 +110,24 @@ interface Pending {
   bytes: number;
   capturedMonoMs: number;
   inflight: boolean;
+  /** Set for store() readings until their commit: invisible to next(), never evicted. */
+  held?: HeldBatch;
   waiters?: Array<{ resolve: () => void; reject: (e: Error) => void }>;
 }
+
+/** A disk row evicted by a commit's SQLITE_FULL retry, remembered so the eviction can be undone. */
+interface Tentative {
+  seq: number;
+  priority: number;
+  bytes: number;
+  inflight: boolean;
+  flagged: boolean;
+}
+
+/** Gathering window of a group commit for waiting clients (ms). */
+const GROUP_COMMIT_MS = 2;
+/** Evicted-before-commit seqs remembered so whenCaptured() can reject them. */
+const LOST_MEMORY = 4096;
 
 const MiB = 1024 * 1024;
 
@@ -121,8 +168,19 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly handed = new Map<number, { priority: number; bytes: number }>();
   private readonly ahead = new Map<number, ReadAhead>();
   private readonly listeners = new Set<() => void>();
-  /** boot_id text → boots.id, registered at the first capture of each boot. */
+  /** boot_id text → boots.id; a new boot id is registered by the commit that first stores it. */
   private readonly boots = new Map<string, number>();
+  /** Payload bytes of rows whose delete waits for the next commit (space that commit frees). */
+  private deletesBytes = 0;
+  /** Payload bytes in the RAM buffer (not yet on disk). */
+  private pendingBytes = 0;
+  /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
+  private roomBytes = 0;
+  private groupTimer: unknown;
+  /** seq → why, for readings evicted from RAM before their commit (bounded). */
+  private readonly lost = new Map<number, string>();
+  /** seq_reserved changed since the last commit: the next commit records it in meta. */
+  private metaDirty = false;
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
@@ -135,7 +193,10 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly refusedByPriority: Record<number, number> = {};
   private lastCommitMonoMs: number | undefined;
   private lastError: string | undefined;
+  /** Why seqs cannot be reserved (the side file cannot be written); cleared by a reservation. */
+  private seqError: string | undefined;
   private diskLow = false;
+  private diskCheckedMonoMs: number | undefined;
   /** Oldest unsent row of this boot on disk: undefined = unknown, null = none. */
   private oldestOnDisk: { seq: number; ns: bigint } | null | undefined;
   private readonly cfg: Required<
@@ -145,6 +206,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly freeDiskBytes: (dir: string) => number;
   private readonly scheduler: Scheduler;
   private readonly log: Logger;
+  private readonly anchors: QueueAnchorStore;
   readonly path: string;
   readonly bootId: string;
 
@@ -152,7 +214,10 @@ export class SqliteQueue implements Queue, AnchorStore {
     private readonly db: Database,
     options: QueueOptions,
     seqFloor: number,
+    private readonly lock: QueueLock,
+    private readonly seqFile: SeqFile | undefined,
   ) {
+    this.anchors = new QueueAnchorStore(db, options.log);
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
@@ -176,7 +241,22 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   static async open(options: QueueOptions): Promise<SqliteQueue> {
     checkDataDir(options.path);
-    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, () => new Date());
+    const lock = acquireQueueLock(options.path);
+    try {
+      return SqliteQueue.openLocked(options, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  /**
+   * Open with the writer lock held. Writes nothing unless the file is new (or its seq side file
+   * is), so a queue on a full disk opens and keeps delivering.
+   */
+  private static openLocked(options: QueueOptions, lock: QueueLock): SqliteQueue {
+    const bootId = options.bootId ?? defaultBootId();
+    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, bootId);
     try {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA page_size = 1024"); // only takes effect on a new, empty file (see schema.ts)
@@ -204,17 +284,22 @@ export class SqliteQueue implements Queue, AnchorStore {
     } | null;
     const maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
     const floor = Math.max(recoveredSeq, readSeqFile(options.path), meta?.value ?? 0, maxSeq);
-    const queue = new SqliteQueue(db, options, floor);
-    queue.load();
+    let seqFile: SeqFile | undefined;
     try {
-      queue.reserve();
+      seqFile = SeqFile.open(options.path, floor);
     } catch (error) {
-      db.close(false);
-      if (isSqliteError(error, "SQLITE_READONLY") || (error as NodeJS.ErrnoException).code === "EACCES")
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EROFS") {
+        db.close(false);
         throw readOnlyError(options.path, error);
-      if ((error as NodeJS.ErrnoException).code === "EROFS") throw readOnlyError(options.path, error);
-      throw error;
+      }
+      // A full disk at the very first start: no seq can be reserved yet; captures are refused
+      // (and say why) until the side file can be created.
+      options.log.error({ err: error, path: options.path }, "queue cannot create its seq side file");
     }
+    const queue = new SqliteQueue(db, { ...options, bootId }, floor, lock, seqFile);
+    if (!seqFile) queue.seqError = "the seq side file cannot be created (disk full?)";
+    queue.load();
     return queue;
   }
 
@@ -239,22 +324,26 @@ export class SqliteQueue implements Queue, AnchorStore {
     );
   }
 
-  /** Make seqs up to seqNext + seqBlock durable (side file and meta) before handing any out. */
-  private reserve(): void {
-    const reserved = this.seqNext - 1 + this.cfg.seqBlock;
-    writeSeqFile(this.path, reserved);
-    this.db
-      .query(
-        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      )
-      .run(SEQ_RESERVED_KEY, reserved);
+  /**
+   * Make sure the next `count` seqs are reserved durably (the side file, rewritten in place)
+   * before any is handed out; the next commit copies the mark into meta. Returns why not.
+   */
+  private reserve(count: number): string | undefined {
+    if (this.seqNext - 1 + count <= this.seqReserved) return undefined;
+    const reserved = this.seqNext - 1 + count + this.cfg.seqBlock;
+    try {
+      if (!this.seqFile) throw new Error(this.seqError ?? "no seq side file");
+      this.seqFile.reserve(reserved);
+    } catch (error) {
+      const why = `cannot reserve seqs in ${this.path}.seq: ${(error as Error).message}`;
+      if (this.seqError === undefined) this.log.error({ err: error, path: this.path }, why);
+      this.seqError = why;
+      return why;
+    }
+    this.seqError = undefined;
     this.seqReserved = reserved;
-  }
-
-  private registerBoot(bootId: string): void {
-    this.db.query("INSERT OR IGNORE INTO boots(boot_id) VALUES (?)").run(bootId);
-    const row = this.db.query("SELECT id FROM boots WHERE boot_id = ?").get(bootId) as { id: number };
-    this.boots.set(bootId, row.id);
+    this.metaDirty = true;
+    return undefined;
   }
 
   // ---- Queue ----
@@ -263,29 +352,15 @@ export class SqliteQueue implements Queue, AnchorStore {
     if (this.closed) throw new QueueError("closed", `queue ${this.path} is closed`);
     const vals = JSON.stringify(reading.values);
     const bytes = payloadBytes(reading.stream, reading.bootId, reading.tq, vals);
-    const refusal = this.makeRoom(1, bytes, reading.priority);
+    const refusal = this.reserve(1) ?? this.makeRoom(1, bytes, reading.priority);
     if (refusal !== undefined) {
       this.refusedByPriority[reading.priority] = (this.refusedByPriority[reading.priority] ?? 0) + 1;
       return { ok: false, reason: "refused", detail: refusal };
     }
-    if (this.seqNext > this.seqReserved) this.reserve();
-    if (!this.boots.has(reading.bootId)) {
-      try {
-        this.registerBoot(reading.bootId);
-      } catch (error) {
-        this.lastError = String(error);
-        this.log.error({ err: error, bootId: reading.bootId }, "queue cannot record a new boot id");
-        this.refusedByPriority[reading.priority] = (this.refusedByPriority[reading.priority] ?? 0) + 1;
-        return {
-          ok: false,
-          reason: "refused",
-          detail: `cannot record boot ${reading.bootId}: ${String(error)}`,
-        };
-      }
-    }
     const seq = this.seqNext++;
     const now = this.monoMs();
     this.pending.set(seq, { seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
+    this.pendingBytes += bytes;
     this.addClass(reading.priority, 1, bytes);
     this.counters.captured++;
     if (this.cfg.commitIntervalMs === 0) this.commit();
@@ -294,11 +369,52 @@ export class SqliteQueue implements Queue, AnchorStore {
     return { ok: true, seq };
   }
 
+  store(readings: Reading[]): Promise<StoreResult> {
+    if (this.closed) return Promise.resolve({ ok: false, detail: `queue ${this.path} is closed` });
+    if (readings.length === 0) return Promise.resolve({ ok: true, seqs: [] });
+    const items = readings.map((reading) => {
+      const vals = JSON.stringify(reading.values);
+      return { reading, vals, bytes: payloadBytes(reading.stream, reading.bootId, reading.tq, vals) };
+    });
+    const bytes = items.reduce((n, i) => n + i.bytes, 0);
+    // Only rows below (or older at) the batch's lowest priority may make room for it.
+    const lowest = Math.min(...readings.map((r) => r.priority));
+    const refusal = this.reserve(items.length) ?? this.makeRoom(items.length, bytes, lowest);
+    if (refusal !== undefined) {
+      for (const r of readings)
+        this.refusedByPriority[r.priority] = (this.refusedByPriority[r.priority] ?? 0) + 1;
+      return Promise.resolve({ ok: false, detail: refusal });
+    }
+    return new Promise<StoreResult>((resolve) => {
+      const batch: HeldBatch = { seqs: [], settle: resolve };
+      const now = this.monoMs();
+      for (const i of items) {
+        const seq = this.seqNext++;
+        batch.seqs.push(seq);
+        this.pending.set(seq, { seq, ...i, capturedMonoMs: now, inflight: false, held: batch });
+        this.pendingBytes += i.bytes;
+        this.addClass(i.reading.priority, 1, i.bytes);
+      }
+      if (this.cfg.commitIntervalMs === 0) this.commit();
+      else if (this.groupTimer === undefined) {
+        this.groupTimer = this.scheduler.setTimeout(
+          () => {
+            this.groupTimer = undefined;
+            this.commit();
+          },
+          Math.min(this.cfg.commitIntervalMs, GROUP_COMMIT_MS),
+        );
+      }
+    });
+  }
+
   whenCaptured(seqs: number[]): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const seq of seqs) {
+      const why = this.lost.get(seq);
+      if (why !== undefined) return Promise.reject(new QueueError("evicted", why));
       const p = this.pending.get(seq);
-      if (!p) continue; // committed, acked or evicted-and-reported: nothing to wait for
+      if (!p) continue; // committed or acked: nothing to wait for
       waits.push(
         new Promise<void>((resolve, reject) => {
           p.waiters ??= [];
@@ -328,7 +444,9 @@ export class SqliteQueue implements Queue, AnchorStore {
     const priorities = [...this.classes.keys()].filter((p) => (this.classes.get(p)?.rows ?? 0) > 0);
     priorities.sort((a, b) => b - a);
     for (const priority of priorities) {
-      const ram = [...this.pending.values()].filter((p) => p.reading.priority === priority && !hidden(p.seq));
+      const ram = [...this.pending.values()].filter(
+        (p) => p.reading.priority === priority && p.held === undefined && !hidden(p.seq),
+      );
       const ahead = this.readAheadOf(priority);
       let ri = 0;
       let i = ahead.at;
@@ -409,7 +527,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.inflight.delete(seq);
       const p = this.pending.get(seq);
       if (p) {
+        if (p.held) continue; // never handed out: cannot be acked
         this.pending.delete(seq);
+        this.pendingBytes -= p.bytes;
         this.addClass(p.reading.priority, -1, -p.bytes);
         this.counters.delivered++;
         this.counters.deliveredBeforeCommit++;
@@ -422,6 +542,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (!row) continue; // unknown or already deleted: acks are idempotent
       this.flags.delete(seq);
       this.deletes.add(seq);
+      this.deletesBytes += row.bytes;
       this.touchOldest(seq);
       this.addClass(row.priority, -1, -row.bytes);
       this.counters.delivered++;
@@ -466,41 +587,29 @@ export class SqliteQueue implements Queue, AnchorStore {
       for (const w of p.waiters ?? [])
         w.reject(new QueueError("closed", `queue ${this.path} closed before seq ${p.seq} was committed`));
     }
+    this.withdrawHeld(`queue ${this.path} closed before the readings were committed`);
     if (this.pending.size > 0)
       this.log.error(
         { lost: this.pending.size, lastError: this.lastError },
         "queue closed with uncommitted readings",
       );
     this.db.close(false);
+    this.seqFile?.close();
+    this.lock.release();
   }
 
   // ---- AnchorStore ----
 
   saveAnchor(anchor: Anchor): void {
-    this.db
-      .query("INSERT INTO anchors(boot_id, mono_ns, wall_ms, source, uncertainty_ms) VALUES (?, ?, ?, ?, ?)")
-      .run(anchor.bootId, anchor.monoNs, anchor.wallMs, anchor.source, anchor.uncertaintyMs);
+    this.anchors.saveAnchor(anchor);
+    if (this.anchors.pending > 0) {
+      this.oldestOpMonoMs ??= this.monoMs();
+      this.schedule();
+    }
   }
 
   anchorsFor(bootId: string): Anchor[] {
-    const rows = this.db
-      .query(
-        "SELECT boot_id, CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, source, uncertainty_ms FROM anchors WHERE boot_id = ?",
-      )
-      .all(bootId) as Array<{
-      boot_id: string;
-      mono_ns: string;
-      wall_ms: number;
-      source: AnchorSource;
-      uncertainty_ms: number;
-    }>;
-    return rows.map((r) => ({
-      bootId: r.boot_id,
-      monoNs: BigInt(r.mono_ns),
-      wallMs: r.wall_ms,
-      source: r.source,
-      uncertaintyMs: r.uncertainty_ms,
-    }));
+    return this.anchors.anchorsFor(bootId);
   }
 
   // ---- internals ----
@@ -611,11 +720,16 @@ export class SqliteQueue implements Queue, AnchorStore {
     priority: number | undefined,
     extraBytes = 0,
   ): string | undefined {
+    this.checkDisk(false);
     for (let round = 0; round < 8; round++) {
       const t = this.totals();
+      // Below min_free_disk_mb the file must not grow: what comes in must fit in the space the
+      // file already has (free pages, rows whose delete is pending) beyond what RAM still holds.
+      const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pendingBytes) : 0;
+      const overBytes = t.bytes + bytes - this.cfg.maxBytes;
       const need = {
         rows: t.rows + rows - this.cfg.maxRows,
-        bytes: Math.max(t.bytes + bytes - this.cfg.maxBytes, extraBytes),
+        bytes: Math.max(overBytes, diskNeed, extraBytes),
       };
       const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
       const choice = chooseEvictions(
@@ -626,19 +740,33 @@ export class SqliteQueue implements Queue, AnchorStore {
       );
       if (!choice.accept) return choice.detail;
       if (choice.evict.length === 0) return undefined;
-      const freed = this.evict(
-        choice.evict,
-        need.rows > 0 ? "max_rows" : need.bytes > 0 ? "max_bytes" : "disk",
-      );
+      const reason =
+        need.rows > 0
+          ? "max_rows"
+          : overBytes > 0
+            ? "max_bytes"
+            : diskNeed > 0
+              ? "min_free_disk_mb"
+              : "disk_full";
+      const freed = this.evict(choice.evict, reason).freed;
       if (choice.shortfall) return undefined;
       extraBytes = Math.max(0, extraBytes - freed);
     }
     return undefined;
   }
 
-  /** Evict the oldest `rows` of each priority: from disk first (older), then from RAM. */
-  private evict(plan: Array<{ priority: number; rows: number }>, reason: string): number {
+  /**
+   * Evict the oldest `rows` of each priority: from disk first (older), then from RAM (never a
+   * held batch). With `diskOnly`, RAM is left alone and the disk rows are returned so that the
+   * caller can undo the eviction if the commit it was for still fails.
+   */
+  private evict(
+    plan: Array<{ priority: number; rows: number }>,
+    reason: string,
+    diskOnly = false,
+  ): { freed: number; tentative: Tentative[] } {
     const counts: Record<number, number> = {};
+    const tentative: Tentative[] = [];
     let freed = 0;
     const stmt = this.db.query(
       "SELECT seq, bytes FROM readings WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -655,7 +783,15 @@ export class SqliteQueue implements Queue, AnchorStore {
         for (const r of batch) {
           after = r.seq;
           if (left === 0 || this.deletes.has(r.seq)) continue;
+          tentative.push({
+            seq: r.seq,
+            priority,
+            bytes: r.bytes,
+            inflight: this.inflight.has(r.seq),
+            flagged: this.flags.has(r.seq),
+          });
           this.deletes.add(r.seq);
+          this.deletesBytes += r.bytes;
           this.touchOldest(r.seq);
           this.flags.delete(r.seq);
           this.inflight.delete(r.seq);
@@ -665,11 +801,9 @@ export class SqliteQueue implements Queue, AnchorStore {
           left--;
         }
       }
-      const fromRam = this.evictPending(
-        priority,
-        left,
-        (seq) => `seq ${seq} was evicted (queue over budget) before its commit`,
-      );
+      const fromRam = diskOnly
+        ? { rows: 0, bytes: 0 }
+        : this.evictPending(priority, left, (seq) => `seq ${seq} was evicted (${reason}) before its commit`);
       left -= fromRam.rows;
       freed += fromRam.bytes;
       const n = rows - left;
@@ -679,11 +813,28 @@ export class SqliteQueue implements Queue, AnchorStore {
       }
     }
     if (this.deletes.size > 0) this.oldestOpMonoMs ??= this.monoMs();
-    this.log.warn(
-      { evictedByPriority: counts, reason, freedBytes: freed },
-      "queue over budget: evicted readings",
-    );
-    return freed;
+    if (!diskOnly)
+      this.log.warn(
+        { evictedByPriority: counts, reason, freedBytes: freed },
+        "queue over budget: evicted readings",
+      );
+    return { freed, tentative };
+  }
+
+  /** Put back disk rows a failed commit had evicted: nothing was deleted, so nothing is counted. */
+  private undoEviction(rows: Tentative[]): void {
+    for (const r of rows) {
+      this.deletes.delete(r.seq);
+      this.deletesBytes -= r.bytes;
+      if (r.inflight) this.inflight.add(r.seq);
+      if (r.flagged) this.flags.add(r.seq);
+      this.addClass(r.priority, 1, r.bytes);
+      this.evictedByPriority[r.priority] = (this.evictedByPriority[r.priority] ?? 0) - 1;
+      if (this.evictedByPriority[r.priority] === 0) delete this.evictedByPriority[r.priority];
+      this.scanFrom.delete(r.priority); // the read-ahead may have skipped them as drained
+    }
+    this.ahead.clear();
+    this.touchOldest();
   }
 
   private schedule(): void {
@@ -736,11 +887,28 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly insertSql =
     "INSERT INTO readings(seq, stream, priority, qos, boot, mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-  private runTransaction(batch: Pending[]): void {
+  /** One transaction: deletes, inflight flags, seq mark, new boot ids, unsaved anchors, the batch. */
+  private runTransaction(batch: Pending[]): Map<string, number> {
     const insert = this.db.query(this.insertSql);
     const del = this.db.query("DELETE FROM readings WHERE seq = ?");
     const flag = this.db.query("UPDATE readings SET inflight = 1 WHERE seq = ?");
+    const newBoots = new Map<string, number>();
+    const bootOf = (bootId: string): number => {
+      const known = this.boots.get(bootId) ?? newBoots.get(bootId);
+      if (known !== undefined) return known;
+      this.db.query("INSERT OR IGNORE INTO boots(boot_id) VALUES (?)").run(bootId);
+      const row = this.db.query("SELECT id FROM boots WHERE boot_id = ?").get(bootId) as { id: number };
+      newBoots.set(bootId, row.id);
+      return row.id;
+    };
     this.db.transaction(() => {
+      if (this.metaDirty)
+        this.db
+          .query(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          )
+          .run(SEQ_RESERVED_KEY, this.seqReserved);
+      this.anchors.writeUnsaved();
       for (const d of this.deletes) del.run(d);
       for (const f of this.flags) flag.run(f);
       for (const p of batch) {
@@ -750,7 +918,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           r.stream,
           r.priority,
           r.qos,
-          this.boots.get(r.bootId) as number,
+          bootOf(r.bootId),
           r.monoNs,
           r.wallMs,
           r.tq,
@@ -761,31 +929,38 @@ export class SqliteQueue implements Queue, AnchorStore {
         );
       }
     })();
+    return newBoots;
   }
 
-  /** Commit everything pending in ONE transaction; on SQLITE_FULL evict and retry once, then hold. */
+  /**
+   * Commit everything pending in ONE transaction. On SQLITE_FULL: checkpoint(TRUNCATE) and retry;
+   * then evict from disk what the batch needs (lower priorities than the batch's lowest, oldest
+   * first) and retry; if that fails too the eviction is undone. On failure held batches are
+   * withdrawn (their clients get 503), sensor readings stay in RAM, and the commit is retried.
+   */
   private commit(): void {
     if (this.closed) return;
     this.clearTimer();
-    if (this.pending.size === 0 && this.deletes.size === 0 && this.flags.size === 0) return;
+    if (this.groupTimer !== undefined) {
+      this.scheduler.clearTimeout(this.groupTimer);
+      this.groupTimer = undefined;
+    }
+    if (
+      this.pending.size === 0 &&
+      this.deletes.size === 0 &&
+      this.flags.size === 0 &&
+      !this.metaDirty &&
+      this.anchors.pending === 0
+    )
+      return;
     this.checkDisk();
-    let batch = [...this.pending.values()];
+    const batch = [...this.pending.values()];
+    let newBoots: Map<string, number>;
     try {
-      try {
-        this.runTransaction(batch);
-      } catch (error) {
-        if (!isSqliteError(error, "SQLITE_FULL")) throw error;
-        const need = batch.reduce((n, p) => n + p.bytes, 0);
-        this.log.warn(
-          { path: this.path, batchRows: batch.length },
-          "queue disk full on commit: evicting and retrying",
-        );
-        this.makeRoom(0, 0, undefined, Math.max(need, 64 * 1024));
-        batch = [...this.pending.values()];
-        this.runTransaction(batch);
-      }
+      newBoots = this.commitWithRetries(batch);
     } catch (error) {
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
+      this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
       this.log.error(
         { path: this.path, err: error, pendingInRam: this.pending.size },
         "queue commit failed; holding readings in RAM and retrying",
@@ -794,11 +969,22 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.schedule();
       return;
     }
+    for (const [bootId, id] of newBoots) this.boots.set(bootId, id);
+    const settled = new Set<HeldBatch>();
     for (const p of batch) {
       this.pending.delete(p.seq);
+      this.pendingBytes -= p.bytes;
+      if (p.held) settled.add(p.held);
       for (const w of p.waiters ?? []) w.resolve();
     }
+    for (const b of settled) {
+      this.counters.captured += b.seqs.length;
+      b.settle({ ok: true, seqs: b.seqs });
+    }
+    this.anchors.committed();
+    this.metaDirty = false;
     this.deletes.clear();
+    this.deletesBytes = 0;
     this.flags.clear();
     this.ahead.clear();
     this.oldestOpMonoMs = undefined;
@@ -806,24 +992,94 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.counters.committed += batch.length;
     this.counters.commits++;
     this.lastCommitMonoMs = this.monoMs();
+    this.measureRoom();
     if (this.lastError !== undefined) this.log.info({ path: this.path }, "queue commits succeed again");
     this.lastError = undefined;
   }
 
-  /** When free disk is below min_free_disk_mb, evict the shortfall (SQLite reuses freed pages). */
-  private checkDisk(): void {
-    if (this.cfg.minFreeDiskMb <= 0) return;
-    let free: number;
+  private commitWithRetries(batch: Pending[]): Map<string, number> {
     try {
-      free = this.freeDiskBytes(dirname(this.path));
-    } catch {
-      return;
+      return this.runTransaction(batch);
+    } catch (error) {
+      if (!isSqliteError(error, "SQLITE_FULL")) throw error;
     }
-    const shortfall = this.cfg.minFreeDiskMb * MiB - free;
-    this.diskLow = shortfall > 0;
+    try {
+      // The WAL may hold most of the space: copy it into the database and give its blocks back.
+      this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").all();
+      return this.runTransaction(batch);
+    } catch (error) {
+      if (!isSqliteError(error, "SQLITE_FULL")) throw error;
+    }
+    const lowest = batch.length > 0 ? Math.min(...batch.map((p) => p.reading.priority)) : undefined;
+    const need = batch.reduce((n, p) => n + p.bytes, 0) - this.deletesBytes;
+    const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
+    const choice =
+      need > 0 && lowest !== undefined
+        ? chooseEvictions(classes, { rows: 0, bytes: need }, this.cfg.protectedPriority, { priority: lowest })
+        : undefined;
+    if (!choice?.accept || choice.evict.length === 0) throw this.fullError();
+    const { tentative, freed } = this.evict(choice.evict, "disk_full", true);
+    try {
+      const boots = this.runTransaction(batch);
+      const counts: Record<number, number> = {};
+      for (const r of tentative) counts[r.priority] = (counts[r.priority] ?? 0) + 1;
+      this.log.warn(
+        { evictedByPriority: counts, reason: "disk_full", freedBytes: freed },
+        "queue over budget: evicted readings",
+      );
+      return boots;
+    } catch (error) {
+      this.undoEviction(tentative);
+      throw error;
+    }
+  }
+
+  private fullError(): Error {
+    const e = new Error("database or disk is full") as Error & { code: string };
+    e.name = "SQLiteError";
+    e.code = "SQLITE_FULL";
+    return e;
+  }
+
+  /** Withdraw every held batch (its readings were never handed out) and refuse it. */
+  private withdrawHeld(detail: string): void {
+    const batches = new Set<HeldBatch>();
+    for (const p of this.pending.values()) {
+      if (!p.held) continue;
+      batches.add(p.held);
+      this.pending.delete(p.seq);
+      this.pendingBytes -= p.bytes;
+      this.addClass(p.reading.priority, -1, -p.bytes);
+      this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
+    }
+    for (const b of batches) b.settle({ ok: false, detail });
+  }
+
+  /**
+   * Free disk against min_free_disk_mb: before each commit, and at most once a second from
+   * capture (a statvfs per reading would cost more than the capture). Nothing is evicted here.
+   */
+  private checkDisk(force = true): void {
+    if (this.cfg.minFreeDiskMb <= 0) return;
+    const now = this.monoMs();
+    if (!force && this.diskCheckedMonoMs !== undefined && now - this.diskCheckedMonoMs < 1000) return;
+    this.diskCheckedMonoMs = now;
+    try {
+      this.diskLow = this.freeDiskBytes(dirname(this.path)) < this.cfg.minFreeDiskMb * MiB;
+    } catch {}
+  }
+
+  /** Space inside queue.db that new rows can take without growing the file. */
+  private measureRoom(): void {
     if (!this.diskLow) return;
-    const batchBytes = [...this.pending.values()].reduce((n, p) => n + p.bytes, 0);
-    this.makeRoom(0, 0, undefined, shortfall + batchBytes);
+    try {
+      const free = (this.db.query("PRAGMA freelist_count").get() as { freelist_count: number })
+        .freelist_count;
+      const size = (this.db.query("PRAGMA page_size").get() as { page_size: number }).page_size;
+      this.roomBytes = free * size;
+    } catch {
+      this.roomBytes = 0;
+    }
   }
 
   /** Drop up to `rows` of `priority` from the RAM buffer, oldest first; their capture waiters fail. */
@@ -836,11 +1092,14 @@ export class SqliteQueue implements Queue, AnchorStore {
     let bytes = 0;
     for (const p of this.pending.values()) {
       if (dropped === rows) break;
-      if (p.reading.priority !== priority) continue;
+      if (p.reading.priority !== priority || p.held) continue;
       this.pending.delete(p.seq);
+      this.pendingBytes -= p.bytes;
       this.inflight.delete(p.seq);
       this.addClass(priority, -1, -p.bytes);
       bytes += p.bytes;
+      this.lost.set(p.seq, why(p.seq));
+      if (this.lost.size > LOST_MEMORY) this.lost.delete(this.lost.keys().next().value as number);
       for (const w of p.waiters ?? []) w.reject(new QueueError("evicted", why(p.seq)));
       dropped++;
     }

@@ -10,7 +10,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type IngestServer, startIngestServer } from "../../src/ingest/index.ts";
 import { silentLogger } from "../../src/log/index.ts";
-import { openQueue, openQueueReader, QueueError, type QueueOptions, type SqliteQueue } from "../../src/queue/index.ts";
+import {
+  openQueue,
+  openQueueReader,
+  QueueError,
+  type QueueOptions,
+  type SqliteQueue,
+} from "../../src/queue/index.ts";
 import { REPO, Workspace } from "../support/fieldrelay.ts";
 import { BOOT, ManualClock, reading } from "../support/queue-fakes.ts";
 import { cannotMount, Tmpfs } from "../support/tmpfs.ts";
@@ -40,7 +46,9 @@ function countByPriority(path: string): Record<number, number> {
   const db = new Database(path, { readonly: true });
   try {
     const out: Record<number, number> = {};
-    for (const r of db.query("SELECT priority, count(*) AS n FROM readings GROUP BY priority").all() as Array<{
+    for (const r of db
+      .query("SELECT priority, count(*) AS n FROM readings GROUP BY priority")
+      .all() as Array<{
       priority: number;
       n: number;
     }>)
@@ -54,7 +62,9 @@ function countByPriority(path: string): Record<number, number> {
 function seqsOnDisk(path: string): number[] {
   const db = new Database(path, { readonly: true });
   try {
-    return (db.query("SELECT seq FROM readings ORDER BY seq").all() as Array<{ seq: number }>).map((r) => r.seq);
+    return (db.query("SELECT seq FROM readings ORDER BY seq").all() as Array<{ seq: number }>).map(
+      (r) => r.seq,
+    );
   } finally {
     db.close();
   }
@@ -136,7 +146,13 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
     const seqs: number[] = [];
     for (let i = 0; i < 25; i++) seqs.push(captureOk(q, reading({ priority: 9 }))); // crosses 2 blocks
     expect(new Set(seqs).size).toBe(25);
-    const anchor = { bootId: BOOT, monoNs: 5n, wallMs: 1_764_000_000_000, source: "ntp" as const, uncertaintyMs: 3 };
+    const anchor = {
+      bootId: BOOT,
+      monoNs: 5n,
+      wallMs: 1_764_000_000_000,
+      source: "ntp" as const,
+      uncertaintyMs: 3,
+    };
     expect(() => q.saveAnchor(anchor)).not.toThrow();
     expect(q.anchorsFor(BOOT)).toContainEqual(anchor);
     clock.advance(1000);
@@ -155,7 +171,13 @@ describe("Ingest answers 201 only for readings stored or broker-acknowledged", (
     await server?.stop();
     const dir = join(ws.dir, `ingest${++n}`);
     mkdirSync(dir);
-    const q = await openQueue({ path: join(dir, "queue.db"), log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0, ...over });
+    const q = await openQueue({
+      path: join(dir, "queue.db"),
+      log: silentLogger(),
+      bootId: BOOT,
+      minFreeDiskMb: 0,
+      ...over,
+    });
     server = startIngestServer({
       listen: { host: "127.0.0.1", port: 0 },
       maxBodyBytes: 65536,
@@ -204,7 +226,10 @@ describe("One writer per queue", () => {
     const dir = join(ws.dir, "locked");
     mkdirSync(dir);
     const path = join(dir, "queue.db");
-    const holder = Bun.spawn(["bun", join(REPO, "test/support/queue-holder.ts"), path], { stdout: "pipe", stderr: "inherit" });
+    const holder = Bun.spawn(["bun", join(REPO, "test/support/queue-holder.ts"), path], {
+      stdout: "pipe",
+      stderr: "inherit",
+    });
     try {
       const reader = holder.stdout.getReader();
       const { value } = await reader.read();
@@ -236,7 +261,13 @@ describe("One writer per queue", () => {
     mkdirSync(dir);
     const path = join(dir, "queue.db");
     const config = ws.writeConfig(
-      { device: { id: "pi-lock" }, queue: { path }, ingest: { listen: "" }, health: { listen: "" }, rtc: { mode: "none" } },
+      {
+        device: { id: "pi-lock" },
+        queue: { path },
+        ingest: { listen: "" },
+        health: { listen: "" },
+        rtc: { mode: "none" },
+      },
       "lock.toml",
     );
     const holder = Bun.spawn(["bun", join(REPO, "test/support/queue-holder.ts"), path], { stdout: "pipe" });
@@ -254,4 +285,3 @@ describe("One writer per queue", () => {
     }
   });
 });
-
