@@ -192,6 +192,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly evictedByPriority: Record<number, number> = {};
   private readonly refusedByPriority: Record<number, number> = {};
   private lastCommitMonoMs: number | undefined;
+  private lastAttemptMonoMs: number | undefined;
   private lastError: string | undefined;
   /** Why seqs cannot be reserved (the side file cannot be written); cleared by a reservation. */
   private seqError: string | undefined;
@@ -573,6 +574,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       oldestUnsentAgeS: this.oldestUnsentAgeS(),
       refusing: this.refusing(totals),
       lastCommitMonoMs: this.lastCommitMonoMs,
+      lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
       lastError: this.lastError,
       seqNext: this.seqNext,
     };
@@ -954,6 +956,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     )
       return;
     this.checkDisk();
+    this.lastAttemptMonoMs = this.monoMs();
     const batch = [...this.pending.values()];
     let newBoots: Map<string, number>;
     try {

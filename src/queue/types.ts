@@ -51,6 +51,8 @@ export interface QueueStats {
   refusing: boolean;
   /** Last successful commit, CLOCK_MONOTONIC ms; undefined before the first. */
   lastCommitMonoMs: number | undefined;
+  /** Last commit attempt, successful or not, CLOCK_MONOTONIC ms (a full disk is retried once a second). */
+  lastCommitAttemptMonoMs: number | undefined;
   /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
   lastError: string | undefined;
   seqNext: number;

@@ -383,6 +383,7 @@ describe("Queue stats and anchors", () => {
       oldestUnsentAgeS: 2.5,
       refusing: false,
       lastCommitMonoMs: clock.now - 2300,
+      lastCommitAttemptMonoMs: clock.now - 2300,
       lastError: undefined,
       seqNext: expect.any(Number),
     });

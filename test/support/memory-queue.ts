@@ -148,6 +148,7 @@ export class MemoryQueue implements Queue {
       oldestUnsentAgeS: 0,
       refusing: false,
       lastCommitMonoMs: undefined,
+      lastCommitAttemptMonoMs: undefined,
       lastError: undefined,
       seqNext: this.seqNext,
     };
