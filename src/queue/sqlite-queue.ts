@@ -43,7 +43,7 @@
  * the commit; anchors that cannot be saved wait in RAM (anchor-store.ts).
  */
 import type { Database, SQLiteError } from "bun:sqlite";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { Anchor, AnchorStore } from "../clock/types.ts";
@@ -53,7 +53,8 @@ import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
-import { acquireQueueLock, type QueueLock } from "./lock.ts";
+import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
+import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
@@ -124,8 +125,12 @@ interface Tentative {
   flagged: boolean;
 }
 
-/** Gathering window of a group commit for waiting clients (ms). */
-const GROUP_COMMIT_MS = 2;
+/**
+ * Gathering window of a group commit for waiting clients (ms): the next turn of the event loop.
+ * Requests that arrive while a commit (its fsync) runs are read together in that turn, so
+ * concurrent clients share commits without anyone waiting for a timer.
+ */
+const GROUP_COMMIT_MS = 0;
 /** Evicted-before-commit seqs remembered so whenCaptured() can reject them. */
 const LOST_MEMORY = 4096;
 
@@ -138,6 +143,22 @@ const MiB = 1024 * 1024;
 function monotonicMs(): () => number {
   const offset = Number(clockGettimeNs(CLOCK_MONOTONIC)) / 1e6 - performance.now();
   return () => offset + performance.now();
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+function lockFileUsed(dbPath: string): boolean {
+  try {
+    return readFileSync(lockPath(dbPath), "utf8").trim().length > 0;
+  } catch {
+    return false;
+  }
 }
 
 function defaultBootId(): string {
@@ -194,12 +215,20 @@ export class SqliteQueue implements Queue, AnchorStore {
   private lastCommitMonoMs: number | undefined;
   private lastAttemptMonoMs: number | undefined;
   private lastError: string | undefined;
+  /** Times this open found state lost (0 or 1; counted in /metrics). */
+  private stateLost = 0;
   /** Why seqs cannot be reserved (the side file cannot be written); cleared by a reservation. */
   private seqError: string | undefined;
   private diskLow = false;
   private diskCheckedMonoMs: number | undefined;
   /** Oldest unsent row of this boot on disk: undefined = unknown, null = none. */
   private oldestOnDisk: { seq: number; ns: bigint } | null | undefined;
+  /**
+   * Every row at or below this seq is of an earlier boot, inflight or being deleted: the search
+   * for the oldest unsent row starts above it, so stats() does not re-read the rows of earlier
+   * boots each time the oldest row of this one goes (it only moves up, except by undoEviction).
+   */
+  private oldestScanFrom = 0;
   private readonly cfg: Required<
     Omit<QueueOptions, "log" | "path" | "maxPageCount" | "bootId" | "scheduler" | "monoMs" | "freeDiskBytes">
   >;
@@ -242,9 +271,13 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   static async open(options: QueueOptions): Promise<SqliteQueue> {
     checkDataDir(options.path);
+    // Read before the lock is taken (taking it creates the file): a lock file with a pid in it
+    // means a queue lived here before, whatever else is gone now.
+    const lived = lockFileUsed(options.path);
+    const before = fileSize(options.path);
     const lock = acquireQueueLock(options.path);
     try {
-      return SqliteQueue.openLocked(options, lock);
+      return SqliteQueue.openLocked(options, lock, { lived, before });
     } catch (error) {
       lock.release();
       throw error;
@@ -255,7 +288,11 @@ export class SqliteQueue implements Queue, AnchorStore {
    * Open with the writer lock held. Writes nothing unless the file is new (or its seq side file
    * is), so a queue on a full disk opens and keeps delivering.
    */
-  private static openLocked(options: QueueOptions, lock: QueueLock): SqliteQueue {
+  private static openLocked(
+    options: QueueOptions,
+    lock: QueueLock,
+    history: { lived: boolean; before: number | undefined },
+  ): SqliteQueue {
     const bootId = options.bootId ?? defaultBootId();
     const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, bootId);
     try {
@@ -284,7 +321,17 @@ export class SqliteQueue implements Queue, AnchorStore {
       value: number;
     } | null;
     const maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
-    const floor = Math.max(recoveredSeq, readSeqFile(options.path), meta?.value ?? 0, maxSeq);
+    const sideFile = readSeqFile(options.path);
+    let floor = Math.max(recoveredSeq, sideFile, meta?.value ?? 0, maxSeq);
+    const lost = lostState({
+      lived: history.lived,
+      sizeBefore: history.before,
+      sideFile,
+      metaReserved: meta?.value,
+      recoveredSeq,
+      seqBlock: options.seqBlock ?? 4096,
+    });
+    if (lost?.kind === "all") floor = Math.max(floor, seqFloorAfterTotalLoss(Date.now()));
     let seqFile: SeqFile | undefined;
     try {
       seqFile = SeqFile.open(options.path, floor);
@@ -300,6 +347,19 @@ export class SqliteQueue implements Queue, AnchorStore {
     }
     const queue = new SqliteQueue(db, { ...options, bootId }, floor, lock, seqFile);
     if (!seqFile) queue.seqError = "the seq side file cannot be created (disk full?)";
+    if (lost) {
+      queue.stateLost++;
+      options.log.error(
+        {
+          path: options.path,
+          lost: lost.kind,
+          seqNext: floor + 1,
+          sideFile,
+          metaReserved: meta?.value ?? null,
+        },
+        `queue state lost: ${lost.detail}`,
+      );
+    }
     queue.load();
     return queue;
   }
@@ -577,6 +637,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
       lastError: this.lastError,
       seqNext: this.seqNext,
+      stateLost: this.stateLost,
     };
   }
 
@@ -663,7 +724,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     );
     const boot = this.boots.get(this.bootId);
     if (boot === undefined) return null;
-    let after = 0;
+    let after = this.oldestScanFrom;
     for (;;) {
       const rows = stmt.all(boot, after) as Array<{ seq: number; mono_ns: string }>;
       if (rows.length === 0) break;
@@ -674,6 +735,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       }
       after = (rows[rows.length - 1] as { seq: number }).seq;
     }
+    // Rows below the hit (or all scanned, when none) are other boots', inflight or being deleted.
+    this.oldestScanFrom = this.oldestOnDisk ? this.oldestOnDisk.seq - 1 : after;
     return this.oldestOnDisk;
   }
 
@@ -834,6 +897,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.evictedByPriority[r.priority] = (this.evictedByPriority[r.priority] ?? 0) - 1;
       if (this.evictedByPriority[r.priority] === 0) delete this.evictedByPriority[r.priority];
       this.scanFrom.delete(r.priority); // the read-ahead may have skipped them as drained
+      this.oldestScanFrom = Math.min(this.oldestScanFrom, r.seq - 1);
     }
     this.ahead.clear();
     this.touchOldest();

@@ -56,6 +56,8 @@ export interface QueueStats {
   /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
   lastError: string | undefined;
   seqNext: number;
+  /** 1 when this start found queue state lost (see lost-state.ts), else 0. */
+  stateLost: number;
 }
 
 /**

@@ -386,6 +386,7 @@ describe("Queue stats and anchors", () => {
       lastCommitAttemptMonoMs: clock.now - 2300,
       lastError: undefined,
       seqNext: expect.any(Number),
+      stateLost: 0,
     });
     await q.close();
   });

@@ -151,6 +151,7 @@ export class MemoryQueue implements Queue {
       lastCommitAttemptMonoMs: undefined,
       lastError: undefined,
       seqNext: this.seqNext,
+      stateLost: 0,
     };
   }
 

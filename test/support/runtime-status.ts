@@ -40,6 +40,7 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       lastCommitAttemptMonoMs: NOW_MONO_MS - 500,
       lastError: undefined,
       seqNext: 121,
+      stateLost: 0,
       ...o.queue,
     },
     publisher: {
