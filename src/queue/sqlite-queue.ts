@@ -217,6 +217,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private lastError: string | undefined;
   /** Times this open found state lost (0 or 1; counted in /metrics). */
   private stateLost = 0;
+  /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
+  private readError: string | undefined;
   /** Why seqs cannot be reserved (the side file cannot be written); cleared by a reservation. */
   private seqError: string | undefined;
   private diskLow = false;
@@ -514,7 +516,15 @@ export class SqliteQueue implements Queue, AnchorStore {
       let prefix = true; // still inside the run of drained rows at the front of this priority
       while (out.length < limit) {
         if (i >= ahead.rows.length && !ahead.exhausted) {
-          i -= this.refill(priority, ahead);
+          try {
+            i -= this.refill(priority, ahead);
+          } catch (error) {
+            // An unreadable disk (EIO): hand out what RAM holds; the next commit retries the read.
+            ahead.exhausted = true;
+            if (this.readError === undefined)
+              this.log.error({ err: error, path: this.path }, "queue cannot read its database");
+            this.readError = `cannot read ${this.path}: ${(error as Error).message}`;
+          }
           continue;
         }
         while (i < ahead.rows.length && hidden((ahead.rows[i] as Row).seq)) {
@@ -635,7 +645,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       refusing: this.refusing(totals),
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
-      lastError: this.lastError,
+      lastError: this.lastError ?? this.seqError ?? this.readError,
       seqNext: this.seqNext,
       stateLost: this.stateLost,
     };
@@ -710,7 +720,15 @@ export class SqliteQueue implements Queue, AnchorStore {
         break; // in seq order, and within a boot mono_ns grows with seq
       }
     }
-    const disk = this.oldestUnsentOnDisk();
+    // stats() feeds STATUS, the watchdog and /health: a failing disk must not make it throw.
+    let disk: { seq: number; ns: bigint } | null = null;
+    try {
+      disk = this.oldestUnsentOnDisk();
+      this.readError = undefined;
+    } catch (error) {
+      this.oldestOnDisk = undefined;
+      this.readError = `cannot read ${this.path}: ${(error as Error).message}`;
+    }
     if (disk && (oldestNs === undefined || disk.ns < oldestNs)) oldestNs = disk.ns;
     if (oldestNs === undefined) return 0;
     return Math.max(0, (this.monoMs() - Number(oldestNs / 1_000_000n)) / 1000);

@@ -406,3 +406,61 @@ describe("queue.path a directory, from the CLI", () => {
     expect(readdirSync(join(ws.dir, "cli-dir"))).toEqual(["queue.db"]);
   });
 });
+
+describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
+  it("a body is stored whole or refused whole, answered in bounded time; nothing of a refused body is published", async () => {
+    const { LoopExt4 } = await import("../support/ext4.ts");
+    const fsx = LoopExt4.mount(join(ws.dir, "eio.img"), join(ws.dir, "eio"), 32);
+    let server: IngestServer | undefined;
+    try {
+      const path = join(fsx.dir, "queue.db");
+      // A small seq block, so the big body below crosses a block boundary (a side-file write).
+      const q = await openQueue({
+        path,
+        log: silentLogger(),
+        bootId: BOOT,
+        minFreeDiskMb: 0,
+        commitIntervalMs: 1000,
+        seqBlock: 100,
+      });
+      const published = new Set<number>();
+      q.onAvailable(() => {
+        for (const r of q.next(10_000, published)) published.add(r.seq);
+      });
+      server = startIngestServer({
+        listen: { host: "127.0.0.1", port: 0 },
+        maxBodyBytes: 1 << 20,
+        queue: q,
+        now: () => ({ bootId: BOOT, monoNs: 5n, wallMs: 1_764_000_000_000, tq: "ntp" }),
+        defaults: { priority: 5, qos: 1 },
+        log: silentLogger(),
+      });
+      const url = `http://127.0.0.1:${server.port}/v1/readings`;
+      const body = (k: number, tag: string) =>
+        Array.from({ length: k }, (_, i) => JSON.stringify({ stream: "s", values: { tag, i } })).join("\n");
+      const ok = await fetch(url, { method: "POST", body: body(50, "before") });
+      expect(ok.status).toBe(201);
+      const stored = ((await ok.json()) as { seqs: number[] }).seqs;
+
+      fsx.shutdown();
+      for (const k of [1000, 1, 30]) {
+        const r = await fetch(url, {
+          method: "POST",
+          body: body(k, "after"),
+          signal: AbortSignal.timeout(20_000),
+        });
+        expect(r.status).toBe(503);
+        expect(((await r.json()) as { error: string }).error).toMatch(/none was stored/);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      // Everything published was stored before the fault; nothing of the refused bodies.
+      expect([...published].every((s) => stored.includes(s))).toBe(true);
+      // What /health reports (SQLite calls the unreadable file SQLITE_IOERR or SQLITE_CORRUPT).
+      expect(q.stats().lastError ?? "").toMatch(/SQLITE_|EIO|I\/O/);
+      await q.close().catch(() => {});
+    } finally {
+      await server?.stop();
+      fsx.unmount();
+    }
+  });
+});
