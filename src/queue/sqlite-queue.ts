@@ -1,23 +1,24 @@
 /**
- * SqliteQueue: the store-and-forward queue on bun:sqlite (WAL) with a write-behind buffer. The
- * on-disk format and the life of a reading are documented in schema.ts; the eviction choice in
- * eviction.ts; the commit decision in batching.ts. This module is the I/O around them.
+ * SqliteQueue: the store-and-forward queue on bun:sqlite (WAL). It wires the parts, each with its
+ * state machine at its top:
+ *   write-behind.ts    the RAM buffer (PENDING / HELD → STORED | DELIVERED | EVICTED | WITHDRAWN)
+ *   read-ahead.ts      the reader behind next() (per-priority windows, drained prefix skipped)
+ *   eviction.ts        which rows an incoming reading or batch may evict (pure)
+ *   seq-reservation.ts seqs that never repeat (side file rewritten in place: seq-file.ts)
+ *   anchor-store.ts    the clock's anchors (kept in RAM when the disk cannot take them)
+ *   lock.ts            one writer per queue (flock)
+ *   open.ts, lost-state.ts  opening, quarantine, lost state
+ *   batching.ts        when the write-behind buffer commits (pure)
+ * The on-disk format and the life of a reading on disk are in schema.ts.
  *
- * Bookkeeping kept in RAM (all O(1) per reading, none proportional to the backlog on disk):
- * - `pending`: readings captured but not committed, in seq order (Map keeps insertion order).
+ * Bookkeeping kept here (all O(1) per reading, none proportional to the backlog on disk):
  * - `classes`: rows and payload bytes per priority, over disk and RAM, minus rows whose delete is
  *   waiting for the next commit.
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
- * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit.
- * - `scanFrom`: per priority, a seq at or below which every row on disk is inflight or waiting for
- *   its delete, so next() starts its disk scan there instead of re-reading a drained prefix (a
- *   backlog drains at broker speed, and deletes wait up to commit_interval: rescanning them on
- *   every turn made draining quadratic).
+ * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit;
+ *   `deletesBytes`: what those deletes free.
  * - `handed`: priority and size of disk rows next() returned, so markInflight()/ack() need no
  *   lookup query per row; dropped on ack or eviction.
- * - `ahead`: per priority, the next rows on disk read ahead in one query (a query per publish turn
- *   cost more than the MQTT send). Only a commit changes which rows are on disk, so a commit
- *   drops it.
  *
  * Two ways in, one promise (a reading is *captured* when committed, or acked by the broker at
  * QoS ≥ 1, whichever comes first):
@@ -56,22 +57,13 @@ import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
+import { ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
+import { SeqReservation } from "./seq-reservation.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
-
-/** Rows of one priority read ahead from disk in seq order; rows[0, at) are drained (inflight or deleted). */
-interface ReadAhead {
-  rows: Row[];
-  at: number;
-  /** Highest seq read so far: the next read starts after it. */
-  after: number;
-  /** The last read came back short: nothing more on disk until the next commit. */
-  exhausted: boolean;
-}
-
-const READ_AHEAD = 256;
+import { type HeldBatch, type Pending, WriteBehindBuffer } from "./write-behind.ts";
 
 export interface QueueOptions {
   path: string;
@@ -98,24 +90,6 @@ export interface QueueOptions {
   maxPageCount?: number;
 }
 
-/** One store() call: its readings are committed together or withdrawn together. */
-interface HeldBatch {
-  seqs: number[];
-  settle: (result: StoreResult) => void;
-}
-
-interface Pending {
-  seq: number;
-  reading: Reading;
-  vals: string;
-  bytes: number;
-  capturedMonoMs: number;
-  inflight: boolean;
-  /** Set for store() readings until their commit: invisible to next(), never evicted. */
-  held?: HeldBatch;
-  waiters?: Array<{ resolve: () => void; reject: (e: Error) => void }>;
-}
-
 /** A disk row evicted by a commit's SQLITE_FULL retry, remembered so the eviction can be undone. */
 interface Tentative {
   seq: number;
@@ -131,8 +105,6 @@ interface Tentative {
  * concurrent clients share commits without anyone waiting for a timer.
  */
 const GROUP_COMMIT_MS = 0;
-/** Evicted-before-commit seqs remembered so whenCaptured() can reject them. */
-const LOST_MEMORY = 4096;
 
 const MiB = 1024 * 1024;
 
@@ -178,37 +150,29 @@ export async function openQueue(options: QueueOptions): Promise<SqliteQueue> {
 }
 
 export class SqliteQueue implements Queue, AnchorStore {
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new WriteBehindBuffer();
   private readonly classes = new Map<number, { rows: number; bytes: number }>();
   private totalRows = 0;
   private totalBytes = 0;
   private readonly inflight = new Set<number>();
   private readonly deletes = new Set<number>();
   private readonly flags = new Set<number>();
-  private readonly scanFrom = new Map<number, number>();
   private readonly handed = new Map<number, { priority: number; bytes: number }>();
-  private readonly ahead = new Map<number, ReadAhead>();
+  private readonly reader: ReadAheadReader;
   private readonly listeners = new Set<() => void>();
   /** boot_id text → boots.id; a new boot id is registered by the commit that first stores it. */
   private readonly boots = new Map<string, number>();
   /** Payload bytes of rows whose delete waits for the next commit (space that commit frees). */
   private deletesBytes = 0;
-  /** Payload bytes in the RAM buffer (not yet on disk). */
-  private pendingBytes = 0;
   /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
   private roomBytes = 0;
   private groupTimer: unknown;
-  /** seq → why, for readings evicted from RAM before their commit (bounded). */
-  private readonly lost = new Map<number, string>();
-  /** seq_reserved changed since the last commit: the next commit records it in meta. */
-  private metaDirty = false;
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
   private notifyQueued = false;
   private closed = false;
-  private seqNext: number;
-  private seqReserved: number;
+  private readonly seqs: SeqReservation;
   private counters = { captured: 0, committed: 0, commits: 0, delivered: 0, deliveredBeforeCommit: 0 };
   private readonly evictedByPriority: Record<number, number> = {};
   private readonly refusedByPriority: Record<number, number> = {};
@@ -219,8 +183,6 @@ export class SqliteQueue implements Queue, AnchorStore {
   private stateLost = 0;
   /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
   private readError: string | undefined;
-  /** Why seqs cannot be reserved (the side file cannot be written); cleared by a reservation. */
-  private seqError: string | undefined;
   private diskLow = false;
   private diskCheckedMonoMs: number | undefined;
   /** Oldest unsent row of this boot on disk: undefined = unknown, null = none. */
@@ -247,9 +209,10 @@ export class SqliteQueue implements Queue, AnchorStore {
     options: QueueOptions,
     seqFloor: number,
     private readonly lock: QueueLock,
-    private readonly seqFile: SeqFile | undefined,
+    seqFile: SeqFile | undefined,
   ) {
     this.anchors = new QueueAnchorStore(db, options.log);
+    this.reader = new ReadAheadReader(db);
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
@@ -267,8 +230,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       seqBlock: options.seqBlock ?? 4096,
       maxPendingInRam: options.maxPendingInRam ?? Math.max(10_000, 10 * (options.commitMaxRows ?? 1000)),
     };
-    this.seqNext = seqFloor + 1;
-    this.seqReserved = seqFloor;
+    this.seqs = new SeqReservation(seqFloor, seqFile, this.cfg.seqBlock, this.path, this.log);
   }
 
   static async open(options: QueueOptions): Promise<SqliteQueue> {
@@ -348,7 +310,6 @@ export class SqliteQueue implements Queue, AnchorStore {
       options.log.error({ err: error, path: options.path }, "queue cannot create its seq side file");
     }
     const queue = new SqliteQueue(db, { ...options, bootId }, floor, lock, seqFile);
-    if (!seqFile) queue.seqError = "the seq side file cannot be created (disk full?)";
     if (lost) {
       queue.stateLost++;
       options.log.error(
@@ -382,48 +343,23 @@ export class SqliteQueue implements Queue, AnchorStore {
     }>)
       this.inflight.add(r.seq);
     this.log.info(
-      { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqNext },
+      { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqs.next },
       "queue opened",
     );
   }
-
-  /**
-   * Make sure the next `count` seqs are reserved durably (the side file, rewritten in place)
-   * before any is handed out; the next commit copies the mark into meta. Returns why not.
-   */
-  private reserve(count: number): string | undefined {
-    if (this.seqNext - 1 + count <= this.seqReserved) return undefined;
-    const reserved = this.seqNext - 1 + count + this.cfg.seqBlock;
-    try {
-      if (!this.seqFile) throw new Error(this.seqError ?? "no seq side file");
-      this.seqFile.reserve(reserved);
-    } catch (error) {
-      const why = `cannot reserve seqs in ${this.path}.seq: ${(error as Error).message}`;
-      if (this.seqError === undefined) this.log.error({ err: error, path: this.path }, why);
-      this.seqError = why;
-      return why;
-    }
-    this.seqError = undefined;
-    this.seqReserved = reserved;
-    this.metaDirty = true;
-    return undefined;
-  }
-
-  // ---- Queue ----
 
   capture(reading: Reading): CaptureResult {
     if (this.closed) throw new QueueError("closed", `queue ${this.path} is closed`);
     const vals = JSON.stringify(reading.values);
     const bytes = payloadBytes(reading.stream, reading.bootId, reading.tq, vals);
-    const refusal = this.reserve(1) ?? this.makeRoom(1, bytes, reading.priority);
+    const refusal = this.seqs.reserve(1) ?? this.makeRoom(1, bytes, reading.priority);
     if (refusal !== undefined) {
       this.refusedByPriority[reading.priority] = (this.refusedByPriority[reading.priority] ?? 0) + 1;
       return { ok: false, reason: "refused", detail: refusal };
     }
-    const seq = this.seqNext++;
+    const seq = this.seqs.take();
     const now = this.monoMs();
-    this.pending.set(seq, { seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
-    this.pendingBytes += bytes;
+    this.pending.add({ seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
     this.addClass(reading.priority, 1, bytes);
     this.counters.captured++;
     if (this.cfg.commitIntervalMs === 0) this.commit();
@@ -442,7 +378,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const bytes = items.reduce((n, i) => n + i.bytes, 0);
     // Only rows below (or older at) the batch's lowest priority may make room for it.
     const lowest = Math.min(...readings.map((r) => r.priority));
-    const refusal = this.reserve(items.length) ?? this.makeRoom(items.length, bytes, lowest);
+    const refusal = this.seqs.reserve(items.length) ?? this.makeRoom(items.length, bytes, lowest);
     if (refusal !== undefined) {
       for (const r of readings)
         this.refusedByPriority[r.priority] = (this.refusedByPriority[r.priority] ?? 0) + 1;
@@ -452,10 +388,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       const batch: HeldBatch = { seqs: [], settle: resolve };
       const now = this.monoMs();
       for (const i of items) {
-        const seq = this.seqNext++;
+        const seq = this.seqs.take();
         batch.seqs.push(seq);
-        this.pending.set(seq, { seq, ...i, capturedMonoMs: now, inflight: false, held: batch });
-        this.pendingBytes += i.bytes;
+        this.pending.add({ seq, ...i, capturedMonoMs: now, inflight: false, held: batch });
         this.addClass(i.reading.priority, 1, i.bytes);
       }
       if (this.cfg.commitIntervalMs === 0) this.commit();
@@ -474,7 +409,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   whenCaptured(seqs: number[]): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const seq of seqs) {
-      const why = this.lost.get(seq);
+      const why = this.pending.lostReason(seq);
       if (why !== undefined) return Promise.reject(new QueueError("evicted", why));
       const p = this.pending.get(seq);
       if (!p) continue; // committed or acked: nothing to wait for
@@ -510,14 +445,14 @@ export class SqliteQueue implements Queue, AnchorStore {
       const ram = [...this.pending.values()].filter(
         (p) => p.reading.priority === priority && p.held === undefined && !hidden(p.seq),
       );
-      const ahead = this.readAheadOf(priority);
+      const ahead = this.reader.of(priority);
       let ri = 0;
       let i = ahead.at;
       let prefix = true; // still inside the run of drained rows at the front of this priority
       while (out.length < limit) {
         if (i >= ahead.rows.length && !ahead.exhausted) {
           try {
-            i -= this.refill(priority, ahead);
+            i -= this.reader.refill(priority, ahead);
           } catch (error) {
             // An unreadable disk (EIO): hand out what RAM holds; the next commit retries the read.
             ahead.exhausted = true;
@@ -531,7 +466,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           const seq = (ahead.rows[i] as Row).seq;
           if (prefix && drained(seq)) {
             ahead.at = i + 1;
-            this.scanFrom.set(priority, seq);
+            this.reader.drainedTo(priority, seq);
           } else prefix = false;
           i++;
         }
@@ -552,28 +487,6 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (out.length >= limit) break;
     }
     return out;
-  }
-
-  private readAheadOf(priority: number): ReadAhead {
-    let ahead = this.ahead.get(priority);
-    if (!ahead) {
-      ahead = { rows: [], at: 0, after: this.scanFrom.get(priority) ?? 0, exhausted: false };
-      this.ahead.set(priority, ahead);
-    }
-    return ahead;
-  }
-
-  /** Drop the drained prefix and read the next READ_AHEAD rows; returns how far indexes moved. */
-  private refill(priority: number, ahead: ReadAhead): number {
-    const dropped = ahead.at;
-    const fetched = this.db
-      .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`)
-      .all(priority, ahead.after, READ_AHEAD) as Row[];
-    ahead.rows = ahead.rows.slice(dropped).concat(fetched);
-    ahead.at = 0;
-    ahead.exhausted = fetched.length < READ_AHEAD;
-    if (fetched.length > 0) ahead.after = (fetched[fetched.length - 1] as Row).seq;
-    return dropped;
   }
 
   markInflight(seqs: number[]): void {
@@ -599,8 +512,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       const p = this.pending.get(seq);
       if (p) {
         if (p.held) continue; // never handed out: cannot be acked
-        this.pending.delete(seq);
-        this.pendingBytes -= p.bytes;
+        this.pending.remove(p);
         this.addClass(p.reading.priority, -1, -p.bytes);
         this.counters.delivered++;
         this.counters.deliveredBeforeCommit++;
@@ -645,8 +557,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       refusing: this.refusing(totals),
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
-      lastError: this.lastError ?? this.seqError ?? this.readError,
-      seqNext: this.seqNext,
+      lastError: this.lastError ?? this.seqs.error ?? this.readError,
+      seqNext: this.seqs.next,
       stateLost: this.stateLost,
     };
   }
@@ -667,7 +579,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         "queue closed with uncommitted readings",
       );
     this.db.close(false);
-    this.seqFile?.close();
+    this.seqs.close();
     this.lock.release();
   }
 
@@ -808,7 +720,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       const t = this.totals();
       // Below min_free_disk_mb the file must not grow: what comes in must fit in the space the
       // file already has (free pages, rows whose delete is pending) beyond what RAM still holds.
-      const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pendingBytes) : 0;
+      const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pending.bytes) : 0;
       const overBytes = t.bytes + bytes - this.cfg.maxBytes;
       const need = {
         rows: t.rows + rows - this.cfg.maxRows,
@@ -914,10 +826,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.addClass(r.priority, 1, r.bytes);
       this.evictedByPriority[r.priority] = (this.evictedByPriority[r.priority] ?? 0) - 1;
       if (this.evictedByPriority[r.priority] === 0) delete this.evictedByPriority[r.priority];
-      this.scanFrom.delete(r.priority); // the read-ahead may have skipped them as drained
+      this.reader.rewind(r.priority); // the read-ahead may have skipped them as drained
       this.oldestScanFrom = Math.min(this.oldestScanFrom, r.seq - 1);
     }
-    this.ahead.clear();
     this.touchOldest();
   }
 
@@ -934,7 +845,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const decision = commitDecision(
       {
         pendingRows: this.pending.size,
-        oldestRowMonoMs: this.pending.values().next().value?.capturedMonoMs,
+        oldestRowMonoMs: this.pending.oldest()?.capturedMonoMs,
         pendingOps: this.deletes.size + this.flags.size,
         oldestOpMonoMs: this.oldestOpMonoMs,
       },
@@ -986,12 +897,12 @@ export class SqliteQueue implements Queue, AnchorStore {
       return row.id;
     };
     this.db.transaction(() => {
-      if (this.metaDirty)
+      if (this.seqs.dirty)
         this.db
           .query(
             "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
           )
-          .run(SEQ_RESERVED_KEY, this.seqReserved);
+          .run(SEQ_RESERVED_KEY, this.seqs.mark);
       this.anchors.writeUnsaved();
       for (const d of this.deletes) del.run(d);
       for (const f of this.flags) flag.run(f);
@@ -1033,7 +944,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.pending.size === 0 &&
       this.deletes.size === 0 &&
       this.flags.size === 0 &&
-      !this.metaDirty &&
+      !this.seqs.dirty &&
       this.anchors.pending === 0
     )
       return;
@@ -1057,8 +968,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     for (const [bootId, id] of newBoots) this.boots.set(bootId, id);
     const settled = new Set<HeldBatch>();
     for (const p of batch) {
-      this.pending.delete(p.seq);
-      this.pendingBytes -= p.bytes;
+      this.pending.remove(p);
       if (p.held) settled.add(p.held);
       for (const w of p.waiters ?? []) w.resolve();
     }
@@ -1067,11 +977,11 @@ export class SqliteQueue implements Queue, AnchorStore {
       b.settle({ ok: true, seqs: b.seqs });
     }
     this.anchors.committed();
-    this.metaDirty = false;
+    this.seqs.dirty = false;
     this.deletes.clear();
     this.deletesBytes = 0;
     this.flags.clear();
-    this.ahead.clear();
+    this.reader.invalidate();
     this.oldestOpMonoMs = undefined;
     if (this.oldestOnDisk === null && batch.length > 0) this.oldestOnDisk = undefined;
     this.counters.committed += batch.length;
@@ -1132,8 +1042,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     for (const p of this.pending.values()) {
       if (!p.held) continue;
       batches.add(p.held);
-      this.pending.delete(p.seq);
-      this.pendingBytes -= p.bytes;
+      this.pending.remove(p);
       this.addClass(p.reading.priority, -1, -p.bytes);
       this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
     }
@@ -1178,13 +1087,10 @@ export class SqliteQueue implements Queue, AnchorStore {
     for (const p of this.pending.values()) {
       if (dropped === rows) break;
       if (p.reading.priority !== priority || p.held) continue;
-      this.pending.delete(p.seq);
-      this.pendingBytes -= p.bytes;
+      this.pending.evicted(p, why(p.seq));
       this.inflight.delete(p.seq);
       this.addClass(priority, -1, -p.bytes);
       bytes += p.bytes;
-      this.lost.set(p.seq, why(p.seq));
-      if (this.lost.size > LOST_MEMORY) this.lost.delete(this.lost.keys().next().value as number);
       for (const w of p.waiters ?? []) w.reject(new QueueError("evicted", why(p.seq)));
       dropped++;
     }
