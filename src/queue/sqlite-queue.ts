@@ -133,6 +133,12 @@ function lockFileUsed(dbPath: string): boolean {
   }
 }
 
+/** SQLite found the file damaged (directly, or as the cause of a QueueError). */
+function isCorrupt(error: unknown): boolean {
+  const e = error instanceof QueueError ? error.cause : error;
+  return isSqliteError(e, "SQLITE_CORRUPT") || isSqliteError(e, "SQLITE_NOTADB");
+}
+
 function defaultBootId(): string {
   try {
     return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
@@ -257,8 +263,25 @@ export class SqliteQueue implements Queue, AnchorStore {
     lock: QueueLock,
     history: { lived: boolean; before: number | undefined },
   ): SqliteQueue {
+    try {
+      return SqliteQueue.openOnce(options, lock, history);
+    } catch (error) {
+      // quick_check was skipped (clean shutdown) but reading the file found damage: check it in
+      // full now, which moves it aside, and start again.
+      if (!isCorrupt(error)) throw error;
+      options.log.warn({ path: options.path, err: error }, "queue database is damaged; checking it in full");
+      return SqliteQueue.openOnce(options, lock, history, true);
+    }
+  }
+
+  private static openOnce(
+    options: QueueOptions,
+    lock: QueueLock,
+    history: { lived: boolean; before: number | undefined },
+    check?: boolean,
+  ): SqliteQueue {
     const bootId = options.bootId ?? defaultBootId();
-    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, bootId);
+    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, bootId, check);
     try {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA page_size = 1024"); // only takes effect on a new, empty file (see schema.ts)
@@ -281,10 +304,17 @@ export class SqliteQueue implements Queue, AnchorStore {
         cause: error,
       });
     }
-    const meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
-      value: number;
-    } | null;
-    const maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
+    let meta: { value: number } | null;
+    let maxSeq: number;
+    try {
+      meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
+        value: number;
+      } | null;
+      maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
+    } catch (error) {
+      db.close(false);
+      throw error;
+    }
     const sideFile = readSeqFile(options.path);
     let floor = Math.max(recoveredSeq, sideFile, meta?.value ?? 0, maxSeq);
     const lost = lostState({
@@ -323,7 +353,13 @@ export class SqliteQueue implements Queue, AnchorStore {
         `queue state lost: ${lost.detail}`,
       );
     }
-    queue.load();
+    try {
+      queue.load();
+    } catch (error) {
+      db.close(false);
+      seqFile?.close();
+      throw error;
+    }
     return queue;
   }
 

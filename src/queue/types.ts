@@ -81,6 +81,9 @@ export interface Queue {
   markInflight(seqs: number[]): void;
   /** The broker acknowledged these: delete them (batched). */
   ack(seqs: number[]): void;
+  // Seam for #12: deadLetter(seqs: number[], reason: string): void — move refused messages to the
+  // dead-letter table (src/queue/dead-letter.ts); in SqliteQueue it rides in the next commit's
+  // transaction like ack()'s deletes (runTransaction), and undoEviction needs no change for it.
   /** Called whenever new readings become available to send. Returns an unsubscribe function. */
   onAvailable(listener: () => void): () => void;
   /** Commit the write-behind buffer now. */
