@@ -9,6 +9,7 @@
  *   lock.ts            one writer per queue (flock)
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
+ *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
  * The on-disk format and the life of a reading on disk are in schema.ts.
  *
  * Bookkeeping kept here (all O(1) per reading, none proportional to the backlog on disk):
@@ -54,6 +55,7 @@ import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
+import { commitThroughFullDisk } from "./full-disk.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
@@ -1028,48 +1030,34 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.lastError = undefined;
   }
 
+  /** The batch's transaction, through a full disk (full-disk.ts). */
   private commitWithRetries(batch: Pending[]): Map<string, number> {
-    try {
-      return this.runTransaction(batch);
-    } catch (error) {
-      if (!isSqliteError(error, "SQLITE_FULL")) throw error;
-    }
-    try {
+    return commitThroughFullDisk({
+      attempt: () => this.runTransaction(batch),
       // The WAL may hold most of the space: copy it into the database and give its blocks back.
-      this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").all();
-      return this.runTransaction(batch);
-    } catch (error) {
-      if (!isSqliteError(error, "SQLITE_FULL")) throw error;
-    }
-    const lowest = batch.length > 0 ? Math.min(...batch.map((p) => p.reading.priority)) : undefined;
-    const need = batch.reduce((n, p) => n + p.bytes, 0) - this.deletesBytes;
-    const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
-    const choice =
-      need > 0 && lowest !== undefined
-        ? chooseEvictions(classes, { rows: 0, bytes: need }, this.cfg.protectedPriority, { priority: lowest })
-        : undefined;
-    if (!choice?.accept || choice.evict.length === 0) throw this.fullError();
-    const { tentative, freed } = this.evict(choice.evict, "disk_full", true);
-    try {
-      const boots = this.runTransaction(batch);
-      const counts: Record<number, number> = {};
-      for (const r of tentative) counts[r.priority] = (counts[r.priority] ?? 0) + 1;
-      this.log.warn(
-        { evictedByPriority: counts, reason: "disk_full", freedBytes: freed },
-        "queue over budget: evicted readings",
-      );
-      return boots;
-    } catch (error) {
-      this.undoEviction(tentative);
-      throw error;
-    }
-  }
-
-  private fullError(): Error {
-    const e = new Error("database or disk is full") as Error & { code: string };
-    e.name = "SQLiteError";
-    e.code = "SQLITE_FULL";
-    return e;
+      checkpoint: () => void this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").all(),
+      evict: () => {
+        if (batch.length === 0) return undefined;
+        const lowest = Math.min(...batch.map((p) => p.reading.priority));
+        const need = batch.reduce((n, p) => n + p.bytes, 0) - this.deletesBytes;
+        if (need <= 0) return undefined;
+        const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
+        const choice = chooseEvictions(classes, { rows: 0, bytes: need }, this.cfg.protectedPriority, {
+          priority: lowest,
+        });
+        if (!choice.accept || choice.evict.length === 0) return undefined;
+        return this.evict(choice.evict, "disk_full", true);
+      },
+      keep: ({ tentative, freed }) => {
+        const counts: Record<number, number> = {};
+        for (const r of tentative) counts[r.priority] = (counts[r.priority] ?? 0) + 1;
+        this.log.warn(
+          { evictedByPriority: counts, reason: "disk_full", freedBytes: freed },
+          "queue over budget: evicted readings",
+        );
+      },
+      undo: ({ tentative }) => this.undoEviction(tentative),
+    });
   }
 
   /** Withdraw every held batch (its readings were never handed out) and refuse it. */
