@@ -279,6 +279,10 @@ describe("One writer per queue", () => {
       const line = r.stderr.split("\n").filter((l) => l.startsWith("fieldrelay:"));
       expect(line).toHaveLength(1);
       expect(line[0]).toContain(`pid ${holder.pid}`);
+      // The read-only tools work beside the writer.
+      const stats = await run("source", ["queue", "stats", "--db", path, "--json"]);
+      expect(stats.code).toBe(0);
+      expect(JSON.parse(stats.stdout)).toMatchObject({ rows: 0 });
     } finally {
       holder.kill("SIGKILL");
       await holder.exited;
