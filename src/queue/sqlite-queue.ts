@@ -65,7 +65,7 @@ import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
-import { type HeldBatch, type Pending, WriteBehindBuffer } from "./write-behind.ts";
+import { type HeldBatch, type Pending, type Tentative, WriteBehindBuffer } from "./write-behind.ts";
 
 export interface QueueOptions {
   path: string;
@@ -90,15 +90,6 @@ export interface QueueOptions {
   maxPendingInRam?: number;
   /** PRAGMA max_page_count: a hard size cap (tests simulate a full disk with it). */
   maxPageCount?: number;
-}
-
-/** A disk row evicted by a commit's SQLITE_FULL retry, remembered so the eviction can be undone. */
-interface Tentative {
-  seq: number;
-  priority: number;
-  bytes: number;
-  inflight: boolean;
-  flagged: boolean;
 }
 
 /**
@@ -416,14 +407,15 @@ export class SqliteQueue implements Queue, AnchorStore {
     const bytes = items.reduce((n, i) => n + i.bytes, 0);
     // Only rows below (or older at) the batch's lowest priority may make room for it.
     const lowest = Math.min(...readings.map((r) => r.priority));
-    const refusal = this.seqs.reserve(items.length) ?? this.makeRoom(items.length, bytes, lowest);
+    const evictions: Tentative[] = [];
+    const refusal = this.seqs.reserve(items.length) ?? this.makeRoom(items.length, bytes, lowest, evictions);
     if (refusal !== undefined) {
       for (const r of readings)
         this.refusedByPriority[r.priority] = (this.refusedByPriority[r.priority] ?? 0) + 1;
       return Promise.resolve({ ok: false, detail: refusal });
     }
     return new Promise<StoreResult>((resolve) => {
-      const batch: HeldBatch = { seqs: [], settle: resolve };
+      const batch: HeldBatch = { seqs: [], settle: resolve, evictions };
       const now = this.monoMs();
       for (const i of items) {
         const seq = this.seqs.take();
@@ -744,47 +736,41 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   /**
-   * Bring rows and bytes within budget before adding one reading of `priority`. Returns the
-   * refusal detail, or undefined when the reading may be added.
+   * Bring rows, bytes and (below min_free_disk_mb) file growth within budget before adding `rows`
+   * readings of at least `priority`, evicting only what they need from priorities at or below it.
+   * Returns the refusal detail — and then nothing it evicted from disk stays evicted — or
+   * undefined. With `tentative` (a held batch), only disk rows are evicted and they are listed
+   * there, to be undone if the batch's commit fails.
    */
   private makeRoom(
     rows: number,
     bytes: number,
-    priority: number | undefined,
-    extraBytes = 0,
+    priority: number,
+    tentative?: Tentative[],
   ): string | undefined {
     this.checkDisk(false);
+    const made: Tentative[] = [];
     for (let round = 0; round < 8; round++) {
       const t = this.totals();
       // Below min_free_disk_mb the file must not grow: what comes in must fit in the space the
       // file already has (free pages, rows whose delete is pending) beyond what RAM still holds.
       const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pending.bytes) : 0;
       const overBytes = t.bytes + bytes - this.cfg.maxBytes;
-      const need = {
-        rows: t.rows + rows - this.cfg.maxRows,
-        bytes: Math.max(overBytes, diskNeed, extraBytes),
-      };
+      const need = { rows: t.rows + rows - this.cfg.maxRows, bytes: Math.max(overBytes, diskNeed) };
       const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
-      const choice = chooseEvictions(
-        classes,
-        need,
-        this.cfg.protectedPriority,
-        priority === undefined ? undefined : { priority },
-      );
-      if (!choice.accept) return choice.detail;
-      if (choice.evict.length === 0) return undefined;
-      const reason =
-        need.rows > 0
-          ? "max_rows"
-          : overBytes > 0
-            ? "max_bytes"
-            : diskNeed > 0
-              ? "min_free_disk_mb"
-              : "disk_full";
-      const freed = this.evict(choice.evict, reason).freed;
-      if (choice.shortfall) return undefined;
-      extraBytes = Math.max(0, extraBytes - freed);
+      const choice = chooseEvictions(classes, need, this.cfg.protectedPriority, { priority });
+      if (!choice.accept) {
+        // Never both evict and refuse: put back what earlier rounds took from disk.
+        if (made.length > 0) this.undoEviction(made);
+        return choice.detail;
+      }
+      if (choice.evict.length === 0) break;
+      const reason = need.rows > 0 ? "max_rows" : overBytes > 0 ? "max_bytes" : "min_free_disk_mb";
+      const evicted = this.evict(choice.evict, reason, tentative !== undefined);
+      made.push(...evicted.tentative);
+      if (choice.shortfall || evicted.freed === 0) break;
     }
+    tentative?.push(...made);
     return undefined;
   }
 
@@ -818,6 +804,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           if (left === 0 || this.deletes.has(r.seq)) continue;
           tentative.push({
             seq: r.seq,
+            reason,
             priority,
             bytes: r.bytes,
             inflight: this.inflight.has(r.seq),
@@ -852,6 +839,22 @@ export class SqliteQueue implements Queue, AnchorStore {
         "queue over budget: evicted readings",
       );
     return { freed, tentative };
+  }
+
+  /** Log evictions that were tentative and now stand (their commit succeeded). */
+  private logEvicted(rows: Tentative[]): void {
+    const counts: Record<number, number> = {};
+    const reasons = new Set<string>();
+    let freed = 0;
+    for (const r of rows) {
+      counts[r.priority] = (counts[r.priority] ?? 0) + 1;
+      reasons.add(r.reason);
+      freed += r.bytes;
+    }
+    this.log.warn(
+      { evictedByPriority: counts, reason: [...reasons].join(","), freedBytes: freed },
+      "queue over budget: evicted readings",
+    );
   }
 
   /** Put back disk rows a failed commit had evicted: nothing was deleted, so nothing is counted. */
@@ -1012,6 +1015,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     }
     for (const b of settled) {
       this.counters.captured += b.seqs.length;
+      if (b.evictions.length > 0) this.logEvicted(b.evictions);
       b.settle({ ok: true, seqs: b.seqs });
     }
     this.anchors.committed();
@@ -1048,14 +1052,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         if (!choice.accept || choice.evict.length === 0) return undefined;
         return this.evict(choice.evict, "disk_full", true);
       },
-      keep: ({ tentative, freed }) => {
-        const counts: Record<number, number> = {};
-        for (const r of tentative) counts[r.priority] = (counts[r.priority] ?? 0) + 1;
-        this.log.warn(
-          { evictedByPriority: counts, reason: "disk_full", freedBytes: freed },
-          "queue over budget: evicted readings",
-        );
-      },
+      keep: ({ tentative }) => this.logEvicted(tentative),
       undo: ({ tentative }) => this.undoEviction(tentative),
     });
   }
@@ -1070,7 +1067,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.addClass(p.reading.priority, -1, -p.bytes);
       this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
     }
-    for (const b of batches) b.settle({ ok: false, detail });
+    for (const b of batches) {
+      if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
+      b.settle({ ok: false, detail });
+    }
   }
 
   /**

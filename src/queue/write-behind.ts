@@ -19,6 +19,19 @@ import type { Reading, StoreResult } from "./types.ts";
 export interface HeldBatch {
   seqs: number[];
   settle: (result: StoreResult) => void;
+  /** Disk rows evicted to make room for it: kept if it commits, put back if it is withdrawn. */
+  evictions: Tentative[];
+}
+
+/** A disk row evicted for a commit that may still fail, remembered so the eviction can be undone. */
+export interface Tentative {
+  seq: number;
+  /** Why: max_rows, max_bytes, min_free_disk_mb or disk_full. */
+  reason: string;
+  priority: number;
+  bytes: number;
+  inflight: boolean;
+  flagged: boolean;
 }
 
 export interface Pending {

@@ -110,6 +110,25 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
     await q.close();
   });
 
+  it("a batch refused because its commit failed leaves nothing evicted for it", async () => {
+    const fs = tmpfs("2m");
+    const clock = new ManualClock();
+    const q = await openQueue(options(fs.dir, clock, { commitIntervalMs: 100, maxRows: 200 }));
+    for (let i = 0; i < 200; i++) captureOk(q, reading({ priority: 1, values: blob("f") }));
+    await q.flush();
+    fs.fill();
+    // Over max_rows: room is made by evicting 10 priority-1 rows, then the commit cannot happen.
+    const stored = q.store(Array.from({ length: 10 }, () => reading({ priority: 5, values: blob("g") })));
+    clock.advance(10);
+    const result = await stored;
+    expect(result.ok).toBe(false);
+    expect(q.stats().evictedByPriority[1] ?? 0).toBe(0);
+    fs.unfill();
+    await q.flush(); // a delete still waiting for a commit would happen now
+    expect(countByPriority(q.path)[1]).toBe(200); // nothing was deleted for the refused batch
+    await q.close();
+  });
+
   it("min_free_disk_mb keeps the file from growing: evicts what a batch needs, not the shortfall", async () => {
     const fs = tmpfs("12m");
     const clock = new ManualClock();
