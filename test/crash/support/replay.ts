@@ -185,7 +185,8 @@ function inspect(image: string, dir: string, queueFile: string): { problems: str
       problems.push(`queue does not open read-only: ${(error as Error).message}`);
     }
   try {
-    const { db: opened } = openOrQuarantine(db, silentLogger(), () => new Date(0));
+    // check=true: a crash image is an unclean shutdown by definition.
+    const { db: opened } = openOrQuarantine(db, silentLogger(), "crash-replay", true);
     opened.close(false);
     const aside = readdirSync(dir).filter((f) => f.includes(".corrupt-"));
     if (aside.length) problems.push(`the service's open path quarantined the queue (${aside.join(", ")})`);
