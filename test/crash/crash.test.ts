@@ -200,11 +200,13 @@ describe.skipIf(skip !== undefined)(
       expect(lost, report["flakey.kernel"]).toEqual([]);
     });
 
-    // KNOWN DEFECT (queue, #11), expected to fail until fixed — then make this a plain it().
-    // A write error aborts ext4's journal and leaves the data partition read-only. The service
-    // stops feeding its watchdog during the fault (systemd kills it), and every restart then
-    // exits 70: openOrQuarantine cannot rename queue.db aside ("EROFS … rename queue.db ->
-    // queue.db.corrupt-…"), a crash loop instead of delivering from RAM and reporting unhealthy.
+    // KNOWN DEFECT, expected to fail until fixed — then make this a plain it(). A write error
+    // aborts ext4's journal and leaves the data partition read-only until a remount. Before the
+    // storage work (#11) the service was killed by its watchdog and then crash-looped (EROFS
+    // renaming queue.db aside). Since: it stays up, no restart, /health 503 — but ingest never
+    // answers 201 again, not even once the broker is back: store() waits for a commit that a
+    // read-only partition cannot make, where the delivery contract captures a reading when the
+    // broker acks it.
     it.fails("dm-flakey: the service recovers on its own — no restart, and takes readings once the broker is back", () => {
       const r = results.flakey as unknown as FlakeyResult;
       expect(report["flakey.ActiveState"], report["flakey.kernel"]).toBe("active");
