@@ -18,10 +18,10 @@
 
 import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
-import type { ClockStatus } from "../runtime/status.ts";
 import { bestAnchor, bestPerSource, publishStamp, SYSTEM_UNCERTAINTY_MS, wallFromAnchor } from "./anchors.ts";
 import { monotonicNs, readBootId } from "./boot.ts";
 import type { Rtc, RtcReading } from "./rtc/types.ts";
+import type { ClockStatus } from "./status.ts";
 import type { SyncSource, SyncState } from "./sync.ts";
 import type { Anchor, AnchorSource, AnchorStore, PublishStamp, Stamp } from "./types.ts";
 

@@ -23,6 +23,7 @@ export { linuxI2cOpener, type OpenI2cBus } from "./rtc/open-bus.ts";
 export { type OpenRtcOptions, openRtc, type RtcChoice, type RtcMode } from "./rtc/select.ts";
 export type { Rtc, RtcPath, RtcReading } from "./rtc/types.ts";
 export { realScheduler, type Scheduler } from "./scheduler.ts";
+export type { ClockStatus } from "./status.ts";
 export {
   adjtimexSyncSource,
   fileSyncSource,

@@ -7,17 +7,17 @@
 
 import { libc } from "../hal/index.ts";
 import type { Logger } from "../log/index.ts";
-import type { RuntimeStatus } from "../runtime/status.ts";
 import { assertListenAllowed, HealthConfigError, isAuthorized } from "./auth.ts";
 import { evaluateHealth, type HealthReport, type HealthThresholds } from "./evaluate.ts";
 import { startLoopLag } from "./loop-lag.ts";
 import { createMetrics } from "./metrics.ts";
+import type { HealthStatus } from "./snapshot.ts";
 import type { Vitals, VitalsReader } from "./vitals.ts";
 
 export interface HealthServerOptions {
   listen: { host: string; port: number };
   token?: string | undefined;
-  status: () => RuntimeStatus;
+  status: () => HealthStatus;
   vitals: VitalsReader;
   version: string;
   log: Logger;
@@ -41,7 +41,7 @@ export const monoNowMs = () => Number(libc.clockGettimeNs(libc.CLOCK_MONOTONIC) 
 
 /** healthBody is the /health response (and the `status` command's reply) for one snapshot. */
 export function healthBody(
-  status: RuntimeStatus,
+  status: HealthStatus,
   vitals: Vitals,
   nowMonoMs: number,
   thresholds: HealthThresholds,

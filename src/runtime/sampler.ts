@@ -9,7 +9,17 @@ import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { CaptureResult, FieldValue, Reading } from "../queue/types.ts";
 import { findDriver, type Sample, type Sensor, type SensorContext } from "../sensors/index.ts";
-import type { SensorStats } from "./status.ts";
+
+/** SensorStats is one sensor's read counters, as the sampler keeps them. */
+export interface SensorStats {
+  name: string;
+  driver: string;
+  reads: number;
+  failures: number;
+  /** Monotonic seconds since the last successful read; undefined if none yet. */
+  lastSuccessAgeS: number | undefined;
+  lastError: string | undefined;
+}
 
 export interface SamplerOptions {
   sensors: SensorConfig[];
