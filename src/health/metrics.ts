@@ -134,6 +134,12 @@ export function createMetrics(version: string): Metrics {
   );
 
   gauge("queue_rows", "Readings waiting: rows on disk plus readings in RAM", () => q().rows);
+  gauge(
+    "queue_priority_rows",
+    "Readings waiting at each priority (priorities with none are absent)",
+    () => byPriority(q().rowsByPriority),
+    ["priority"],
+  );
   gauge("queue_bytes", "Bytes of readings waiting", () => q().bytes);
   gauge(
     "queue_pending_in_ram",

@@ -19,6 +19,8 @@ export interface SensorStats {
   /** Monotonic seconds since the last successful read; undefined if none yet. */
   lastSuccessAgeS: number | undefined;
   lastError: string | undefined;
+  /** The values of the last successful read (scaled, as queued), by field; absent before the first. */
+  values?: Record<string, FieldValue>;
 }
 
 export interface SamplerOptions {
@@ -52,6 +54,19 @@ export function toReadings(config: SensorConfig, samples: Sample[], stamp: Stamp
     values: scaleValues(s.values, config.scale, config.offset),
     ...(s.anomaly ? { anomaly: true } : {}),
   }));
+}
+
+/**
+ * The values of one read, by field. A driver that returns several samples (streams) from one read
+ * gets its fields prefixed with the stream ("stream.field") so none hides another.
+ */
+export function latestValues(readings: Reading[]): Record<string, FieldValue> {
+  const several = new Set(readings.map((r) => r.stream)).size > 1;
+  const out: Record<string, FieldValue> = {};
+  for (const r of readings)
+    for (const [field, value] of Object.entries(r.values))
+      out[several ? `${r.stream}.${field}` : field] = value;
+  return out;
 }
 
 interface Slot {
@@ -148,6 +163,7 @@ export class Sampler {
         if (!result.ok) log.warn({ sensor: slot.config.name, reason: result.detail }, "reading refused");
       }
       slot.stats.reads++;
+      slot.stats.values = latestValues(readings);
       slot.lastSuccessMonoMs = this.options.ctx.monoMs();
       slot.stats.lastError = undefined;
       if (slot.failing) log.info({ sensor: slot.config.name }, "sensor recovered");

@@ -33,6 +33,7 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       evictedByPriority: {},
       refusedByPriority: {},
       rows: 10,
+      rowsByPriority: { 5: 10 },
       bytes: 2_000,
       pendingInRam: 0,
       inflight: 2,
