@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import type { Plugin } from "vite";
 
 const TEXT_IMPORTER = /\/src\/health\/page\/assets\.ts$/;
-const PREFIX = "\0fieldrelay-text:";
+const PREFIX = "virtual:fieldrelay-text:";
 
 export function textAssets(): Plugin {
   return {

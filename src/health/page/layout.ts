@@ -42,6 +42,7 @@ const head = (title: string) => `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
 <style>${style}</style>
 </head>`;
@@ -97,7 +98,7 @@ ${dl([
 ])}
 </section>
 <section class="wide" aria-labelledby="h-sensors"><h2 id="h-sensors">Sensors</h2>
-<div class="table-scroll"><table id="sensors"><thead><tr><th scope="col">sensor</th><th scope="col">latest value and last hour</th><th scope="col">reads</th><th scope="col">failures</th><th scope="col">last success</th><th scope="col">last error</th></tr></thead><tbody></tbody></table></div>
+<div id="sensors"><p class="muted">No sensors configured.</p></div>
 </section>
 <section aria-labelledby="h-clock"><h2 id="h-clock">Clock</h2>
 ${dl([

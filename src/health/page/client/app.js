@@ -28,6 +28,8 @@
     if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
     return `${(s / 86400).toFixed(1)} d`;
   };
+  /** An x-axis tick: minutes before now (seconds when close to now). */
+  const minutes = (m) => (Math.abs(m) < 2 ? `${Math.round(m * 60)} s` : `${Math.round(m)} min`);
   const ago = (s) => (s === null || s === undefined ? "never" : `${dur(s)} ago`);
   const rate = (r) => (r === null || r === undefined ? "–" : `${r < 10 ? r.toFixed(2) : r.toFixed(0)} /s`);
   const value = (v) =>
@@ -81,9 +83,9 @@
     const last = pts[pts.length - 1];
     const min = Math.min(...pts);
     const max = Math.max(...pts);
-    const span = xs.length > 1 ? Math.round(-xs[0]) : 0;
+    const span = xs.length > 1 ? dur(-xs[0] * 60) : "moment";
     const trend = last > first ? "rising" : last < first ? "falling" : "steady";
-    return `${label}, last ${span} min: now ${fmt(last)}, min ${fmt(min)}, max ${fmt(max)}, ${trend} (from ${fmt(first)})`;
+    return `${label}, last ${span}: now ${fmt(last)}, min ${fmt(min)}, max ${fmt(max)}, ${trend} (from ${fmt(first)})`;
   }
 
   const charts = new Map();
@@ -117,7 +119,7 @@
           axes: opts.spark
             ? [{ show: false }, { show: false }]
             : [
-                { ...axis, values: (_u, ticks) => ticks.map((t) => `${Math.round(t)} min`) },
+                { ...axis, values: (_u, ticks) => ticks.map(minutes) },
                 { ...axis, size: 56 },
               ],
           series: [
@@ -325,32 +327,38 @@
     put("broker.error", b.last_error ?? "none");
   }
 
+  /** One block per sensor: name and counters, then a tile per field with its value and sparkline. */
   function renderSensors(d, now) {
-    const tbody = $("#sensors tbody");
-    while (tbody.children.length > d.sensors.length) tbody.lastChild.remove();
+    const list = $("#sensors");
+    if (d.sensors.length === 0) return;
+    for (const p of list.querySelectorAll(":scope > p")) p.remove();
+    while (list.children.length > d.sensors.length) list.lastChild.remove();
     const x = hist.t.map((t) => (t - now) / 60);
     d.sensors.forEach((s, i) => {
-      let tr = tbody.children[i];
-      if (!tr || tr.dataset.sensor !== s.name) {
-        const fresh = document.createElement("tr");
+      let box = list.children[i];
+      if (!box || box.dataset.sensor !== s.name) {
+        const fresh = document.createElement("article");
+        fresh.className = "sensor";
         fresh.innerHTML =
-          "<th scope='row'><span class='name'></span><br><span class='muted driver'></span></th><td class='values'></td><td class='reads'></td><td class='failures'></td><td class='age'></td><td class='error'></td>";
+          "<h3><span class='name'></span> <span class='muted driver'></span></h3>" +
+          "<p class='counts muted'><span class='reads'></span> reads · <span class='failures'></span> failures · last success <span class='age'></span></p>" +
+          "<p class='error err' hidden></p><div class='fields'></div>";
         fresh.dataset.sensor = s.name;
-        if (tr) tr.replaceWith(fresh);
-        else tbody.append(fresh);
-        tr = fresh;
+        if (box) box.replaceWith(fresh);
+        else list.append(fresh);
+        box = fresh;
       }
-      setText(tr.querySelector(".name"), s.name);
-      setText(tr.querySelector(".driver"), s.driver ?? "");
-      setText(tr.querySelector(".reads"), int(s.reads));
-      const failures = tr.querySelector(".failures");
+      setText(box.querySelector(".name"), s.name);
+      setText(box.querySelector(".driver"), s.driver ?? "");
+      setText(box.querySelector(".reads"), int(s.reads));
+      const failures = box.querySelector(".failures");
       setText(failures, int(s.failures));
       setClass(failures, `failures${s.failures > 0 ? " err" : ""}`);
-      setText(tr.querySelector(".age"), ago(s.last_success_age_s));
-      const err = tr.querySelector(".error");
-      setText(err, s.last_error ?? "none");
-      setClass(err, `error${s.last_error ? " err" : ""}`);
-      const cell = tr.querySelector(".values");
+      setText(box.querySelector(".age"), ago(s.last_success_age_s));
+      const err = box.querySelector(".error");
+      err.hidden = !s.last_error;
+      setText(err, s.last_error ? `last error: ${s.last_error}` : "");
+      const cell = box.querySelector(".fields");
       const fields = Object.keys(s.values);
       if (cell.dataset.fields !== fields.join("|")) {
         cell.replaceChildren();
@@ -358,7 +366,7 @@
           const wrap = document.createElement("figure");
           wrap.dataset.field = f;
           wrap.innerHTML =
-            "<div><span class='muted'></span> <strong class='v'></strong></div><div class='spark' aria-hidden='true'></div><figcaption></figcaption>";
+            "<div><span class='muted'></span> <strong class='v'></strong></div><div class='spark' aria-hidden='true'></div><figcaption class='sr-only'></figcaption>";
           wrap.querySelector(".muted").textContent = f;
           cell.append(wrap);
           resize.observe(wrap.querySelector(".spark"));
@@ -411,9 +419,12 @@
 
   // ---- polling ----
   let timer;
+  let busy = false;
   let failures = 0;
   async function poll() {
     timer = undefined;
+    if (busy) return;
+    busy = true;
     try {
       const url = lastT === undefined ? "/page.json" : `/page.json?since=${lastT}`;
       const res = await fetch(url, { credentials: "same-origin", cache: "no-store" });
@@ -439,6 +450,8 @@
     } catch (e) {
       failures++;
       setText($("#updated"), `cannot reach the device (${e.message}); retrying`);
+    } finally {
+      busy = false;
     }
     schedule();
   }

@@ -1,0 +1,15 @@
+import { chromium } from "playwright-core";
+import { mkdtempSync } from "node:fs";
+const dir = mkdtempSync("/tmp/pwud-");
+const ctx = await chromium.launchPersistentContext(dir, { executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox","--disable-gpu","--disable-quic","--no-first-run","--disable-background-networking","--disable-component-update","--disable-sync"], viewport: { width: 1280, height: 900 } });
+const p = await ctx.newPage();
+p.on("console", (m) => console.log("console:", m.type(), m.text())); p.on("response", (r) => { if (r.status() >= 400) console.log("resp", r.status(), r.url()); });
+p.on("pageerror", (e) => console.log("pageerror:", e.message));
+await p.goto("http://127.0.0.1:19108/");
+await p.waitForFunction(() => Number(document.querySelector("#updated")?.dataset.polls ?? 0) >= 3, null, { timeout: 20000 });
+await p.screenshot({ path: "/tmp/pgrun/desktop.png", fullPage: true });
+await p.setViewportSize({ width: 360, height: 800 });
+await p.waitForTimeout(2500);
+await p.screenshot({ path: "/tmp/pgrun/phone.png", fullPage: true });
+console.log("scrollWidth", await p.evaluate(() => document.documentElement.scrollWidth));
+await ctx.close();
