@@ -80,7 +80,10 @@ describe("Status page data", () => {
 
   it("drops the row the client already has after using it for the first new rate", () => {
     const h = pageHistory(
-      { t: [5000, 10000], series: { rows: [1, 2], captured: [10, 60], delivered: [0, 0], "s/a/b.c": [1, 2] } },
+      {
+        t: [5000, 10000],
+        series: { rows: [1, 2], captured: [10, 60], delivered: [0, 0], "s/a/b.c": [1, 2] },
+      },
       5,
       5000,
     );
@@ -91,7 +94,14 @@ describe("Status page data", () => {
   });
 
   it("keeps a sensor's fields apart by stream when one read gives several streams", () => {
-    const stamp = { bootId: "b", monoNs: 1n, wallMs: 1, tq: "unsynced" as const, priority: 5, qos: 1 as const };
+    const stamp = {
+      bootId: "b",
+      monoNs: 1n,
+      wallMs: 1,
+      tq: "unsynced" as const,
+      priority: 5,
+      qos: 1 as const,
+    };
     expect(latestValues([{ ...stamp, stream: "s", values: { t: 1 } }])).toEqual({ t: 1 });
     expect(
       latestValues([
@@ -128,7 +138,9 @@ describe("Status page sessions", () => {
   });
 
   it("sets an HttpOnly, SameSite=Strict cookie and clears it on sign-out", () => {
-    expect(sessions.setCookie("1.x")).toBe(`${SESSION_COOKIE}=1.x; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600`);
+    expect(sessions.setCookie("1.x")).toBe(
+      `${SESSION_COOKIE}=1.x; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600`,
+    );
     expect(sessions.setCookie(undefined)).toMatch(/Max-Age=0$/);
     expect(cookieValue("a=1; b = 2", "b")).toBe("2");
   });
