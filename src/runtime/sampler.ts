@@ -57,15 +57,19 @@ export function toReadings(config: SensorConfig, samples: Sample[], stamp: Stamp
 }
 
 /**
- * The values of one read, by field. A driver that returns several samples (streams) from one read
- * gets its fields prefixed with the stream ("stream.field") so none hides another.
+ * latestValues merges one read's values into the sensor's latest values, by field. Readings on
+ * another stream than the sensor's own (e.g. the simulated driver's anomaly "events") are kept
+ * as "stream.field", so none hides another; a field, once seen, keeps its last value.
  */
-export function latestValues(readings: Reading[]): Record<string, FieldValue> {
-  const several = new Set(readings.map((r) => r.stream)).size > 1;
-  const out: Record<string, FieldValue> = {};
+export function latestValues(
+  previous: Record<string, FieldValue> | undefined,
+  readings: Reading[],
+  ownStream: string,
+): Record<string, FieldValue> {
+  const out: Record<string, FieldValue> = { ...previous };
   for (const r of readings)
     for (const [field, value] of Object.entries(r.values))
-      out[several ? `${r.stream}.${field}` : field] = value;
+      out[r.stream === ownStream ? field : `${r.stream}.${field}`] = value;
   return out;
 }
 
@@ -163,7 +167,7 @@ export class Sampler {
         if (!result.ok) log.warn({ sensor: slot.config.name, reason: result.detail }, "reading refused");
       }
       slot.stats.reads++;
-      slot.stats.values = latestValues(readings);
+      slot.stats.values = latestValues(slot.stats.values, readings, slot.config.stream ?? slot.config.name);
       slot.lastSuccessMonoMs = this.options.ctx.monoMs();
       slot.stats.lastError = undefined;
       if (slot.failing) log.info({ sensor: slot.config.name }, "sensor recovered");

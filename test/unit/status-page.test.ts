@@ -93,7 +93,7 @@ describe("Status page data", () => {
     expect(h.sensors).toEqual({ a: { "b.c": [2] } });
   });
 
-  it("keeps a sensor's fields apart by stream when one read gives several streams", () => {
+  it("keeps a sensor's latest value per field, other streams' fields apart", () => {
     const stamp = {
       bootId: "b",
       monoNs: 1n,
@@ -102,13 +102,18 @@ describe("Status page data", () => {
       priority: 5,
       qos: 1 as const,
     };
-    expect(latestValues([{ ...stamp, stream: "s", values: { t: 1 } }])).toEqual({ t: 1 });
+    const first = latestValues(undefined, [{ ...stamp, stream: "sim", values: { t: 1, h: 5 } }], "sim");
+    expect(first).toEqual({ t: 1, h: 5 });
     expect(
-      latestValues([
-        { ...stamp, stream: "in", values: { t: 1 } },
-        { ...stamp, stream: "out", values: { t: 2 } },
-      ]),
-    ).toEqual({ "in.t": 1, "out.t": 2 });
+      latestValues(
+        first,
+        [
+          { ...stamp, stream: "sim", values: { t: 2 } },
+          { ...stamp, stream: "events", values: { spike: 9 } },
+        ],
+        "sim",
+      ),
+    ).toEqual({ t: 2, h: 5, "events.spike": 9 });
   });
 });
 
