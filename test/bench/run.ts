@@ -38,11 +38,33 @@ async function drainRows(): Promise<BenchRow[]> {
   }
 }
 
+/** Benchmark 3: RSS growth with the status page open (FIELDRELAY_BENCH_PAGE_MINUTES, default 1). */
+async function pageRows(): Promise<BenchRow[]> {
+  const { runPageBenchmark } = await import("./page.ts");
+  const r = await runPageBenchmark();
+  return [
+    {
+      name: `RSS growth, status page open ${r.minutes} min, polling every 2 s (${r.flavor}; vs the same time unwatched)`,
+      value: r.pageGrowthMb,
+      unit: "MB",
+      baseline: r.baselineGrowthMb,
+      target: `< 5 MB over 10 min (RSS at start ${r.rssStartMb.toFixed(0)} MB)`,
+    },
+    {
+      name: `status page render per update in Chromium (median of ${r.polls} polls; page ${(r.pageBytes / 1024).toFixed(0)} KiB, ${(r.pageGzipBytes / 1024).toFixed(0)} KiB gzip)`,
+      value: r.renderMedianMs,
+      unit: "ms",
+      target: "< 2000 ms poll interval",
+    },
+  ];
+}
+
 const rows: BenchRow[] = [];
 const only = process.argv[2];
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
   ["drain", drainRows],
+  ["page", pageRows],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;

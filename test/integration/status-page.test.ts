@@ -68,6 +68,7 @@ describe("Status page on loopback without a token", () => {
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
     expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
     expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-encoding")).toBe("gzip"); // fetch asks for it and decodes it
     const html = await res.text();
     expect(html).toContain("<title>fieldrelay status</title>");
     expect(html).toContain("uPlot");

@@ -123,7 +123,7 @@
                 { ...axis, size: 56 },
               ],
           series: [
-            { label: "minutes" },
+            { label: "time", value: (_u, v) => (v === null || v === undefined ? "–" : minutes(v)) },
             ...names.map((n, i) => ({
               label: n,
               stroke: opts.colors?.[i] ?? PALETTE[i % PALETTE.length],
@@ -302,13 +302,16 @@
       "rates.delivered",
       `${rate(d.rates.delivered_per_s)}${d.rates.window_s ? ` (last ${dur(d.rates.window_s)})` : ""}`,
     );
-    const x = hist.t.map((t) => (t - now) / 60);
-    plot($("#chart-rates"), "rates", ["captured /s", "delivered /s"], [x, hist.capt, hist.deliv], {
+    // the history's rows, then the live rates (averaged over the last minute) at "now"
+    const x = [...hist.t.map((t) => (t - now) / 60), 0];
+    const capt = [...hist.capt, d.rates.captured_per_s];
+    const deliv = [...hist.deliv, d.rates.delivered_per_s];
+    plot($("#chart-rates"), "rates", ["captured /s", "delivered /s"], [x, capt, deliv], {
       colors: ["#0969da", "#1a7f37"],
     });
     setText(
       $("#chart-rates-alt"),
-      `${describe("Captured per second", x, hist.capt, (v) => v.toFixed(2))}. ${describe("Delivered per second", x, hist.deliv, (v) => v.toFixed(2))}`,
+      `${describe("Captured per second", x, capt, (v) => v.toFixed(2))}. ${describe("Delivered per second", x, deliv, (v) => v.toFixed(2))}`,
     );
   }
 
@@ -333,7 +336,7 @@
     if (d.sensors.length === 0) return;
     for (const p of list.querySelectorAll(":scope > p")) p.remove();
     while (list.children.length > d.sensors.length) list.lastChild.remove();
-    const x = hist.t.map((t) => (t - now) / 60);
+    const x = [...hist.t.map((t) => (t - now) / 60), 0];
     d.sensors.forEach((s, i) => {
       let box = list.children[i];
       if (!box || box.dataset.sensor !== s.name) {
@@ -377,8 +380,10 @@
       for (const f of fields) {
         const wrap = cell.querySelector(`figure[data-field="${CSS.escape(f)}"]`);
         setText(wrap.querySelector(".v"), value(s.values[f]));
-        const ys = hist.sensors.get(`${s.name}\u0000${f}`);
-        if (ys && typeof s.values[f] !== "string") {
+        const v = s.values[f];
+        const past = hist.sensors.get(`${s.name}\u0000${f}`) ?? new Array(hist.t.length).fill(null);
+        if (typeof v !== "string") {
+          const ys = [...past, typeof v === "boolean" ? Number(v) : v];
           plot(wrap.querySelector(".spark"), `s:${s.name}:${f}`, [f], [x, ys], { spark: true, height: 36 });
           setText(wrap.querySelector("figcaption"), describe(`${s.name} ${f}`, x, ys, value));
         }
@@ -434,6 +439,7 @@
       }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const d = await res.json();
+      const started = performance.now();
       append(d.history);
       const now = d.now_mono_s;
       renderHeader(d);
@@ -447,6 +453,8 @@
       const upd = $("#updated");
       setText(upd, `updated ${new Date().toLocaleTimeString("en-GB")}`);
       upd.dataset.polls = String(Number(upd.dataset.polls ?? "0") + 1);
+      // how long this update took to render (read by the benchmark)
+      upd.dataset.renderMs = (performance.now() - started).toFixed(2);
     } catch (e) {
       failures++;
       setText($("#updated"), `cannot reach the device (${e.message}); retrying`);

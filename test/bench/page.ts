@@ -1,0 +1,108 @@
+/**
+ * Benchmark: the status page's cost on the device. The compiled x64 binary (src/main.ts with Bun
+ * when it is not built) runs with a broker and three simulated sensors; RSS is sampled from
+ * /proc/<pid>/status for a period with nobody watching (the baseline), then for a period of the
+ * same length with the page open in headless Chromium, polling every 2 s. Also reported: the
+ * page's transfer size and how long one update takes to render in the browser (uPlot charts).
+ *
+ *   bun test/bench/run.ts page                         # 1 minute per period
+ *   FIELDRELAY_BENCH_PAGE_MINUTES=10 bun test/bench/run.ts page   # the 10-minute figure
+ */
+import { readFileSync } from "node:fs";
+import { launchChromium } from "../support/browser.ts";
+import { binaryMissing, spawn, Workspace } from "../support/fieldrelay.ts";
+import { MosquittoBroker } from "../support/mosquitto.ts";
+import { freePort } from "../support/ports.ts";
+
+export interface PageBenchmarkResult {
+  minutes: number;
+  flavor: string;
+  rssStartMb: number;
+  baselineGrowthMb: number;
+  pageGrowthMb: number;
+  pageBytes: number;
+  pageGzipBytes: number;
+  polls: number;
+  renderMedianMs: number;
+}
+
+const rssMb = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+};
+
+export async function runPageBenchmark(
+  minutes = Number(process.env.FIELDRELAY_BENCH_PAGE_MINUTES ?? 1),
+): Promise<PageBenchmarkResult> {
+  const periodMs = minutes * 60_000;
+  const flavor = binaryMissing("x64") === undefined ? "x64" : "source";
+  const broker = await MosquittoBroker.start();
+  const ws = new Workspace("fr-bench-page-");
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const config = ws.writeConfig({
+    device: { id: "bench-page" },
+    mqtt: { url: broker.url },
+    queue: { path: ws.queuePath },
+    ingest: { listen: "" },
+    health: { listen: `127.0.0.1:${port}` },
+    rtc: { mode: "none" },
+    sensor: [
+      { name: "sim", driver: "simulated", interval_s: 0.1, seed: 1 },
+      { name: "gateway", driver: "simulated", profile: "gateway", interval_s: 1, seed: 2 },
+      { name: "camera", driver: "simulated", profile: "camera", interval_s: 1, seed: 3 },
+    ],
+  });
+  const fr = spawn(flavor as "x64" | "source", ["run", "-c", config]);
+  const browser = await launchChromium();
+  try {
+    await fr.waitForLog((l) => l.msg === "fieldrelay ready", 60_000);
+    const pid = fr.proc.pid;
+    await Bun.sleep(15_000); // warm-up: history columns, JIT, SQLite page cache
+    const rssStartMb = rssMb(pid);
+    await Bun.sleep(periodMs);
+    const rssMidMb = rssMb(pid);
+
+    const plain = await fetch(`${base}/`, { headers: { "accept-encoding": "identity" } });
+    const pageBytes = (await plain.arrayBuffer()).byteLength;
+    const gz = await fetch(`${base}/`, {
+      headers: { "accept-encoding": "gzip" },
+      decompress: false,
+    } as RequestInit);
+    const pageGzipBytes = (await gz.arrayBuffer()).byteLength;
+
+    const page = await browser.context.newPage();
+    await page.goto(`${base}/`);
+    const renders: number[] = [];
+    const deadline = Date.now() + periodMs;
+    let lastPoll = "";
+    while (Date.now() < deadline) {
+      await Bun.sleep(2000);
+      const poll = (await page.locator("#updated").getAttribute("data-polls")) ?? "";
+      if (poll === lastPoll) continue;
+      lastPoll = poll;
+      renders.push(Number(await page.locator("#updated").getAttribute("data-render-ms")));
+    }
+    const rssEndMb = rssMb(pid);
+    renders.sort((a, b) => a - b);
+    return {
+      minutes,
+      flavor,
+      rssStartMb,
+      baselineGrowthMb: rssMidMb - rssStartMb,
+      pageGrowthMb: rssEndMb - rssMidMb,
+      pageBytes,
+      pageGzipBytes,
+      polls: Number(lastPoll),
+      renderMedianMs: renders[Math.floor(renders.length / 2)] ?? Number.NaN,
+    };
+  } finally {
+    await browser.close();
+    fr.kill("SIGTERM");
+    await fr.exited;
+    await broker.close();
+    ws.cleanup();
+  }
+}
+
+if (import.meta.main) console.log(await runPageBenchmark(Number(process.argv[2] ?? 1)));
