@@ -24,6 +24,8 @@ import { CHROMIUM, MOSQUITTO, missing } from "../support/tools.ts";
 const flavor: Flavor = "x64";
 const skip = binaryMissing(flavor) ?? missing(MOSQUITTO, CHROMIUM);
 const SHOTS = join(DIST, "screenshots");
+const TOKEN = "e2e-status-page-token-42";
+const bearer = { headers: { authorization: `Bearer ${TOKEN}` } };
 
 async function until<T>(
   what: string,
@@ -49,7 +51,7 @@ describe.skipIf(skip)("status page from the compiled x64 binary, in headless Chr
   const problems: string[] = [];
 
   const metrics = async () => {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${base}/metrics`, bearer)).text();
     const families = new Map(parsePrometheusTextFormat(text).map((f: PromFamily) => [f.name, f]));
     return (name: string, labels: Record<string, string> = {}) => {
       const m = families
@@ -71,7 +73,7 @@ describe.skipIf(skip)("status page from the compiled x64 binary, in headless Chr
       mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },
       queue: { path: ws.queuePath, commit_interval_ms: 200 },
       ingest: { listen: "" },
-      health: { listen: `127.0.0.1:${port}` },
+      health: { listen: `127.0.0.1:${port}`, token: TOKEN },
       rtc: { mode: "none" },
       sensor: [
         { name: "sim", driver: "simulated", interval_s: 0.05, seed: 1 },
@@ -103,13 +105,31 @@ describe.skipIf(skip)("status page from the compiled x64 binary, in headless Chr
     ws.cleanup();
   });
 
+  it("asks for the health token in a form, never in the URL, and then shows the page", async () => {
+    const first = await page.goto(`${base}/`);
+    expect(first?.status()).toBe(401);
+    await page.fill("#token", "wrong-token-0000000000");
+    await page.click("button[type=submit]");
+    await expect.poll(() => page.locator("[role=alert]").count()).toBe(1);
+    await page.fill("#token", TOKEN);
+    await Promise.all([page.waitForURL(`${base}/`), page.click("button[type=submit]")]);
+    await until("the page's first update", async () => (await polls()) >= 1);
+    const cookies = await browser.context.cookies(base);
+    expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([["fr_session", true, "Strict"]]);
+    expect(cookies[0]?.value).not.toContain(TOKEN);
+    expect(page.url()).not.toContain(TOKEN);
+    // the browser logs the two 401 answers (form, wrong token); nothing else may go wrong
+    expect(problems.filter((p) => !p.includes("status of 401"))).toEqual([]);
+    problems.length = 0;
+  });
+
   it("renders the values of /health and /metrics, with text for every chart, at desktop and 360 px", async () => {
     await page.goto(`${base}/`);
     await until("three polls", async () => (await polls()) >= 3);
     await until("the probe's failures", async () => (await num('[data-sensor="probe"] .failures')) > 0);
 
     const before = await metrics();
-    const health = (await (await fetch(`${base}/health`)).json()) as {
+    const health = (await (await fetch(`${base}/health`, bearer)).json()) as {
       status: string;
       checks: Record<string, { status: string }>;
     };
