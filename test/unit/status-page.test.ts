@@ -47,6 +47,12 @@ describe("Status page history ring", () => {
 });
 
 describe("Status page data", () => {
+  it("records the dead-letter count when the queue has one", () => {
+    const s = { ...fakeStatus(), queue: { ...fakeStatus().queue, deadLetters: 3 } };
+    expect(historyRow(s).dead).toBe(3);
+    expect(historyRow(fakeStatus()).dead).toBeUndefined();
+  });
+
   it("records queue depth by priority, totals, and numeric sensor values (booleans as 0/1)", () => {
     const s = fakeStatus({
       queue: { rows: 7, rowsByPriority: { 5: 4, 9: 3 }, captured: 100, delivered: 93 },

@@ -73,7 +73,7 @@ ${dl([
   ["evicted", "queue.evicted"],
   ["refused", "queue.refused"],
 ])}
-<dl id="dead-row" hidden><dt>dead-lettered</dt><dd data-k="queue.dead">–</dd></dl>
+<dl id="dead-row" hidden><dt>dead-lettered</dt><dd data-k="queue.dead">–</dd><dt>last reason</dt><dd data-k="queue.deadReason">–</dd></dl>
 <p id="queue-trend"></p>
 <div class="table-scroll"><table id="by-priority"><caption class="muted">Waiting by priority</caption><thead><tr><th scope="col">priority</th><th scope="col">rows</th></tr></thead><tbody></tbody></table></div>
 ${chart("chart-queue", "Readings waiting, last hour")}
@@ -107,6 +107,7 @@ ${dl([
   ["quality", "clock.quality"],
   ["error bound", "clock.error"],
   ["last anchor", "clock.anchor"],
+  ["anchors this boot", "clock.anchors"],
   ["RTC", "clock.rtc"],
   ["boot", "clock.boot"],
 ])}

@@ -10,6 +10,7 @@
  *   dead            dead-lettered rows, when the queue reports them
  *   s/<sensor>/<field>  the sensor's last numeric value (booleans as 0/1)
  */
+import type { ClockStatus } from "../../clock/index.ts";
 import type { FieldValue, QueueStats } from "../../queue/index.ts";
 import type { HealthBody } from "../server.ts";
 import type { HealthStatus, SensorHealth } from "../snapshot.ts";
@@ -19,8 +20,10 @@ import type { HistorySlice } from "./history.ts";
 
 /** The snapshot the page reads: HealthStatus plus what only the page shows. */
 export interface PageStatus extends HealthStatus {
-  /** deadLettered appears when the queue keeps a dead-letter table. */
-  queue: QueueStats & { deadLettered?: number };
+  /** deadLetters appears when the queue keeps a dead-letter table (#12). */
+  queue: QueueStats & { deadLetters?: number; lastDeadLetterReason?: string | undefined };
+  /** anchors and crystalPpm come with the clock model of #13. */
+  clock: ClockStatus & { anchors?: number; crystalPpm?: number | undefined };
   sensors: ReadonlyArray<SensorHealth & { driver?: string; values?: Record<string, FieldValue> }>;
 }
 
@@ -35,7 +38,7 @@ export function historyRow(s: PageStatus): Record<string, number> {
     delivered: s.queue.delivered,
   };
   for (const [p, n] of Object.entries(s.queue.rowsByPriority)) row[`p/${p}`] = n;
-  if (s.queue.deadLettered !== undefined) row.dead = s.queue.deadLettered;
+  if (s.queue.deadLetters !== undefined) row.dead = s.queue.deadLetters;
   for (const sensor of s.sensors) {
     for (const [field, v] of Object.entries(sensor.values ?? {})) {
       const n = typeof v === "number" ? v : typeof v === "boolean" ? Number(v) : undefined;
@@ -166,7 +169,8 @@ export function pageData(input: PageInput) {
       delivered_total: q.delivered,
       evicted_total: Object.values(q.evictedByPriority).reduce((a, b) => a + b, 0),
       refused_total: Object.values(q.refusedByPriority).reduce((a, b) => a + b, 0),
-      dead_lettered: q.deadLettered ?? null,
+      dead_lettered: q.deadLetters ?? null,
+      last_dead_letter_reason: q.lastDeadLetterReason ?? null,
       last_error: q.lastError ?? null,
     },
     rates: {
@@ -198,6 +202,8 @@ export function pageData(input: PageInput) {
       quality: c.quality,
       synced: c.synced,
       error_bound_ms: c.estimatedErrorMs ?? null,
+      anchors: c.anchors ?? null,
+      crystal_ppm: c.crystalPpm ?? null,
       last_anchor_age_s: c.lastGoodAnchorAgeS === undefined ? null : round(c.lastGoodAnchorAgeS, 1),
       rtc_path: c.rtcPath,
       rtc_offset_ms: c.rtcOffsetMs ?? null,

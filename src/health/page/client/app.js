@@ -237,6 +237,7 @@
     put("queue.delivered", int(q.delivered_total));
     $("#dead-row").hidden = q.dead_lettered === null || q.dead_lettered === undefined;
     put("queue.dead", int(q.dead_lettered));
+    put("queue.deadReason", q.last_dead_letter_reason ?? "none");
 
     const tbody = $("#by-priority tbody");
     const prios = Object.keys(q.by_priority).sort((a, b) => Number(b) - Number(a));
@@ -397,7 +398,13 @@
     for (const el of bound.get("clock.state") ?? []) setClass(el, c.synced ? "state-ok" : "state-degraded");
     put("clock.source", c.source);
     put("clock.quality", c.quality);
-    put("clock.error", c.error_bound_ms === null ? "unknown" : `± ${int(c.error_bound_ms)} ms`);
+    put(
+      "clock.error",
+      c.error_bound_ms === null
+        ? "unknown"
+        : `± ${int(c.error_bound_ms)} ms${c.crystal_ppm === null ? "" : ` (crystal ${num(c.crystal_ppm)} ppm)`}`,
+    );
+    put("clock.anchors", c.anchors === null ? "–" : int(c.anchors));
     put("clock.anchor", c.last_anchor_age_s === null ? "none this boot" : ago(c.last_anchor_age_s));
     put(
       "clock.rtc",
