@@ -24,6 +24,8 @@ export interface PageBenchmarkResult {
   pageGzipBytes: number;
   polls: number;
   renderMedianMs: number;
+  /** RSS (MB) at each minute of the page period: a plateau is the heap settling, a slope a leak. */
+  pageRssByMinuteMb: number[];
 }
 
 const rssMb = (pid: number) => {
@@ -74,10 +76,13 @@ export async function runPageBenchmark(
     const page = await browser.context.newPage();
     await page.goto(`${base}/`);
     const renders: number[] = [];
-    const deadline = Date.now() + periodMs;
+    const pageRssByMinuteMb: number[] = [];
+    const opened = Date.now();
+    const deadline = opened + periodMs;
     let lastPoll = "";
     while (Date.now() < deadline) {
       await Bun.sleep(2000);
+      if (Date.now() - opened >= (pageRssByMinuteMb.length + 1) * 60_000) pageRssByMinuteMb.push(rssMb(pid));
       const poll = (await page.locator("#updated").getAttribute("data-polls")) ?? "";
       if (poll === lastPoll) continue;
       lastPoll = poll;
@@ -95,6 +100,7 @@ export async function runPageBenchmark(
       pageGzipBytes,
       polls: Number(lastPoll),
       renderMedianMs: renders[Math.floor(renders.length / 2)] ?? Number.NaN,
+      pageRssByMinuteMb,
     };
   } finally {
     await browser.close();

@@ -42,6 +42,9 @@ async function drainRows(): Promise<BenchRow[]> {
 async function pageRows(): Promise<BenchRow[]> {
   const { runPageBenchmark } = await import("./page.ts");
   const r = await runPageBenchmark();
+  process.stderr.write(
+    `bench: page: RSS each minute with the page open (MB): ${r.pageRssByMinuteMb.map((x) => x.toFixed(1)).join(" ")}\n`,
+  );
   return [
     {
       name: `RSS growth, status page open ${r.minutes} min, polling every 2 s (${r.flavor}; vs the same time unwatched)`,

@@ -153,6 +153,7 @@
   // ---- history kept by the page (the device sends only new rows after the first poll) ----
   const hist = { t: [], rows: [], capt: [], deliv: [], dead: [], prio: new Map(), sensors: new Map() };
   let lastT;
+  const live = [];
   function append(h) {
     const n = hist.t.length;
     const column = (map, key) => {
@@ -255,10 +256,13 @@
       setText(tr.children[1], p === "none" ? "empty" : int(q.by_priority[p]));
     });
 
+    // Between history rows (5 s apart) the depths seen at each poll are kept, so a short peak
+    // stays in the chart until a history row covers its time.
+    live.push({ t: now, rows: q.rows, prio: q.by_priority });
+    while (live.length && (live[0].t <= (lastT ?? -Infinity) || live.length > 30)) live.shift();
+    const xs = [...hist.t, ...live.map((p) => p.t)].map((t) => (t - now) / 60);
+    const total = [...hist.rows, ...live.map((p) => p.rows)];
     // Trend: the live depth against the depth a minute ago.
-    const x = hist.t.map((t) => (t - now) / 60);
-    const xs = [...x, 0];
-    const total = [...hist.rows, q.rows];
     let before;
     for (let i = hist.t.length - 1; i >= 0; i--) {
       if (now - hist.t[i] >= 55 && hist.rows[i] !== null) {
@@ -288,7 +292,10 @@
     );
     for (const p of keys) {
       names.push(`priority ${p}`);
-      series.push([...(hist.prio.get(p) ?? new Array(hist.t.length).fill(null)), q.by_priority[p] ?? 0]);
+      series.push([
+        ...(hist.prio.get(p) ?? new Array(hist.t.length).fill(null)),
+        ...live.map((l) => l.prio[p] ?? 0),
+      ]);
     }
     plot($("#chart-queue"), "queue", names, [xs, ...series]);
     setText($("#chart-queue-alt"), describe("Readings waiting", xs, total, int));
