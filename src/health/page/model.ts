@@ -10,7 +10,6 @@
  *   dead            dead-lettered rows, when the queue reports them
  *   s/<sensor>/<field>  the sensor's last numeric value (booleans as 0/1)
  */
-import type { ClockStatus } from "../../clock/index.ts";
 import type { FieldValue, QueueStats } from "../../queue/index.ts";
 import type { HealthBody } from "../server.ts";
 import type { HealthStatus, SensorHealth } from "../snapshot.ts";
@@ -22,8 +21,6 @@ import type { HistorySlice } from "./history.ts";
 export interface PageStatus extends HealthStatus {
   /** deadLetters appears when the queue keeps a dead-letter table (#12). */
   queue: QueueStats & { deadLetters?: number; lastDeadLetterReason?: string | undefined };
-  /** anchors and crystalPpm come with the clock model of #13. */
-  clock: ClockStatus & { anchors?: number; crystalPpm?: number | undefined };
   sensors: ReadonlyArray<SensorHealth & { driver?: string; values?: Record<string, FieldValue> }>;
 }
 
@@ -202,7 +199,7 @@ export function pageData(input: PageInput) {
       quality: c.quality,
       synced: c.synced,
       error_bound_ms: c.estimatedErrorMs ?? null,
-      anchors: c.anchors ?? null,
+      anchors: c.anchors,
       crystal_ppm: c.crystalPpm ?? null,
       last_anchor_age_s: c.lastGoodAnchorAgeS === undefined ? null : round(c.lastGoodAnchorAgeS, 1),
       rtc_path: c.rtcPath,
