@@ -24,7 +24,8 @@ export interface PageBenchmarkResult {
   pageGzipBytes: number;
   polls: number;
   renderMedianMs: number;
-  /** RSS (MB) at each minute of the page period: a plateau is the heap settling, a slope a leak. */
+  /** RSS (MB) at each minute of each period: a plateau is the heap settling, a slope a leak. */
+  baselineRssByMinuteMb: number[];
   pageRssByMinuteMb: number[];
 }
 
@@ -60,10 +61,18 @@ export async function runPageBenchmark(
   try {
     await fr.waitForLog((l) => l.msg === "fieldrelay ready", 60_000);
     const pid = fr.proc.pid;
-    await Bun.sleep(15_000); // warm-up: history columns, JIT, SQLite page cache
-    const rssStartMb = rssMb(pid);
-    await Bun.sleep(periodMs);
-    const rssMidMb = rssMb(pid);
+    // warm-up (history columns, JIT, SQLite page cache), then three samples 10 s apart
+    await Bun.sleep(15_000);
+    const startSamples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      startSamples.push(rssMb(pid));
+      await Bun.sleep(10_000);
+    }
+    const baselineRssByMinuteMb: number[] = [];
+    for (let m = 0; m < minutes; m++) {
+      await Bun.sleep(60_000);
+      baselineRssByMinuteMb.push(rssMb(pid));
+    }
 
     const plain = await fetch(`${base}/`, { headers: { "accept-encoding": "identity" } });
     const pageBytes = (await plain.arrayBuffer()).byteLength;
@@ -88,18 +97,23 @@ export async function runPageBenchmark(
       lastPoll = poll;
       renders.push(Number(await page.locator("#updated").getAttribute("data-render-ms")));
     }
-    const rssEndMb = rssMb(pid);
+    if (pageRssByMinuteMb.length < minutes) pageRssByMinuteMb.push(rssMb(pid));
     renders.sort((a, b) => a - b);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const rssStartMb = mean(startSamples);
+    const baselineEnd = mean(baselineRssByMinuteMb.slice(-3));
+    const pageEnd = mean(pageRssByMinuteMb.slice(-3));
     return {
       minutes,
       flavor,
       rssStartMb,
-      baselineGrowthMb: rssMidMb - rssStartMb,
-      pageGrowthMb: rssEndMb - rssMidMb,
+      baselineGrowthMb: baselineEnd - rssStartMb,
+      pageGrowthMb: pageEnd - baselineEnd,
       pageBytes,
       pageGzipBytes,
       polls: Number(lastPoll),
       renderMedianMs: renders[Math.floor(renders.length / 2)] ?? Number.NaN,
+      baselineRssByMinuteMb,
       pageRssByMinuteMb,
     };
   } finally {

@@ -43,7 +43,7 @@ async function pageRows(): Promise<BenchRow[]> {
   const { runPageBenchmark } = await import("./page.ts");
   const r = await runPageBenchmark();
   process.stderr.write(
-    `bench: page: RSS each minute with the page open (MB): ${r.pageRssByMinuteMb.map((x) => x.toFixed(1)).join(" ")}\n`,
+    `bench: page: RSS each minute (MB), unwatched: ${r.baselineRssByMinuteMb.map((x) => x.toFixed(1)).join(" ")}; page open: ${r.pageRssByMinuteMb.map((x) => x.toFixed(1)).join(" ")}\n`,
   );
   return [
     {
