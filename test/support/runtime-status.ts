@@ -40,8 +40,10 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       oldestUnsentAgeS: 3,
       refusing: false,
       lastCommitMonoMs: NOW_MONO_MS - 500,
+      lastCommitAttemptMonoMs: NOW_MONO_MS - 500,
       lastError: undefined,
       seqNext: 121,
+      stateLost: 0,
       ...o.queue,
     },
     publisher: {
