@@ -43,6 +43,7 @@ const only = process.argv[2];
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
   ["drain", drainRows],
+  ["startup", async () => (await import("./startup.ts")).runStartupBenchmarks()],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;

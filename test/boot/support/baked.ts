@@ -5,7 +5,7 @@
  * `delivery`, a broker on the host (reached through QEMU's user network) is down until the guest
  * has queued readings, then started, and every queued reading must arrive.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";

@@ -59,7 +59,10 @@ export function qemuArgs(o: BootOptions): string[] {
     String(o.smp ?? 2),
     "-m",
     String(o.memMiB ?? 1024),
-    ...(o.network ? ["-nic", "user,model=virtio-net-pci"] : ["-nic", "none"]),
+    // romfile= : no PXE option ROM (Debian ships it in ipxe-qemu, which the guest never needs).
+    ...(o.network
+      ? ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="]
+      : ["-nic", "none"]),
     ...common,
     "-drive",
     `file=${o.image},format=raw,if=virtio`,
