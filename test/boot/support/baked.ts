@@ -35,6 +35,8 @@ export interface BakedBoot {
   logName: string;
   /** Run the capture → outage → delivery round against a broker on the host. */
   delivery?: boolean;
+  /** How long the guest may take from power-on to power-off (default 6 minutes). */
+  bootTimeoutMs?: number;
 }
 
 const BOOT_START_BYTES = 8192 * 512;
@@ -42,11 +44,12 @@ const BOOT_START_BYTES = 8192 * 512;
 const BUNDLE = process.env.FIELDRELAY_BOOT_BUNDLE ?? join(DIST, "bundle");
 const DATA_MIB = 128;
 const GROW_MIB = 256;
-const BOOT_TIMEOUT_MS = 6 * 60_000;
+const DEFAULT_BOOT_TIMEOUT_MS = 6 * 60_000;
 
 export function describeBakedBoot(variant: BakedBoot): void {
   const skip = missing(...BOOT_TOOLS) ?? binaryMissing("arm64") ?? bundleMissing(BUNDLE) ?? notRoot();
   const LOG = join(tmpdir(), variant.logName);
+const BOOT_TIMEOUT_MS = variant.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS;
 
   describe.skipIf(skip !== undefined)(variant.title, () => {
     const timings: Record<string, number> = {};
