@@ -49,7 +49,7 @@ const DEFAULT_BOOT_TIMEOUT_MS = 6 * 60_000;
 export function describeBakedBoot(variant: BakedBoot): void {
   const skip = missing(...BOOT_TOOLS) ?? binaryMissing("arm64") ?? bundleMissing(BUNDLE) ?? notRoot();
   const LOG = join(tmpdir(), variant.logName);
-const BOOT_TIMEOUT_MS = variant.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS;
+  const BOOT_TIMEOUT_MS = variant.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS;
 
   describe.skipIf(skip !== undefined)(variant.title, () => {
     const timings: Record<string, number> = {};

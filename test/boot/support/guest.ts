@@ -10,9 +10,14 @@
  *   - fieldrelay-boot-report.service: after fieldrelay has started it waits for active, samples the
  *     service twice more than one WatchdogSec apart (≥ 2 keep-alive intervals), re-runs install.sh
  *     (nothing may change) and installs a build that cannot run (it must be rolled back), records the mount
- *     options of / and the data partition's /proc/fs/ext4/<dev>/options, stops fieldrelay, records
- *     how it ended, prints one line `FIELDRELAY-BOOT-REPORT <base64 of key=value lines>` on the
- *     console and powers off. base64 keeps the line intact whatever the values contain.
+ *     options of / and the data partition's /proc/fs/ext4/<dev>/options, the page size and
+ *     `fieldrelay doctor --json`, stops fieldrelay, records how it ended, prints one line
+ *     `FIELDRELAY-BOOT-REPORT <base64 of key=value lines>` on the console and powers off. base64
+ *     keeps the line intact whatever the values contain;
+ *   - with `delivery` (a broker on the host, QEMU user network): a static address for
+ *     systemd-networkd, and a round after the watchdog samples: record the seqs queued while the
+ *     broker was down, print `FIELDRELAY-BOOT-PHASE start-broker` (the host starts it), wait for
+ *     the queue to drain.
  */
 import { cpSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
