@@ -35,7 +35,7 @@ export function deviceContext(configPath: string, env: NodeJS.ProcessEnv = proce
     config = loadConfig({ path: configPath, env });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    configProblem = error.message.replace(/\s*\n\s*/g, "; ");
+    configProblem = error.message;
   }
   const root = config?.system.root ?? env.FIELDRELAY_SYSTEM_ROOT ?? "/";
   const sync = syncSourceFromConfig(config?.clock.sync_source ?? "adjtimex");

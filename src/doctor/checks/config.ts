@@ -6,8 +6,10 @@ function oneLine(path: string, text: string): string {
   return text
     .split(`${path}: `)
     .join("")
+    .replace(/^\d+ problems?:\s*/, "")
     .split(/\s*\n\s*/)
-    .join(" ");
+    .filter(Boolean)
+    .join("; ");
 }
 
 export const configCheck: Check = (ctx) => {
