@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binaryMissing, DIST } from "../support/fieldrelay.ts";
 import { missing } from "../support/tools.ts";
 import { debianBase } from "./support/base.ts";
+import { doctorFrom } from "./support/doctor.ts";
 import { exec, timed, timedAsync } from "./support/exec.ts";
 import { bootKernel, RASPI3B_DTB, raspi3bKernelSpec } from "./support/kernel.ts";
 import { type BootResult, bootImage, tail } from "./support/qemu.ts";
@@ -160,5 +161,25 @@ describe.skipIf(skip !== undefined)("raspi3b boot: GPIO through the Pi's pinctrl
     expect(r["missing.get"]).toContain("NO_SUCH_LINE");
     expect(r["missing.offset"]).toContain("99");
     expect(r["missing.sensor"]).toContain("ghost");
+  });
+
+  it("fieldrelay doctor resolves the sensors' named lines on the real chip and flags the missing one", () => {
+    const r = reported();
+    const doctor = doctorFrom(r);
+    const check = (id: string) => doctor.checks.find((c) => c.id === id);
+    expect(check("gpio.button")?.status, JSON.stringify(check("gpio.button"))).toBe("ok");
+    expect(check("gpio.button")?.message).toBe(
+      `sensor button: line ${ROUND_TRIP_LINE.name} is gpiochip0 offset ${ROUND_TRIP_LINE.offset}`,
+    );
+    expect(check("gpio.door")?.message).toBe(
+      `sensor door: line ${OTHER_LINE.name} is gpiochip0 offset ${OTHER_LINE.offset}`,
+    );
+    expect(check("gpio.ghost")?.status).toBe("fail");
+    expect(check("gpio.ghost")?.message).toContain('no GPIO line named "NO_SUCH_LINE"');
+    // No udev rules and no fieldrelay user in this bare root: the service user could not open the chip.
+    expect(check("gpio.access.gpiochip0")?.status).toBe("fail");
+    expect(check("gpio.access.gpiochip0")?.message).toMatch(/user fieldrelay .* cannot open it/);
+    expect(r["doctor.exit"]).toBe("2");
+    expect(r["doctor.stderr"]).toBe("");
   });
 });

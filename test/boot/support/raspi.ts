@@ -92,6 +92,11 @@ kv missing.offset "$($F gpio get --chip gpiochip0 99 2>&1 | one)"
 kv missing.offset.exit "$($F gpio get --chip gpiochip0 99 > /dev/null 2>&1; echo $?)"
 kv missing.sensor "$($F sensor read ghost -c $C 2>&1 | one)"
 kv missing.sensor.exit "$($F sensor read ghost -c $C > /dev/null 2>&1; echo $?)"
+# doctor's GPIO checks against the real driver (no systemd here: only the gpio lines are asserted)
+$F doctor -c $C --json > /tmp/doctor.json 2> /tmp/doctor.err
+kv doctor.exit "$?"
+kv doctor.json "$(base64 -w0 < /tmp/doctor.json)"
+kv doctor.stderr "$(one < /tmp/doctor.err)"
 kv ${RASPI_DONE_KEY} yes
 line="${REPORT_MARKER} $(base64 -w0 "$out")"
 echo "$line" > /dev/console
