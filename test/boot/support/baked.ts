@@ -268,9 +268,9 @@ export function describeBakedBoot(variant: BakedBoot): void {
       expect(r["doctor.stderr"]).toBe("");
     });
 
-    it.runIf(variant.delivery === true)(
-      "delivers every reading captured during the broker outage once the broker is back",
-      () => {
+    // Registered only where the round runs: a test skipped in CI would be a test that cannot fail.
+    if (variant.delivery)
+      it("delivers every reading captured during the broker outage once the broker is back", () => {
         const r = reported();
         const queued = (r["delivery.queued_seqs"] ?? "").split(" ").filter(Boolean).map(Number);
         // The outage lasted more than a WatchdogSec at one reading per 2 s.
@@ -279,8 +279,7 @@ export function describeBakedBoot(variant: BakedBoot): void {
         expect(r["delivery.rows_after"], r["delivery.seconds"]).toBe("0");
         expect(queued.filter((s) => !received.has(s))).toEqual([]);
         expect(r["delivery.ActiveState"]).toBe("active");
-      },
-    );
+      });
   });
 }
 
