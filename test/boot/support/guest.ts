@@ -81,7 +81,9 @@ fi
 
 # install.sh on the live system, under real systemd and a read-only root. A re-run of the same
 # bundle changes nothing and leaves the service running; then a build that passes check-config
-# but cannot run must be rolled back. Both must leave / read-only again.
+# but cannot run must be rolled back. Both must leave / read-only again. (Left out where the test
+# asked so: the installer does not depend on the page size, and the rollback alone takes minutes.)
+if [ ! -e "$T/no-install-checks" ]; then
 B=/usr/local/lib/fieldrelay-boot-test/bundle
 pid_before=$(prop MainPID)
 bash "$B/install.sh" --config /etc/fieldrelay/config.toml --timeout 90 > /run/install-rerun.log 2>&1
@@ -102,6 +104,7 @@ kv broken.log "$(tr '\n' '|' < /run/install-broken.log)"
 kv broken.root_options "$(findmnt -no OPTIONS /)"
 kv broken.binary_restored "$(cmp -s /usr/local/bin/fieldrelay "$B/fieldrelay" && echo yes || echo no)"
 kv broken.ActiveState "$(prop ActiveState)"
+fi
 
 kv root.options "$(findmnt -no OPTIONS /)"
 src=$(findmnt -no SOURCE /var/lib/fieldrelay)
@@ -182,10 +185,14 @@ Gateway=10.0.2.2
 export interface BootTestFileOptions {
   /** Run the capture → outage → delivery round against a host broker (needs -nic user). */
   delivery?: boolean;
+  /** Re-run install.sh live and roll back a broken build (default true). */
+  installChecks?: boolean;
 }
 
 /** Adds the boot test's own files to an extracted base rootfs (see the module comment). */
 export function addBootTestFiles(root: string, bundle: string, options: BootTestFileOptions = {}): void {
+  if (options.installChecks === false)
+    write(root, "usr/local/lib/fieldrelay-boot-test/no-install-checks", "");
   if (options.delivery) {
     write(root, "usr/local/lib/fieldrelay-boot-test/delivery", "");
     write(root, "etc/systemd/network/10-boot-test.network", NETWORK_FILE);
