@@ -19,6 +19,7 @@ export const COMMANDS: ReadonlyArray<[string, () => Promise<Register>]> = [
   ["check-config", async () => (await import("./commands/check-config.ts")).checkConfigCommand],
   ["run", async () => (await import("./commands/run.ts")).runCommand],
   ["rtc", async () => (await import("./commands/rtc.ts")).rtcCommand],
+  ["clock", async () => (await import("./commands/clock.ts")).clockCommand],
   ["status", async () => (await import("./commands/status.ts")).statusCommand],
   ["doctor", async () => (await import("./commands/doctor.ts")).doctorCommand],
   ["queue", async () => (await import("./commands/queue.ts")).queueCommand],
