@@ -8,7 +8,7 @@ import { rtcCheck, timeSyncCheck } from "./checks/clock.ts";
 import { configCheck } from "./checks/config.ts";
 import { gpioCheck, i2cCheck, oneWireCheck } from "./checks/hardware.ts";
 import { kernelCheck } from "./checks/kernel.ts";
-import { brokerCheck, portsCheck, queueCheck, unitCheck } from "./checks/service.ts";
+import { brokerCheck, portsCheck, queueCheck, queueLockCheck, unitCheck } from "./checks/service.ts";
 import { storageCheck } from "./checks/storage.ts";
 import { type Check, type CheckResult, type DoctorContext, fail, type Status } from "./types.ts";
 
@@ -17,6 +17,7 @@ export const CHECKS: ReadonlyArray<[string, Check]> = [
   ["config", configCheck],
   ["storage", storageCheck],
   ["queue", queueCheck],
+  ["queue.lock", queueLockCheck],
   ["i2c", i2cCheck],
   ["rtc", rtcCheck],
   ["gpio", gpioCheck],

@@ -7,7 +7,16 @@
 
 import { Database } from "bun:sqlite";
 import { X509Certificate } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -60,6 +69,9 @@ function write(path: string, content: string, mode = 0o644): void {
   writeFileSync(path, content, { mode });
 }
 
+const lockTable = (lockFile: string, pid: number) =>
+  `1: POSIX  ADVISORY  WRITE 99 fe:00:1 0 EOF\n2: FLOCK  ADVISORY  WRITE ${pid} b3:03:${statSync(lockFile).ino} 0 EOF\n`;
+
 const mountLine = (
   id: number,
   point: string,
@@ -77,6 +89,9 @@ function healthyDevice(): Device {
   const db = new Database(join(data, "queue.db"));
   migrate(db);
   db.close();
+  // The service (pid 4242) holds the queue's writer lock, as the kernel's lock table says.
+  writeFileSync(join(data, "queue.db.lock"), "4242\n");
+  write(join(root, "proc/locks"), lockTable(join(data, "queue.db.lock"), 4242));
   write(join(root, "proc/sys/kernel/osrelease"), "6.6.51+rpt-rpi-v8\n");
   write(
     join(root, "proc/self/smaps"),
@@ -105,6 +120,7 @@ function healthyDevice(): Device {
       SubState: "running",
       Result: "success",
       NRestarts: "0",
+      MainPID: "4242",
       WatchdogUSec: "30s",
       User: "fieldrelay",
       SupplementaryGroups: "i2c gpio",
@@ -273,6 +289,24 @@ describe("fieldrelay doctor: one fixture per problem", () => {
     expect(r.exit).toBe(2);
   });
 
+  it("queue lock held by another process than the service: warn naming the pid, exit 1", async () => {
+    const d = healthyDevice();
+    write(join(d.root, "proc/locks"), lockTable(`${d.data}/queue.db.lock`, 777));
+    const r = await doctor(d);
+    expect(formatLine(only(r, "queue.lock", "warn"))).toMatch(
+      /queue\.db\.lock is held by pid 777, not by fieldrelay\.service \(pid 4242\) — fix: that is another fieldrelay run \(ps -p 777\)/,
+    );
+    expect(r.exit).toBe(1);
+  });
+
+  it("service active but nobody holds the queue lock: fail, exit 2", async () => {
+    const d = healthyDevice();
+    write(join(d.root, "proc/locks"), "");
+    const r = await doctor(d);
+    expect(only(r, "queue.lock", "fail").message).toMatch(/is active but nobody holds .*queue\.db\.lock/);
+    expect(r.exit).toBe(2);
+  });
+
   it("I2C sensor configured but /dev/i2c-1 absent: fail with dtparam=i2c_arm=on, exit 2", async () => {
     const d = healthyDevice();
     d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
@@ -375,7 +409,8 @@ describe("fieldrelay doctor: one fixture per problem", () => {
 
   it("unit failed: fail with journalctl, exit 2", async () => {
     const d = healthyDevice();
-    d.unit = { ...d.unit, ActiveState: "failed", SubState: "failed", Result: "watchdog" };
+    d.unit = { ...d.unit, ActiveState: "failed", SubState: "failed", Result: "watchdog", MainPID: "0" };
+    write(join(d.root, "proc/locks"), ""); // the failed service's lock went with its process
     const r = await doctor(d);
     expect(formatLine(only(r, "systemd.unit", "fail"))).toMatch(
       /fieldrelay\.service failed \(watchdog\) — fix: journalctl -u fieldrelay\.service/,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pageSizeKiB } from "../../src/doctor/checks/kernel.ts";
+import { flockHolders } from "../../src/doctor/checks/service.ts";
 import { exitFor, formatLine } from "../../src/doctor/index.ts";
 import { isReadOnly, mountOf, parseMountinfo } from "../../src/doctor/mountinfo.ts";
 
@@ -35,6 +36,12 @@ describe("doctor: results", () => {
   it("reads the kernel's page size from smaps", () => {
     expect(pageSizeKiB("00400000-00452000 r-xp\nSize: 328 kB\nKernelPageSize:       16 kB\n")).toBe(16);
     expect(pageSizeKiB("nothing")).toBeUndefined();
+  });
+
+  it("reads flock writers from /proc/locks by inode, ignoring POSIX locks", () => {
+    const table =
+      "1: FLOCK  ADVISORY  WRITE 19635 07:00:12 0 EOF\n2: POSIX  ADVISORY  WRITE 3102 fe:00:2187489 1073741824 1073742335\n3: FLOCK  ADVISORY  READ 5 fe:00:9 0 EOF\n";
+    expect([...flockHolders(table)]).toEqual([[12, 19635]]);
   });
 
   it("exits 0 when all ok, 1 with a warning, 2 with a failure", () => {

@@ -4,12 +4,13 @@
  * ahead of expiry) and the ingest/health ports (answering when the service runs, free when not).
  */
 import { X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { parseListen } from "../../config/index.ts";
 import { loadTls } from "../../publish/index.ts";
 import { openQueueReader, QueueError } from "../../queue/index.ts";
+import { readText, under } from "../files.ts";
 import { type CheckResult, type DoctorContext, fail, ok, warn } from "../types.ts";
 
 const DAY_MS = 86_400_000;
@@ -108,6 +109,61 @@ export function queueCheck(ctx: DoctorContext): CheckResult[] {
       ),
     ];
   }
+}
+
+/** FLOCK holders from /proc/locks (proc(5)): inode → pid. Read-only: doctor never takes a lock. */
+export function flockHolders(procLocks: string): Map<number, number> {
+  const holders = new Map<number, number>();
+  for (const line of procLocks.split("\n")) {
+    const m = /^\d+:\s+FLOCK\s+\S+\s+WRITE\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
+    if (m) holders.set(Number(m[2]), Number(m[1]));
+  }
+  return holders;
+}
+
+/**
+ * The queue's single-writer lock (`<queue.path>.lock`, flock, see src/queue/lock.ts), looked up in
+ * the kernel's lock table rather than probed: a probe could make a starting service refuse.
+ */
+export async function queueLockCheck(ctx: DoctorContext): Promise<CheckResult[]> {
+  if (!ctx.config) return [];
+  const lockFile = `${ctx.config.queue.path}.lock`;
+  const unit = await ctx.showUnit(ctx.unit, ["ActiveState", "MainPID"]);
+  const active = unit?.ActiveState === "active";
+  let inode: number;
+  try {
+    inode = statSync(lockFile).ino;
+  } catch {
+    return [
+      active
+        ? warn(
+            "queue.lock",
+            `${ctx.unit} is active but ${lockFile} does not exist`,
+            "update fieldrelay: this build does not lock its queue",
+          )
+        : ok("queue.lock", `${lockFile} does not exist yet (no writer has run)`),
+    ];
+  }
+  const holder = flockHolders(readText(under(ctx.root, "/proc/locks")) ?? "").get(inode);
+  const mainPid = Number(unit?.MainPID ?? 0);
+  if (holder === undefined)
+    return [
+      active
+        ? fail(
+            "queue.lock",
+            `${ctx.unit} is active but nobody holds ${lockFile}: it is not writing the queue`,
+            `journalctl -u ${ctx.unit} -b; systemctl restart ${ctx.unit}`,
+          )
+        : ok("queue.lock", `${lockFile} is free (no writer running)`),
+    ];
+  if (active && holder === mainPid) return [ok("queue.lock", `held by ${ctx.unit} (pid ${holder})`)];
+  return [
+    warn(
+      "queue.lock",
+      `${lockFile} is held by pid ${holder}${active ? `, not by ${ctx.unit} (pid ${mainPid})` : ` while ${ctx.unit} is not running`}`,
+      `that is another fieldrelay run (ps -p ${holder}); stop it so the service can take the queue`,
+    ),
+  ];
 }
 
 const DEFAULT_PORTS: Record<string, number> = { "mqtt:": 1883, "mqtts:": 8883, "ws:": 80, "wss:": 443 };

@@ -267,6 +267,10 @@ export function describeBakedBoot(variant: BakedBoot): void {
       expect(check("storage.data_journal")?.message).toContain("data=journal");
       expect(check("storage.root_ro")?.status, JSON.stringify(check("storage.root_ro"))).toBe("ok");
       expect(check("config")?.status).toBe("ok");
+      // The running service holds the queue's writer lock (read from the kernel's /proc/locks).
+      expect(check("queue.lock")?.message, JSON.stringify(check("queue.lock"))).toMatch(
+        /^held by fieldrelay\.service \(pid \d+\)$/,
+      );
       expect(check("systemd.unit")?.status, JSON.stringify(check("systemd.unit"))).toBe("ok");
       // The broker is unreachable in the 4 KiB boot (by design): doctor must say so, exit 2.
       if (!variant.delivery) {
