@@ -49,6 +49,7 @@ export async function i2cCheck(ctx: DoctorContext): Promise<CheckResult[]> {
   const devices = parsedSensors(ctx)
     .filter((s) => typeof s.options.bus === "number" && typeof s.options.address === "number")
     .map((s) => ({
+      name: s.entry.name,
       what: `sensor ${s.entry.name} (${s.entry.driver})`,
       bus: s.options.bus as number,
       address: s.options.address as number,
@@ -88,7 +89,7 @@ export async function i2cCheck(ctx: DoctorContext): Promise<CheckResult[]> {
   }
   for (const d of devices) {
     if (!usable.has(d.bus)) continue;
-    const id = `i2c.${d.what.split(" ")[1]}`;
+    const id = `i2c.${d.name}`;
     const where = `${hex(d.address)} on bus ${d.bus}`;
     const driver = i2cDriver(ctx, d.bus, d.address);
     if (driver) {
