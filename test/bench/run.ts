@@ -98,6 +98,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["ingest", async () => (await import("./ingest.ts")).runIngestBenchmarks()],
   ["clock", clockRows],
   ["page", pageRows],
+  ["startup", async () => (await import("./startup.ts")).runStartupBenchmarks()],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;
