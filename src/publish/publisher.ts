@@ -37,7 +37,6 @@ import type { Config } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
-import type { PublisherStats } from "../runtime/status.ts";
 import { backoffDelayS } from "./backoff.ts";
 import {
   buildEnvelope,
@@ -48,6 +47,7 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
+import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, takeTokens } from "./token-bucket.ts";
 import { topicMatches } from "./topic-filter.ts";

@@ -154,6 +154,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
         status,
         vitals,
         version,
+        deviceId: config.device.id,
         log: component("health"),
         thresholds,
       });

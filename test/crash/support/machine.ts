@@ -1,6 +1,6 @@
 /**
- * The crash suite's emulated device: the boot test's Debian arm64 base and kernel (with dmsetup and
- * the dm-mod/dm-log-writes/dm-flakey modules), shaped like Raspberry Pi OS and baked with
+ * The crash suite's emulated device: the boot test's Debian arm64 base (with dmsetup) and kernel
+ * (its initramfs also loading dm-log-writes and dm-flakey), shaped like Raspberry Pi OS and baked with
  * fieldrelay, plus the crash files (guest.ts) and extra virtio disks found by serial. The disks'
  * ext4 file systems are made here, so the replayer knows exactly what the device held when each
  * dm target was created.
@@ -11,13 +11,19 @@ import { join } from "node:path";
 import { debianBase } from "../../boot/support/base.ts";
 import { ensureArm64Binfmt } from "../../boot/support/binfmt.ts";
 import { exec, timed, timedAsync } from "../../boot/support/exec.ts";
-import { bootKernel } from "../../boot/support/kernel.ts";
+import { bootKernel, type KernelSpec, virtKernelSpec } from "../../boot/support/kernel.ts";
 import { qemuAppend, qemuArgs } from "../../boot/support/qemu.ts";
 import { REPO } from "../../support/fieldrelay.ts";
 import { makePiImage } from "../../support/pi-image.ts";
 import { addCrashFiles, CRASH_CONFIG, DISKS, type DiskName } from "./guest.ts";
 
 const BOOT_START_BYTES = 8192 * 512;
+
+/** The boot test's -M virt kernel, its initramfs also loading the device-mapper targets (dm-mod and dax come as their dependencies). */
+export function crashKernelSpec(): KernelSpec {
+  const virt = virtKernelSpec();
+  return { ...virt, name: "virt-dm", modules: [...virt.modules, "dm_log_writes", "dm_flakey"] };
+}
 
 export interface CrashMachine {
   image: string;
@@ -54,7 +60,7 @@ export async function prepareMachine(o: {
 }): Promise<CrashMachine> {
   ensureArm64Binfmt();
   const base = timed(o.timings, "base", () => debianBase());
-  const kernel = timed(o.timings, "kernel", () => bootKernel());
+  const kernel = timed(o.timings, "kernel", () => bootKernel(crashKernelSpec()));
   const baseImage = join(o.work, "raspios-shaped.img");
   const image = join(o.work, "device.img");
   await timedAsync(o.timings, "shape", async () => {
