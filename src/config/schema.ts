@@ -81,6 +81,15 @@ const tls = z
     path: ["cert"],
   });
 
+/** [mqtt.batch]: many readings of one stream per message (src/publish/batcher.ts, README "Batch format"). */
+const batch = z.strictObject({
+  enabled: z.boolean().default(false),
+  max_readings: int(2, 10_000).default(500),
+  max_bytes: int(1024, 16 * 1024 * 1024).default(256 * 1024),
+  max_delay_ms: int(0, 3_600_000).default(2000),
+  alone_priority: int(1, 11).default(11),
+});
+
 const mqtt = z
   .strictObject({
     url: mqttUrl.default("mqtt://127.0.0.1:1883"),
@@ -103,8 +112,10 @@ const mqtt = z
     stable_after_s: z.number().min(1).max(3600).default(30),
     max_inflight: int(1, 65535).default(64),
     max_rate: z.number().min(0).max(100000).default(0),
+    max_rate_bytes: int(0, 1_000_000_000).default(0),
     message_expiry_s: int(0, 4294967295).default(0),
     tls: tls.prefault({}),
+    batch: batch.prefault({}),
   })
   .refine((m) => m.min_backoff_s <= m.max_backoff_s, {
     error: "min_backoff_s must not be greater than max_backoff_s",

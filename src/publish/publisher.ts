@@ -16,10 +16,16 @@
  * Queue.next() returns them first on the next connect (counted in stats().resent: duplicates are
  * possible, consumers dedupe on (device, seq)).
  *
- * Delivery: at most mqtt.max_inflight readings are unacked. QoS 0 counts as delivered once
+ * Delivery: at most mqtt.max_inflight messages are unacked. QoS 0 counts as delivered once
  * written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks are batched into one Queue.ack() per
  * turn. A seq stays excluded from next() until its ack reached the Queue, so it is never sent
  * twice within one session.
+ *
+ * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
+ * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
+ * its header comment has the life of a batched reading. A batch's PUBACK acks every reading in
+ * it; a refused batch is split in halves until the refused reading is alone, which goes to the
+ * dead letter. max_rate counts messages, max_rate_bytes their payload and topic bytes.
  *
  * Status: "online" retained on every connect; last will "offline" retained (QoS 1); on stop()
  * the publisher publishes "offline" itself and then sends DISCONNECT, so the broker drops the will.
@@ -38,9 +44,12 @@ import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
 import type { PublisherStats } from "../runtime/status.ts";
+import { BATCH_CONTENT_TYPE, encodeBatch } from "../wire/index.ts";
 import { backoffDelayS } from "./backoff.ts";
+import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
 import {
   buildEnvelope,
+  type Envelope,
   encodeEnvelope,
   STATUS_OFFLINE,
   STATUS_ONLINE,
@@ -48,8 +57,9 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
+import { refusalOf } from "./refusal.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
-import { availableTokens, createTokenBucket, msUntilToken, takeTokens } from "./token-bucket.ts";
+import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
 import { topicMatches } from "./topic-filter.ts";
 
 export type MqttConfig = Config["mqtt"];
@@ -119,6 +129,15 @@ interface Subscription {
 
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
+/** The same when batching: enough to fill several full messages per call. */
+const BATCH_FETCH = 4096;
+
+/** A reading on its way in a batch: its envelope is built (and stamped) once, when it is taken. */
+interface Item extends BatchItem {
+  reading: QueuedReading;
+  envelope: Envelope;
+  json: string;
+}
 
 function isSecureUrl(url: string): boolean {
   return url.startsWith("mqtts:") || url.startsWith("wss:");
@@ -148,8 +167,23 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let rateTimer: unknown;
   let unsubscribeQueue: (() => void) | undefined;
   const bucket = createTokenBucket(cfg.max_rate, monoMs());
+  const byteBucket = createTokenBucket(cfg.max_rate_bytes, monoMs());
+  const limits = {
+    maxReadings: cfg.batch.max_readings,
+    maxBytes: cfg.batch.max_bytes,
+    maxDelayMs: cfg.batch.max_delay_ms,
+    alonePriority: cfg.batch.alone_priority,
+  };
+  const batcher = cfg.batch.enabled ? new Batcher<Item>(limits) : undefined;
+  /** Halves of refused batches, published before anything new. */
+  const splits: Item[][] = [];
+  let dueTimer: unknown;
 
+  /** Seqs handed to the broker and not yet acked (QoS 0: not yet written). */
   const inflight = new Set<number>();
+  /** inflight plus the readings the batcher holds: what next() must not return again. */
+  const taken = new Set<number>();
+  let inflightMessages = 0;
   let pendingResends = 0;
   let pendingSends = 0;
   let ackBuffer: number[] = [];
@@ -251,6 +285,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     session = undefined;
     inflight.clear();
+    // Held readings were never marked inflight: released, next() returns them again in order.
+    taken.clear();
+    batcher?.release();
+    splits.length = 0;
+    inflightMessages = 0;
     pendingResends = 0;
     notifyIdle();
     if (state === "stopping" || state === "stopped") return;
@@ -312,23 +351,31 @@ export function createPublisher(options: PublisherOptions): Publisher {
     });
   }
 
+  function waitForRate(now: number): void {
+    if (rateTimer !== undefined) return;
+    rateTimer = scheduler.setTimeout(
+      () => {
+        rateTimer = undefined;
+        drain();
+      },
+      Math.max(1, msUntilToken(bucket, now), msUntilToken(byteBucket, now)),
+    );
+  }
+
   function drain(): void {
     const s = session;
     if (!s || state !== "connected" || s.closed) return;
+    if (batcher) {
+      drainBatched(s, batcher);
+      return;
+    }
     while (inflight.size < cfg.max_inflight) {
       let room = Math.min(cfg.max_inflight - inflight.size, MAX_BATCH);
       const now = monoMs();
       room = Math.min(room, availableTokens(bucket, now));
+      if (availableTokens(byteBucket, now) < 1) room = 0;
       if (room === 0) {
-        if (rateTimer === undefined) {
-          rateTimer = scheduler.setTimeout(
-            () => {
-              rateTimer = undefined;
-              drain();
-            },
-            Math.max(1, msUntilToken(bucket, now)),
-          );
-        }
+        waitForRate(now);
         return;
       }
       const batch = queue.next(room, inflight);
@@ -340,14 +387,130 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
   }
 
+  function toItem(reading: QueuedReading): Item {
+    const envelope = buildEnvelope(reading, deviceId, options.stamp(reading));
+    const json = encodeEnvelope(envelope);
+    const { seq, stream, qos, priority } = reading;
+    return { seq, stream, qos, priority, bytes: Buffer.byteLength(json), reading, envelope, json };
+  }
+
+  /** Take readings from the queue into the batcher, publish what is full or due, arm the due timer. */
+  function drainBatched(s: Session, b: Batcher<Item>): void {
+    const now = monoMs();
+    while (b.readyCount < cfg.max_inflight - inflightMessages && b.held < holdCap(limits)) {
+      const got = queue.next(BATCH_FETCH, taken);
+      for (const reading of got) {
+        taken.add(reading.seq);
+        b.add(toItem(reading), now);
+      }
+      if (got.length < BATCH_FETCH) break;
+    }
+    while (inflightMessages < cfg.max_inflight) {
+      const fromSplit = splits.length > 0;
+      const items = splits.shift() ?? b.take(now);
+      if (!items) break;
+      if (availableTokens(bucket, now) < 1 || availableTokens(byteBucket, now) < 1) {
+        if (fromSplit) splits.unshift(items);
+        else b.unshift(items);
+        waitForRate(now);
+        return;
+      }
+      takeTokens(bucket, 1, now);
+      publishItems(s, items, now);
+      if (s.closed) return;
+    }
+    if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
+    dueTimer = undefined;
+    const dueMs = b.msUntilDue(now);
+    if (dueMs !== undefined && inflightMessages < cfg.max_inflight) {
+      dueTimer = scheduler.setTimeout(
+        () => {
+          dueTimer = undefined;
+          drain();
+        },
+        Math.max(1, dueMs),
+      );
+    }
+  }
+
+  function countPublished(n: number): void {
+    counters.published += n;
+    const resent = Math.min(n, pendingResends);
+    counters.resent += resent;
+    pendingResends -= resent;
+  }
+
+  /** Publish one message: a lone reading as its envelope, more as a batch. Same seqs on every resend. */
+  function publishItems(s: Session, items: Item[], now: number): void {
+    const seqs = items.map((i) => i.seq);
+    queue.markInflight(seqs);
+    for (const seq of seqs) inflight.add(seq);
+    inflightMessages++;
+    countPublished(items.length);
+    const first = items[0]!;
+    const topic = streamTopic(cfg.topic_prefix, deviceId, first.stream);
+    const lone = items.length === 1;
+    const payload = lone ? first.json : Buffer.from(encodeBatch(items.map((i) => i.envelope)));
+    spendTokens(byteBucket, Buffer.byteLength(payload) + topic.length, now);
+    const publishOptions: IClientPublishOptions = { qos: first.reading.qos, retain: false };
+    if (v5) {
+      publishOptions.properties = lone
+        ? { userProperties: { seq: String(first.seq) } }
+        : { contentType: BATCH_CONTENT_TYPE };
+      if (cfg.message_expiry_s > 0) publishOptions.properties.messageExpiryInterval = cfg.message_expiry_s;
+    }
+    s.client.publish(topic, payload, publishOptions, (error) => {
+      // The session ended first: the rows stay inflight in the Queue and are resent next session.
+      if (s.closed || s !== session) return;
+      inflightMessages--;
+      if (!error) {
+        ackBuffer.push(...seqs);
+        scheduleAckFlush();
+        return;
+      }
+      const refusal = refusalOf(error);
+      if (refusal === undefined) return;
+      if (items.length > 1) {
+        // Split to isolate the refused reading; its neighbours go on in the other half.
+        const [a, b] = splitHalves(items);
+        splits.unshift(a, b);
+        log.debug(
+          { stream: first.stream, readings: items.length, refusal },
+          "broker refused a batch; splitting it",
+        );
+      } else {
+        deadLetter(first, refusal);
+      }
+      scheduleDrain();
+    });
+  }
+
+  /**
+   * The broker refused this reading on its own: park it so it never holds its neighbours.
+   * Until the queue's dead letter (contract 4) lands, it stays inflight (excluded) for this session.
+   */
+  function deadLetter(item: Item, reason: string): void {
+    const withDeadLetter = queue as Queue & { deadLetter?: (seqs: number[], reason: string) => void };
+    log.error(
+      { seq: item.seq, stream: item.stream, reason },
+      "broker refused a reading; moved to the dead letter",
+    );
+    if (!withDeadLetter.deadLetter) return;
+    withDeadLetter.deadLetter([item.seq], reason);
+    inflight.delete(item.seq);
+    taken.delete(item.seq);
+    notifyIdle();
+  }
+
   function publishReading(s: Session, reading: QueuedReading): void {
     inflight.add(reading.seq);
-    counters.published++;
-    if (pendingResends > 0) {
-      counters.resent++;
-      pendingResends--;
-    }
+    countPublished(1);
     const payload = encodeEnvelope(buildEnvelope(reading, deviceId, options.stamp(reading)));
+    spendTokens(
+      byteBucket,
+      Buffer.byteLength(payload) + cfg.topic_prefix.length + deviceId.length + reading.stream.length + 2,
+      monoMs(),
+    );
     const publishOptions: IClientPublishOptions = { qos: reading.qos, retain: false };
     if (v5) {
       publishOptions.properties = { userProperties: { seq: String(reading.seq) } };
@@ -380,7 +543,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     queue.ack(seqs);
     counters.delivered += seqs.length;
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
-    for (const seq of seqs) inflight.delete(seq);
+    for (const seq of seqs) {
+      inflight.delete(seq);
+      taken.delete(seq);
+    }
     notifyIdle();
     drain();
   }
@@ -421,7 +587,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     unsubscribeQueue = undefined;
     if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
     if (rateTimer !== undefined) scheduler.clearTimeout(rateTimer);
-    reconnectTimer = rateTimer = undefined;
+    if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
+    reconnectTimer = rateTimer = dueTimer = undefined;
     backoffS = 0;
 
     const s = session;

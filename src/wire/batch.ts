@@ -62,7 +62,6 @@ export interface EncodableReading {
   device: string;
   stream: string;
   ts: string;
-  [field: string]: unknown;
 }
 
 /** µs of a mono_ms that has at most 3 decimals, else undefined (it then travels verbatim). */
@@ -97,12 +96,13 @@ export function encodeBatchJson(readings: readonly EncodableReading[]): Record<s
   }
   // base: every field (but the derived ones and mono_ms) present with the same value in all readings.
   const base: Record<string, unknown> = {};
+  const fields = sorted as unknown as ReadonlyArray<Record<string, unknown>>;
   for (const [key, value] of Object.entries(first)) {
     if (DERIVED.has(key) || key === "mono_ms" || value === undefined) continue;
     const json = JSON.stringify(value);
-    if (sorted.every((r) => r[key] !== undefined && JSON.stringify(r[key]) === json)) base[key] = value;
+    if (fields.every((r) => r[key] !== undefined && JSON.stringify(r[key]) === json)) base[key] = value;
   }
-  const micros = sorted.map((r) => exactMicros(r.mono_ms));
+  const micros = fields.map((r) => exactMicros(r.mono_ms));
   const firstMicros = micros.find((us) => us !== undefined);
   const out: Record<string, unknown> = { v: BATCH_VERSION, bseq: first.seq, bt: times[0] };
   if (firstMicros !== undefined) out.bmono_us = firstMicros;
