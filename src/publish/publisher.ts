@@ -21,6 +21,14 @@
  * turn. A seq stays excluded from next() until its ack reached the Queue, so it is never sent
  * twice within one session.
  *
+ * Refusals (see refusal.ts): a PUBACK/PUBREC reason ≥ 0x80 with a permanent code moves the reading
+ * to dead letters (Queue.deadLetter) at once; a transient code keeps it inflight in its window slot
+ * and lets it be sent again after a backoff. A poison pill — a message that makes the broker drop
+ * the connection — is found by elimination: after a session that was lost with readings unacked,
+ * the next sessions send one reading at a time until those suspects are acked; a reading that was
+ * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
+ * stable) is moved to dead letters. Nothing the broker refuses can block the queue.
+ *
  * Status: "online" retained on every connect; last will "offline" retained (QoS 1); on stop()
  * the publisher publishes "offline" itself and then sends DISCONNECT, so the broker drops the will.
  */
@@ -48,6 +56,7 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
+import { POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, takeTokens } from "./token-bucket.ts";
 import { topicMatches } from "./topic-filter.ts";
@@ -158,7 +167,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let idleWaiters: Array<() => void> = [];
   const subscriptions: Subscription[] = [];
 
-  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0 };
+  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0, deadLettered: 0, refused: 0 };
+  /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
+  const suspects = new Map<number, number>();
+  /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
+  const retryTimers = new Map<number, unknown>();
+  const retryAttempts = new Map<number, number>();
+  /** stream|code pairs already logged at warn: further refusals of the same kind go to debug. */
+  const refusalsLogged = new Set<string>();
   let backoffS = 0;
   let lastError: string | undefined;
   /** The failure last logged at warn level: repeats of it go to debug, so an outage is not a log flood. */
@@ -250,11 +266,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.client.end(true);
     if (s !== session) return;
     session = undefined;
+    const wasConnected = s.connectedAtMs !== undefined;
+    if (wasConnected) suspectUnacked(monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     inflight.clear();
+    clearRetries();
     pendingResends = 0;
     notifyIdle();
     if (state === "stopping" || state === "stopped") return;
-    const wasConnected = s.connectedAtMs !== undefined;
     if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
     failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
   }
@@ -278,6 +296,80 @@ export function createPublisher(options: PublisherOptions): Publisher {
       counters.reconnects++;
       connect();
     }, delayS * 1000);
+  }
+
+  /**
+   * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
+   * from now on); one that was alone in flight gets a strike if the session never became stable.
+   */
+  function suspectUnacked(early: boolean): void {
+    const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    if (unacked.length === 1 && early) {
+      const seq = unacked[0] as number;
+      const strikes = (suspects.get(seq) ?? 0) + 1;
+      suspects.set(seq, strikes);
+      if (strikes >= POISON_STRIKES) {
+        moveToDeadLetters(seq, "", {
+          kind: "permanent",
+          code: 0,
+          reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
+        });
+      }
+      return;
+    }
+    for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+  }
+
+  function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
+    try {
+      queue.deadLetter([seq], refusal.reason);
+    } catch (error) {
+      // Could not store it aside (e.g. disk full): it stays inflight and is tried again next session.
+      log.error({ seq, err: describeError(error) }, "could not move a refused message to dead letters");
+      return;
+    }
+    suspects.delete(seq);
+    retryAttempts.delete(seq);
+    inflight.delete(seq);
+    counters.deadLettered++;
+    const key = `${stream}|${refusal.code}`;
+    const fields = { seq, stream, reason: refusal.reason, deadLettered: counters.deadLettered };
+    if (!refusalsLogged.has(key)) {
+      refusalsLogged.add(key);
+      log.warn(
+        { ...fields, hint: "fieldrelay queue dead-letter list shows them; requeue after fixing the cause" },
+        "message refused by the broker: moved to dead letters",
+      );
+    } else log.debug(fields, "message refused by the broker: moved to dead letters");
+    notifyIdle();
+    scheduleDrain();
+  }
+
+  /** A transient refusal: keep the slot, send again after a backoff. */
+  function retryLater(seq: number, refusal: Refusal): void {
+    const attemptN = retryAttempts.get(seq) ?? 0;
+    retryAttempts.set(seq, attemptN + 1);
+    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
+    if (attemptN === 0)
+      log.warn(
+        { seq, reason: refusal.reason, retryInS: round3(delayS) },
+        "broker refused a message for now; retrying",
+      );
+    retryTimers.set(
+      seq,
+      scheduler.setTimeout(() => {
+        retryTimers.delete(seq);
+        inflight.delete(seq);
+        notifyIdle();
+        scheduleDrain();
+      }, delayS * 1000),
+    );
+  }
+
+  function clearRetries(): void {
+    for (const timer of retryTimers.values()) scheduler.clearTimeout(timer);
+    for (const seq of retryTimers.keys()) inflight.delete(seq);
+    retryTimers.clear();
   }
 
   function resubscribeAll(s: Session): void {
@@ -315,8 +407,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
   function drain(): void {
     const s = session;
     if (!s || state !== "connected" || s.closed) return;
-    while (inflight.size < cfg.max_inflight) {
-      let room = Math.min(cfg.max_inflight - inflight.size, MAX_BATCH);
+    // While suspects of a lost connection remain, one reading at a time finds the poison pill.
+    const window = suspects.size > 0 ? 1 : cfg.max_inflight;
+    while (inflight.size < window) {
+      let room = Math.min(window - inflight.size, MAX_BATCH);
       const now = monoMs();
       room = Math.min(room, availableTokens(bucket, now));
       if (room === 0) {
@@ -333,6 +427,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
       }
       const batch = queue.next(room, inflight);
       if (batch.length === 0) return;
+      // The queue sends inflight rows first: a non-suspect here means the suspects are gone (evicted).
+      if (window === 1 && !suspects.has((batch[0] as QueuedReading).seq)) suspects.clear();
       takeTokens(bucket, batch.length, now);
       queue.markInflight(batch.map((r) => r.seq));
       for (const reading of batch) publishReading(s, reading);
@@ -358,8 +454,16 @@ export function createPublisher(options: PublisherOptions): Publisher {
       payload,
       publishOptions,
       (error) => {
-        // An error means the session ended first: the row stays inflight in the Queue and is resent.
-        if (error) return;
+        if (error) {
+          // A refusal (MQTT 5 reason ≥ 0x80); any other error means the session ended first: the
+          // row stays inflight in the Queue and is resent.
+          const refusal = s.closed ? undefined : refusalOf(error);
+          if (!refusal) return;
+          counters.refused++;
+          if (refusal.kind === "permanent") moveToDeadLetters(reading.seq, reading.stream, refusal);
+          else retryLater(reading.seq, refusal);
+          return;
+        }
         ackBuffer.push(reading.seq);
         scheduleAckFlush();
       },
@@ -380,7 +484,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
     queue.ack(seqs);
     counters.delivered += seqs.length;
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
-    for (const seq of seqs) inflight.delete(seq);
+    for (const seq of seqs) {
+      inflight.delete(seq);
+      suspects.delete(seq);
+      retryAttempts.delete(seq);
+    }
     notifyIdle();
     drain();
   }
@@ -423,6 +531,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (rateTimer !== undefined) scheduler.clearTimeout(rateTimer);
     reconnectTimer = rateTimer = undefined;
     backoffS = 0;
+    clearRetries();
 
     const s = session;
     let unacked = 0;
