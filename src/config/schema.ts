@@ -4,6 +4,7 @@
  * Driver-specific [[sensor]] keys are validated by each driver's own schema in src/sensors.
  */
 import * as z from "zod";
+import { MAX_TOPIC_BYTES, mqttStringProblem, RESERVED_STREAMS } from "./names.ts";
 
 const TOPIC_FORBIDDEN = ["+", "#", "/", "\0"];
 const firstForbidden = (s: string) => [...s].findIndex((c) => TOPIC_FORBIDDEN.includes(c));
@@ -22,8 +23,17 @@ export const topicLevel = (what: string) =>
         return `${what} must not contain '+', '#', '/' or NUL (they are MQTT wildcards and separators); found ${shown} at position ${at}`;
       },
     })
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
-    .refine((s) => !/[\u0001-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
+    .refine((s) => mqttStringProblem(s) === undefined, {
+      error: (issue) =>
+        `${what} must be a string MQTT can carry (no control characters, non-characters or unpaired surrogates); found ${mqttStringProblem(String(issue.input))}`,
+    });
+
+/** A stream name: a topic level that is not one of the device's own topics. */
+export const streamName = (what = "stream") =>
+  topicLevel(what).refine((s) => !RESERVED_STREAMS.has(s), {
+    error: (issue) =>
+      `${what} "${String(issue.input)}" is reserved for the device's own topics (${[...RESERVED_STREAMS].join(", ")}); choose another name`,
+  });
 
 /** "host:port" (IPv6 as "[::1]:port"), or "" to disable the listener. */
 export const listenAddress = z.string().refine((s) => s === "" || parseListen(s) !== undefined, {
@@ -99,6 +109,13 @@ const mqtt = z
       .refine((s) => !/[+#]/.test(s) && !s.includes("\0") && !s.startsWith("/") && !s.endsWith("/"), {
         error: "must not contain '+', '#' or NUL, nor start or end with '/'",
       })
+      .refine((s) => mqttStringProblem(s) === undefined, {
+        error: (issue) =>
+          `must be a string MQTT can carry (no control characters, non-characters or unpaired surrogates); found ${mqttStringProblem(String(issue.input))}`,
+      })
+      .refine((s) => Buffer.byteLength(s) <= MAX_TOPIC_BYTES - 1024, {
+        error: `must be at most ${MAX_TOPIC_BYTES - 1024} bytes (MQTT topics end at ${MAX_TOPIC_BYTES})`,
+      })
       .default("fieldrelay"),
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
@@ -133,16 +150,22 @@ const queue = z.strictObject({
   protected_priority: int(1, 11).default(9),
 });
 
-const sensorBase = z.looseObject({
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of letters, digits, '_' or '-'"),
-  driver: z.string().min(1),
-  interval_s: z.number().min(0.01).max(86_400).default(10),
-  stream: topicLevel("stream").optional(),
-  priority: priority.default(5),
-  qos: qos.default(1),
-  scale: z.record(z.string(), z.number()).default({}),
-  offset: z.record(z.string(), z.number()).default({}),
-});
+const sensorBase = z
+  .looseObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of letters, digits, '_' or '-'"),
+    driver: z.string().min(1),
+    interval_s: z.number().min(0.01).max(86_400).default(10),
+    stream: streamName().optional(),
+    priority: priority.default(5),
+    qos: qos.default(1),
+    scale: z.record(z.string(), z.number()).default({}),
+    offset: z.record(z.string(), z.number()).default({}),
+  })
+  .refine((sensor) => sensor.stream !== undefined || !RESERVED_STREAMS.has(sensor.name), {
+    error: (issue) =>
+      `the sensor's stream defaults to its name, and "${String((issue.input as { name?: unknown }).name)}" is reserved for the device's own topics; set stream = "…" to another name`,
+    path: ["stream"],
+  });
 
 export const configSchema = z.strictObject({
   device: z.strictObject({ id: topicLevel("device id") }),
