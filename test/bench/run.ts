@@ -43,6 +43,7 @@ const only = process.argv[2];
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
   ["drain", drainRows],
+  ["batch", async () => (await import("./batch.ts")).batchRows()],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;
