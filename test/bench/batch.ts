@@ -6,7 +6,10 @@
  *    counts TCP payload bytes both ways (MQTT framing, PUBACKs, CONNECT and status included),
  *    batching on with its defaults vs off (one JSON envelope per reading). Target ≤ 25 B/reading.
  * 6. drain a 100 000-reading backlog from the SQLite queue to mosquitto, batching on with its
- *    defaults, vs raw mqtt.js publishing one QoS 1 message per reading. Target ratio ≥ 5.
+ *    defaults, vs raw mqtt.js publishing one QoS 1 message per reading. Target ratio ≥ 5. Also
+ *    from the in-memory test queue (the publisher's own ceiling, without storage).
+ * 7. drain a backlog over a link with a 100 ms round trip (the proxy delays each way), batching
+ *    on vs off, both with max_inflight 64: what an LTE or satellite link feels.
  *
  *   ./node_modules/.bin/bun test/bench/batch.ts [readings-per-profile] [drain-readings]
  */
@@ -140,9 +143,35 @@ export async function runBatchDrain(n = 100_000, url?: string): Promise<BatchDra
   }
 }
 
+export interface SlowLinkResult {
+  readings: number;
+  rttMs: number;
+  batchedPerS: number;
+  singlePerS: number;
+}
+
+/** n is a multiple of 4 streams × 500 (max_readings), so no partial batch waits for max_delay_ms. */
+export async function runSlowLink(n = 4000, rttMs = 100): Promise<SlowLinkResult> {
+  const broker = await MosquittoBroker.start();
+  const proxy = await CountingProxy.start(broker.port, { delayMs: rttMs / 2 });
+  try {
+    const readings = profileBacklog(Math.ceil(n / profileNames.length)).slice(0, n);
+    const measure = async (batch: boolean) => {
+      const queue = new MemoryQueue();
+      for (const r of readings) queue.capture(r);
+      return n / (await drain(proxy.url, queue, n, batch));
+    };
+    return { readings: n, rttMs, singlePerS: await measure(false), batchedPerS: await measure(true) };
+  } finally {
+    await proxy.close();
+    await broker.close();
+  }
+}
+
 export async function batchRows(): Promise<BenchRow[]> {
   const wire = await runWireBytes();
   const drained = await runBatchDrain();
+  const slow = await runSlowLink();
   return [
     {
       name: `bytes on the wire per reading, ${wire.readings} readings of the 4 simulated profiles, batching on (defaults) vs one message per reading`,
@@ -168,6 +197,14 @@ export async function batchRows(): Promise<BenchRow[]> {
       ratio: drained.batchedMemoryPerS / drained.rawPerS,
       target: "(where the time goes)",
     },
+    {
+      name: `drain ${slow.readings} readings over a link with a ${slow.rttMs} ms round trip, max_inflight 64, batching on vs off`,
+      value: slow.batchedPerS,
+      unit: "readings/s",
+      baseline: slow.singlePerS,
+      ratio: slow.batchedPerS / slow.singlePerS,
+      target: "(a slow link)",
+    },
   ];
 }
 
@@ -177,6 +214,10 @@ if (import.meta.main) {
   const wire = await runWireBytes(perProfile);
   console.log(
     `bytes/reading over ${wire.readings} readings: batched ${wire.batchedBytesPerReading.toFixed(1)} B, one message per reading ${wire.singleBytesPerReading.toFixed(1)} B`,
+  );
+  const slow = await runSlowLink();
+  console.log(
+    `over a ${slow.rttMs} ms round trip: batched ${Math.round(slow.batchedPerS)} readings/s, one message per reading ${Math.round(slow.singlePerS)} readings/s`,
   );
   const d = await runBatchDrain(drainN);
   console.log(

@@ -1,6 +1,7 @@
 /**
  * CountingProxy is a loopback TCP proxy that counts the bytes it forwards in each direction: what a
- * metered link would bill (TCP payload: MQTT framing included, TCP/IP headers not).
+ * metered link would bill (TCP payload: MQTT framing included, TCP/IP headers not). With
+ * `delayMs` it holds every chunk that long each way, so the link has a round trip of 2 × delayMs.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 
@@ -16,18 +17,27 @@ export class CountingProxy {
     readonly port: number,
   ) {}
 
-  static async start(targetPort: number, targetHost = "127.0.0.1"): Promise<CountingProxy> {
+  static async start(
+    targetPort: number,
+    options: { host?: string; delayMs?: number } = {},
+  ): Promise<CountingProxy> {
+    const targetHost = options.host ?? "127.0.0.1";
+    const delayMs = options.delayMs ?? 0;
+    const forward = (to: Socket, chunk: Buffer | string) => {
+      if (delayMs === 0) to.write(chunk);
+      else setTimeout(() => to.destroyed || to.write(chunk), delayMs);
+    };
     let proxy: CountingProxy | undefined;
     const server = createServer((client) => {
       const upstream = connect({ port: targetPort, host: targetHost });
       proxy!.sockets.add(client).add(upstream);
       client.on("data", (chunk) => {
         proxy!.up += chunk.length;
-        upstream.write(chunk);
+        forward(upstream, chunk);
       });
       upstream.on("data", (chunk) => {
         proxy!.down += chunk.length;
-        client.write(chunk);
+        forward(client, chunk);
       });
       const close = () => {
         client.destroy();
