@@ -6,6 +6,7 @@
  */
 import type { Stamp } from "../clock/types.ts";
 import type { Listen } from "../config/index.ts";
+import { guardRequest, jsonError, requestPath } from "../http/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { Queue } from "../queue/types.ts";
 import { type ParseDefaults, parseReadings } from "./parse.ts";
@@ -18,7 +19,12 @@ export interface IngestOptions {
   now: () => Stamp;
   defaults: ParseDefaults;
   log: Logger;
+  /** ingest.token: required of every request when set (and set it must be off loopback). */
+  token?: string | undefined;
 }
+
+/** Body types ingest takes: a browser can post neither without a CORS preflight. */
+const BODY_TYPES = ["application/json", "application/x-ndjson"] as const;
 
 export interface IngestServer {
   port: number;
@@ -28,6 +34,15 @@ export interface IngestServer {
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
+/** #12: the guard (Host, Origin, token, Content-Type) and the route, before any body is read. */
+function refuse(request: Request, token: string | undefined): Response | undefined {
+  const path = requestPath(request.url);
+  if (path !== "/v1/readings")
+    return jsonError(404, `no such endpoint ${path.slice(0, 100)}; POST /v1/readings`);
+  if (request.method !== "POST") return jsonError(405, "use POST", { allow: "POST" });
+  return guardRequest(request, { token, origin: "none", bodyTypes: BODY_TYPES, tokenKey: "ingest.token" });
+}
+
 export function startIngestServer(options: IngestOptions): IngestServer {
   const { queue, log } = options;
   const server = Bun.serve({
@@ -36,10 +51,8 @@ export function startIngestServer(options: IngestOptions): IngestServer {
     // Bun answers 413 itself past this; below it our own check answers 400 with the reason.
     maxRequestBodySize: options.maxBodyBytes * 2 + 65536,
     async fetch(request) {
-      const url = new URL(request.url);
-      if (url.pathname !== "/v1/readings")
-        return json(404, { error: `no such endpoint ${url.pathname}; POST /v1/readings` });
-      if (request.method !== "POST") return json(405, { error: "use POST" });
+      const refusal = refuse(request, options.token);
+      if (refusal) return refusal;
       const declared = Number(request.headers.get("content-length") ?? "0");
       if (declared > options.maxBodyBytes) {
         return json(400, {
@@ -92,7 +105,7 @@ export function startIngestServer(options: IngestOptions): IngestServer {
     },
     error(error) {
       log.error({ err: error }, "ingest request failed");
-      return json(500, { error: "internal error" });
+      return jsonError(500, "internal error");
     },
   });
   log.info({ listen: `${server.hostname}:${server.port}` }, "ingest listening");

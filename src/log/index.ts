@@ -22,6 +22,23 @@ const SECRET_PATHS = [
   "headers.authorization",
 ];
 
+/** user:password@ in any URL inside a string: the password is replaced (a net under every log line). */
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:)[^\s/?#@]*@/gi;
+
+/** A string with URL passwords hidden. */
+export function scrubSecrets(text: string): string {
+  return text.replace(URL_CREDENTIALS, "$1[redacted]@");
+}
+
+function scrubFields(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
+  for (const [key, value] of Object.entries(fields)) {
+    if (typeof value === "string") fields[key] = scrubSecrets(value);
+    else if (depth < 2 && value !== null && typeof value === "object" && !Array.isArray(value))
+      fields[key] = scrubFields({ ...(value as Record<string, unknown>) }, depth + 1);
+  }
+  return fields;
+}
+
 export interface LoggerOptions {
   format?: LogFormat;
   level?: LogLevel;
@@ -35,7 +52,14 @@ export function createLogger({ format = "json", level = "info", destination }: L
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: SECRET_PATHS, censor: "[redacted]" },
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { level: (label) => ({ level: label }), log: (fields) => scrubFields(fields) },
+    hooks: {
+      logMethod(args, method) {
+        const at = typeof args[0] === "string" ? 0 : typeof args[1] === "string" ? 1 : -1;
+        if (at >= 0) args[at] = scrubSecrets(args[at] as string);
+        method.apply(this, args as Parameters<typeof method>);
+      },
+    },
   };
   if (format === "pretty") {
     return pino(

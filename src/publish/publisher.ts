@@ -41,7 +41,7 @@ import {
 } from "mqtt";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { PublishStamp } from "../clock/types.ts";
-import type { Config } from "../config/index.ts";
+import { type Config, redactUrl } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
@@ -145,6 +145,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const status = statusTopic(cfg.topic_prefix, deviceId);
   const v5 = cfg.protocol_version === 5;
   const secure = isSecureUrl(cfg.url);
+  /** The broker URL as logged: credentials in it are never written to the journal (#12). */
+  const shownUrl = redactUrl(cfg.url);
 
   // Fail fast on unreadable TLS files (a typed error naming the file).
   let tls: TlsConnectOptions = loadTls(cfg.tls);
@@ -192,7 +194,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     if (secure && cfg.tls.insecure) {
       log.warn(
-        { url: cfg.url },
+        { url: shownUrl },
         "TLS certificate verification is OFF (mqtt.tls.insecure = true): the broker is not authenticated",
       );
     }
@@ -241,7 +243,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.connectedAtMs = monoMs();
     lastError = undefined;
     lastLoggedFailure = undefined;
-    log.info({ url: cfg.url, clientId, protocol: cfg.protocol_version }, "connected to broker");
+    log.info({ url: shownUrl, clientId, protocol: cfg.protocol_version }, "connected to broker");
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -285,7 +287,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     backoffS = delayS;
     if (reason !== lastLoggedFailure) {
       log.warn(
-        { url: cfg.url, err: reason, retryInS: round3(delayS) },
+        { url: shownUrl, err: reason, retryInS: round3(delayS) },
         "broker unavailable; readings stay queued",
       );
       lastLoggedFailure = reason;

@@ -127,6 +127,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
       ingest = startIngestServer({
         listen: ingestListen,
         maxBodyBytes: config.ingest.max_body_bytes,
+        token: config.ingest.token,
         queue,
         now: () => clock.now(),
         defaults: { priority: 5, qos: 1 },

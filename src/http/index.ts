@@ -1,0 +1,2 @@
+export { isAuthorized } from "./auth.ts";
+export { type GuardOptions, guardRequest, hostOf, jsonError, requestPath } from "./guard.ts";
