@@ -47,6 +47,7 @@ import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
 import type { PublisherStats } from "../runtime/status.ts";
 import { backoffDelayS } from "./backoff.ts";
+import { brokerOptions } from "./broker-url.ts";
 import {
   buildEnvelope,
   encodeEnvelope,
@@ -214,7 +215,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (cfg.password !== undefined) mqttOptions.password = cfg.password;
     let client: MqttClient;
     try {
-      client = connectFn(cfg.url, mqttOptions);
+      // Options, not the URL string: mqtt.js would parse it with the deprecated url.parse().
+      client = connectFn("", { ...brokerOptions(cfg.url), ...mqttOptions });
     } catch (error) {
       failAttempt(describeError(error));
       return;

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config/index.ts";
 import { describeError, ExitCode, FieldrelayError } from "../../errors/index.ts";
-import { createLogger } from "../../log/index.ts";
+import { createLogger, type Logger } from "../../log/index.ts";
 import { QueueError } from "../../queue/index.ts";
 import { type Runtime, startRuntime } from "../../runtime/index.ts";
 import { buildInfo } from "../build-info.ts";
@@ -44,7 +44,7 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
       runtime = await startRuntime({ config, log });
     } catch (error) {
       io.err(`fieldrelay: ${describeError(error)}`);
-      log.fatal({ err: error }, describeError(error));
+      logFatal(log, error, describeError(error));
       setExit(
         error instanceof QueueError
           ? ExitCode.cantCreate
@@ -72,11 +72,22 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
         if (error instanceof ConfigError) {
           log.error({ problems: error.problems }, "new config rejected; keeping the old one");
         } else {
-          log.fatal({ err: error }, `restart after reload failed: ${describeError(error)}`);
+          logFatal(log, error, `restart after reload failed: ${describeError(error)}`);
           setExit(ExitCode.unavailable);
           return;
         }
       }
     }
   });
+}
+
+/**
+ * An operator error (a FieldrelayError: port in use, directory not writable …) is one line with
+ * what, where and how to fix; its stack goes to debug. Anything else is a bug: full stack.
+ */
+function logFatal(log: Logger, error: unknown, message: string): void {
+  if (error instanceof FieldrelayError) {
+    log.fatal({ error: error.name, context: error.context }, message);
+    log.debug({ err: error }, "stack of the error above");
+  } else log.fatal({ err: error }, message);
 }
