@@ -216,7 +216,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
         stopWatchdog();
         await stopSampling();
         for (const stop of stops) await stop();
-        await queue.flush();
+        await queue.flush().catch(() => {}); // a failed commit is logged by the queue; close() retries once more
         const result = await publisher.stop(config.shutdown_timeout_s * 1000);
         await health?.stop();
         clock.stop();
