@@ -6,7 +6,15 @@
  */
 
 import { libc } from "../hal/index.ts";
-import { guardRequest, jsonError, requestPath } from "../http/index.ts";
+import {
+  guardRequest,
+  type Handlers,
+  jsonError,
+  type Listener,
+  type ListenerPool,
+  requestPath,
+  serveOnce,
+} from "../http/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { RuntimeStatus } from "../runtime/status.ts";
 import { assertListenAllowed, HealthConfigError } from "./auth.ts";
@@ -23,6 +31,8 @@ export interface HealthServerOptions {
   version: string;
   log: Logger;
   thresholds: HealthThresholds;
+  /** Keeps the listener open across a config reload (run's SIGHUP); without it stop() closes it. */
+  listeners?: ListenerPool | undefined;
   /** CLOCK_MONOTONIC in ms; injectable for tests. */
   nowMonoMs?: () => number;
 }
@@ -59,9 +69,12 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
   const metrics = createMetrics(version);
   const lag = startLoopLag();
 
-  let server: ReturnType<typeof Bun.serve>;
+  let listener: Listener;
   try {
-    server = serveOn(listen);
+    // #12: from the pool the listener outlives a config reload (requests wait, none is refused).
+    listener = options.listeners
+      ? options.listeners.serve("health", listen, handlers())
+      : serveOnce(listen, handlers());
   } catch (error) {
     lag.stop();
     throw new HealthConfigError(
@@ -73,11 +86,9 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
       },
     );
   }
-  function serveOn(listen: { host: string; port: number }) {
-    return Bun.serve({
-      hostname: listen.host,
-      port: listen.port,
-      async fetch(req) {
+  function handlers(): Handlers {
+    return {
+      async fetch(req, server) {
         // #12: the guard (Host, Origin, token) comes before every route; errors are short JSON.
         const url = { pathname: requestPath(req.url) };
         const refusal = guardRequest(req, { token, origin: "same", tokenKey: "health.token" });
@@ -118,17 +129,17 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
         log.error({ err: error }, "health request failed");
         return jsonError(500, "internal error");
       },
-    });
+    };
   }
   log.info(
-    { host: listen.host, port: server.port, token: token ? "set" : "none" },
+    { host: listen.host, port: listener.port, token: token ? "set" : "none" },
     "health endpoint listening",
   );
   return {
-    port: server.port ?? listen.port,
+    port: listener.port,
     async stop() {
       lag.stop();
-      await server.stop(true);
+      await listener.release();
     },
   };
 }

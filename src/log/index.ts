@@ -49,12 +49,13 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; stdout (through a LogSink that never blocks) unless a test captures them. */
   destination?: NodeJS.WritableStream | { write(s: string): unknown };
-  /** Repeats of one message let through per minute (fatal lines are never limited). Default 10. */
+  /** Repeats of one warn/error message let through per minute (other levels are never limited). Default 10. */
   maxRepeatsPerMinute?: number;
   /** Monotonic ms for the repeat limiter (tests). */
   nowMs?: () => number;
 }
 
+const WARN = 40;
 const FATAL = 60;
 let limiters: RepeatLimiter[] = [];
 
@@ -82,7 +83,9 @@ export function createLogger({
       logMethod(args, method, levelNumber) {
         const at = typeof args[0] === "string" ? 0 : typeof args[1] === "string" ? 1 : -1;
         if (at >= 0) args[at] = scrubSecrets(args[at] as string);
-        if (levelNumber < FATAL) {
+        // Warnings and errors repeat when something stays broken; info lines are lifecycle events
+        // (a reload repeats them legitimately) and fatal ones are the last word.
+        if (levelNumber >= WARN && levelNumber < FATAL) {
           const bindings = (this as unknown as { bindings(): { component?: string } }).bindings();
           const suppressed = limiter.admit(
             `${levelNumber}|${bindings.component ?? ""}|${at >= 0 ? args[at] : ""}`,

@@ -23,6 +23,7 @@ import {
   startHealthServer,
   thresholdsFromConfig,
 } from "../health/index.ts";
+import type { ListenerPool } from "../http/index.ts";
 import { type IngestServer, startIngestServer } from "../ingest/index.ts";
 import type { Logger } from "../log/index.ts";
 import { createPublisher } from "../publish/index.ts";
@@ -35,6 +36,8 @@ export interface RuntimeOptions {
   config: Config;
   log: Logger;
   env?: Record<string, string | undefined>;
+  /** HTTP listeners that outlive this runtime across a config reload (#12); owned by the caller. */
+  listeners?: ListenerPool;
 }
 
 export interface Runtime {
@@ -49,7 +52,8 @@ export interface Runtime {
 
 const monoMs = () => Number(monotonicNs() / 1_000_000n);
 
-export async function startRuntime({ config, log, env = process.env }: RuntimeOptions): Promise<Runtime> {
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, log, env = process.env } = options;
   const startedMonoMs = monoMs();
   const root = config.system.root;
   const bootId = readBootId(root);
@@ -128,6 +132,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
         listen: ingestListen,
         maxBodyBytes: config.ingest.max_body_bytes,
         token: config.ingest.token,
+        listeners: options.listeners,
         queue,
         now: () => clock.now(),
         defaults: { priority: 5, qos: 1 },
@@ -142,6 +147,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
       health = startHealthServer({
         listen: healthListen,
         token: config.health.token,
+        listeners: options.listeners,
         status,
         vitals,
         version,

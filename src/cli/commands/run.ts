@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config/index.ts";
 import { describeError, ExitCode, FieldrelayError } from "../../errors/index.ts";
+import { ListenerPool } from "../../http/index.ts";
 import { createLogger, type Logger } from "../../log/index.ts";
 import { QueueError } from "../../queue/index.ts";
 import { type Runtime, startRuntime } from "../../runtime/index.ts";
@@ -39,10 +40,13 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
         : new Promise<string>((resolve) => (wake = (s) => resolve(signals.shift() ?? s)));
 
     log.info({ ...buildInfo(), config: opts.config, device: config.device.id }, "fieldrelay starting");
+    // The HTTP listeners live here, not in the runtime: a reload keeps them open (#12).
+    const listeners = new ListenerPool();
     let runtime: Runtime;
     try {
-      runtime = await startRuntime({ config, log });
+      runtime = await startRuntime({ config, log, listeners });
     } catch (error) {
+      await listeners.closeAll();
       io.err(`fieldrelay: ${describeError(error)}`);
       logFatal(log, error, describeError(error));
       setExit(
@@ -59,6 +63,7 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
       if (signal !== "SIGHUP") {
         log.info({ signal }, "stopping");
         await runtime.stop();
+        await listeners.closeAll();
         setExit(ExitCode.ok);
         return;
       }
@@ -67,12 +72,14 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
         log.info({ config: opts.config }, "config reloaded; restarting the runtime with it");
         await runtime.stop();
         config = next;
-        runtime = await startRuntime({ config, log });
+        runtime = await startRuntime({ config, log, listeners });
+        await listeners.closeUnclaimed(); // e.g. ingest.listen = "" now
       } catch (error) {
         if (error instanceof ConfigError) {
           log.error({ problems: error.problems }, "new config rejected; keeping the old one");
         } else {
           logFatal(log, error, `restart after reload failed: ${describeError(error)}`);
+          await listeners.closeAll();
           setExit(ExitCode.unavailable);
           return;
         }
