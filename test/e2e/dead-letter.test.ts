@@ -140,6 +140,15 @@ describe.skipIf(skip)("dead letters: one refused message never stops delivery", 
     after.close();
     const empty = await run(flavor, ["queue", "dead-letter", "list", "--db", ws.queuePath]);
     expect(empty.stdout.trim()).toBe("no dead letters");
+    const none = await run(flavor, [
+      "queue",
+      "dead-letter",
+      "drop",
+      String(dead[0]!.seq),
+      "--db",
+      ws.queuePath,
+    ]);
+    expect(none.code).toBe(65); // requeued: no longer a dead letter
   });
 
   it("refuses at ingest a stream name MQTT cannot carry (400), so it never reaches the queue", async () => {
@@ -213,5 +222,9 @@ describe.skipIf(skip)("dead letters: one refused message never stops delivery", 
     const dead = JSON.parse(list.stdout.trim()) as { stream: string; reason: string };
     expect(dead.stream).toBe("poison\u0085");
     expect(dead.reason).toMatch(/dropped the connection/);
+    const dropped = await run(flavor, ["queue", "dead-letter", "drop", "--all", "--db", ws.queuePath]);
+    expect(dropped.stdout).toMatch(/dropped 1 reading/);
+    const empty = await run(flavor, ["queue", "dead-letter", "list", "--json", "--db", ws.queuePath]);
+    expect(empty.stdout.trim()).toBe("");
   });
 });
