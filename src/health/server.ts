@@ -132,7 +132,7 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
     };
   }
   log.info(
-    { host: listen.host, port: listener.port, token: token ? "set" : "none" },
+    { host: listen.host, port: listener.port, auth: token ? "bearer token" : "none (loopback)" },
     "health endpoint listening",
   );
   return {
