@@ -54,8 +54,24 @@ export function parseListen(s: string): Listen | undefined {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/**
+ * Whether a host name or address only reaches this machine: "localhost", 127.0.0.0/8 in any form
+ * the resolver accepts (127.1, 0x7f.1, 127.0.0.01), ::1 in any spelling, and IPv4-mapped
+ * loopback (::ffff:127.0.0.1). Addresses are normalised by the WHATWG URL parser, as the
+ * resolver would read them.
+ */
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (h.toLowerCase() === "localhost" || h.toLowerCase() === "localhost.") return true;
+  try {
+    if (h.includes(":")) {
+      const v6 = new URL(`http://[${h}]`).hostname;
+      return v6 === "[::1]" || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(v6);
+    }
+    return /^127\.\d+\.\d+\.\d+$/.test(new URL(`http://${h}`).hostname);
+  } catch {
+    return false;
+  }
 }
 
 const mqttUrl = z.string().refine(
@@ -175,6 +191,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       listen: listenAddress.default("127.0.0.1:9107"),
       max_body_bytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+      /** Required when listen is not loopback (FIELDRELAY_INGEST_TOKEN). */
+      token: z.string().min(16, "must be at least 16 characters").optional(),
     })
     .prefault({}),
   health: z

@@ -8,6 +8,7 @@
  * re-adds the current total, which prom-client renders as the counter's value.
  */
 import { Counter, Gauge, Registry } from "prom-client";
+import { logLinesDropped } from "../log/index.ts";
 import type { RuntimeStatus } from "../runtime/status.ts";
 import type { HealthReport } from "./evaluate.ts";
 import type { LoopLagSample } from "./loop-lag.ts";
@@ -155,6 +156,19 @@ export function createMetrics(version: string): Metrics {
     "dead_letters",
     "Readings the broker refused for good, kept in the dead-letter table (fieldrelay queue dead-letter list)",
     () => q().deadLetters,
+  );
+
+  total(
+    "log_lines_dropped_total",
+    "Log lines not written: repeats suppressed by the rate limit, or dropped because the output was full, blocked or failing",
+    () => {
+      const d = logLinesDropped();
+      return [
+        [{ reason: "suppressed" }, d.suppressed],
+        [{ reason: "output" }, d.dropped],
+      ];
+    },
+    ["reason"],
   );
 
   gauge("mqtt_connected", "1 while connected to the broker", () => (p().connected ? 1 : 0));

@@ -57,11 +57,22 @@ export function parseReadings(body: string, nowWallMs: number, defaults: ParseDe
   for (const [index, line] of lines.entries()) {
     const where = lines.length > 1 ? `line ${index + 1}: ` : "";
     let json: unknown;
+    let inexact: string | undefined;
     try {
-      json = JSON.parse(line);
+      // An integer beyond ±(2^53 − 1) would be published as a different number: refuse it.
+      json = JSON.parse(line, (key, value) => {
+        if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value))
+          inexact ??= key;
+        return value;
+      });
     } catch (error) {
       return { ok: false, error: `${where}bad JSON: ${(error as Error).message}` };
     }
+    if (inexact !== undefined)
+      return {
+        ok: false,
+        error: `${where}"${inexact}": integers beyond ±9007199254740991 (2^53 − 1) cannot be kept exactly; send the value as a string`,
+      };
     const result = readingSchema.safeParse(json);
     if (!result.success) {
       const issue = result.error.issues[0]!;

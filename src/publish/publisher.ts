@@ -47,7 +47,7 @@ import {
 } from "mqtt";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { PublishStamp } from "../clock/types.ts";
-import type { Config } from "../config/index.ts";
+import { type Config, redactUrl } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
@@ -55,6 +55,7 @@ import type { PublisherStats } from "../runtime/status.ts";
 import { BATCH_CONTENT_TYPE, encodeBatch } from "../wire/index.ts";
 import { backoffDelayS } from "./backoff.ts";
 import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
+import { brokerOptions } from "./broker-url.ts";
 import {
   buildEnvelope,
   type Envelope,
@@ -165,6 +166,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const status = statusTopic(cfg.topic_prefix, deviceId);
   const v5 = cfg.protocol_version === 5;
   const secure = isSecureUrl(cfg.url);
+  /** The broker URL as logged: credentials in it are never written to the journal (#12). */
+  const shownUrl = redactUrl(cfg.url);
 
   // Fail fast on unreadable TLS files (a typed error naming the file).
   let tls: TlsConnectOptions = loadTls(cfg.tls);
@@ -235,7 +238,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     if (secure && cfg.tls.insecure) {
       log.warn(
-        { url: cfg.url },
+        { url: shownUrl },
         "TLS certificate verification is OFF (mqtt.tls.insecure = true): the broker is not authenticated",
       );
     }
@@ -255,7 +258,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (cfg.password !== undefined) mqttOptions.password = cfg.password;
     let client: MqttClient;
     try {
-      client = connectFn(cfg.url, mqttOptions);
+      // Options, not the URL string: mqtt.js would parse it with the deprecated url.parse().
+      client = connectFn("", { ...brokerOptions(cfg.url), ...mqttOptions });
     } catch (error) {
       failAttempt(describeError(error));
       return;
@@ -284,7 +288,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.connectedAtMs = monoMs();
     lastError = undefined;
     lastLoggedFailure = undefined;
-    log.info({ url: cfg.url, clientId, protocol: cfg.protocol_version }, "connected to broker");
+    log.info({ url: shownUrl, clientId, protocol: cfg.protocol_version }, "connected to broker");
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -336,7 +340,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     backoffS = delayS;
     if (reason !== lastLoggedFailure) {
       log.warn(
-        { url: cfg.url, err: reason, retryInS: round3(delayS) },
+        { url: shownUrl, err: reason, retryInS: round3(delayS) },
         "broker unavailable; readings stay queued",
       );
       lastLoggedFailure = reason;

@@ -16,6 +16,7 @@
  *   STORED/PENDING reading ──deadLetter(seqs, reason)──► DEAD (row here, in its own transaction,
  *        before the reading is dropped from `readings` like an ack; a crash in between leaves it in
  *        both tables and the next refusal replaces this row: INSERT OR REPLACE on seq)
+ *   DEAD ──`fieldrelay queue dead-letter drop`──► gone (the operator's decision, after export)
  *   DEAD ──`fieldrelay queue dead-letter requeue`──► STORED again (same seq, inflight 0), sent at
  *        the next start of `fieldrelay run` (stop the service first: the running queue keeps its
  *        bookkeeping in RAM)
@@ -187,12 +188,28 @@ export function requeueDeadLetters(db: Database, seqs: readonly number[] | undef
   return rows.map((r) => r.seq);
 }
 
+/** Delete dead letters for good (after export, when nobody will ever want them). */
+export function dropDeadLetters(db: Database, seqs: readonly number[] | undefined): number[] {
+  if (!hasTable(db)) return [];
+  const all = (db.query("SELECT seq FROM dead_letters ORDER BY seq").all() as Array<{ seq: number }>).map(
+    (r) => r.seq,
+  );
+  const doomed = seqs === undefined ? all : all.filter((s) => seqs.includes(s));
+  const del = db.query("DELETE FROM dead_letters WHERE seq = ?");
+  db.transaction(() => {
+    for (const s of doomed) del.run(s);
+  })();
+  return doomed;
+}
+
 /** DeadLetterFile is the dead-letter table of a queue file, for `fieldrelay queue dead-letter`. */
 export interface DeadLetterFile {
   list(): IterableIterator<DeadLetter>;
   count(): number;
   /** Move these seqs (all when undefined) back into the queue; returns the seqs moved. */
   requeue(seqs: readonly number[] | undefined): number[];
+  /** Delete these dead letters for good (all when undefined); returns the seqs deleted. */
+  drop(seqs: readonly number[] | undefined): number[];
   close(): void;
 }
 
@@ -220,6 +237,7 @@ export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile
     list: () => listDeadLetters(db),
     count: () => countDeadLetters(db),
     requeue: (seqs) => requeueDeadLetters(db, seqs),
+    drop: (seqs) => dropDeadLetters(db, seqs),
     close: () => db.close(false),
   };
 }

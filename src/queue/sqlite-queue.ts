@@ -456,6 +456,12 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   async flush(): Promise<void> {
     this.commit();
+    // #12: flush is truthful — a failed commit (readings held in RAM and retried) is an error.
+    if (this.lastError !== undefined && this.pending.size > 0)
+      throw new QueueError(
+        "commit-failed",
+        `queue ${this.path}: commit failed (${this.lastError}); ${this.pending.size} reading(s) wait in RAM and are retried`,
+      );
   }
 
   stats(): QueueStats {

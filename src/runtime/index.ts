@@ -23,6 +23,7 @@ import {
   startHealthServer,
   thresholdsFromConfig,
 } from "../health/index.ts";
+import type { ListenerPool } from "../http/index.ts";
 import { type IngestServer, startIngestServer } from "../ingest/index.ts";
 import type { Logger } from "../log/index.ts";
 import { createPublisher } from "../publish/index.ts";
@@ -35,6 +36,8 @@ export interface RuntimeOptions {
   config: Config;
   log: Logger;
   env?: Record<string, string | undefined>;
+  /** HTTP listeners that outlive this runtime across a config reload (#12); owned by the caller. */
+  listeners?: ListenerPool;
 }
 
 export interface Runtime {
@@ -49,7 +52,8 @@ export interface Runtime {
 
 const monoMs = () => Number(monotonicNs() / 1_000_000n);
 
-export async function startRuntime({ config, log, env = process.env }: RuntimeOptions): Promise<Runtime> {
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, log, env = process.env } = options;
   const startedMonoMs = monoMs();
   const root = config.system.root;
   const bootId = readBootId(root);
@@ -127,6 +131,8 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
       ingest = startIngestServer({
         listen: ingestListen,
         maxBodyBytes: config.ingest.max_body_bytes,
+        token: config.ingest.token,
+        listeners: options.listeners,
         queue,
         now: () => clock.now(),
         defaults: { priority: 5, qos: 1 },
@@ -141,6 +147,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
       health = startHealthServer({
         listen: healthListen,
         token: config.health.token,
+        listeners: options.listeners,
         status,
         vitals,
         version,
@@ -215,7 +222,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
         stopWatchdog();
         await stopSampling();
         for (const stop of stops) await stop();
-        await queue.flush();
+        await queue.flush().catch(() => {}); // a failed commit is logged by the queue; close() retries once more
         const result = await publisher.stop(config.shutdown_timeout_s * 1000);
         await health?.stop();
         clock.stop();

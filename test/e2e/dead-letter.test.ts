@@ -121,6 +121,34 @@ describe.skipIf(skip)("dead letters: one refused message never stops delivery", 
     expect(reader.stats().rows).toBe(0);
     reader.close();
     expect(sub.received.some((r) => r.stream === "denied")).toBe(false);
+
+    // export carries the values; requeue puts them back under their own seqs.
+    const exported = await run(flavor, ["queue", "dead-letter", "export", "--db", ws.queuePath]);
+    expect(
+      exported.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { values: { i: number } }).values.i),
+    ).toEqual([0, 1, 2, 3]);
+    const bad = await run(flavor, ["queue", "dead-letter", "requeue", "--db", ws.queuePath]);
+    expect(bad.code).toBe(64);
+    const requeued = await run(flavor, ["queue", "dead-letter", "requeue", "--all", "--db", ws.queuePath]);
+    expect(requeued.code, requeued.stderr).toBe(0);
+    expect(requeued.stdout).toMatch(/requeued 4 reading/);
+    const after = openQueueReader(ws.queuePath);
+    expect([...after.export()].map((r) => r.seq)).toEqual(dead.map((d) => d.seq));
+    after.close();
+    const empty = await run(flavor, ["queue", "dead-letter", "list", "--db", ws.queuePath]);
+    expect(empty.stdout.trim()).toBe("no dead letters");
+    const none = await run(flavor, [
+      "queue",
+      "dead-letter",
+      "drop",
+      String(dead[0]!.seq),
+      "--db",
+      ws.queuePath,
+    ]);
+    expect(none.code).toBe(65); // requeued: no longer a dead letter
   });
 
   it("refuses at ingest a stream name MQTT cannot carry (400), so it never reaches the queue", async () => {
@@ -194,5 +222,9 @@ describe.skipIf(skip)("dead letters: one refused message never stops delivery", 
     const dead = JSON.parse(list.stdout.trim()) as { stream: string; reason: string };
     expect(dead.stream).toBe("poison\u0085");
     expect(dead.reason).toMatch(/dropped the connection/);
+    const dropped = await run(flavor, ["queue", "dead-letter", "drop", "--all", "--db", ws.queuePath]);
+    expect(dropped.stdout).toMatch(/dropped 1 reading/);
+    const empty = await run(flavor, ["queue", "dead-letter", "list", "--json", "--db", ws.queuePath]);
+    expect(empty.stdout.trim()).toBe("");
   });
 });

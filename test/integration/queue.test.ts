@@ -287,6 +287,8 @@ describe("Queue disk full (SQLITE_FULL)", () => {
     expect(stats.lastError).toMatch(/SQLITE_FULL/);
     expect(stats.pendingInRam).toBeLessThanOrEqual(300);
     expect(stats.pendingInRam).toBeGreaterThan(0);
+    // #12: flush is truthful: it rejects while the readings wait in RAM.
+    await expect(q.flush()).rejects.toThrow(/commit failed \(SQLITE_FULL/);
     await q.close();
   });
 });

@@ -50,6 +50,12 @@ describe("metrics rendering", () => {
     expect(fams.find((f) => f.name === "fieldrelay_clock_synced")?.metrics).toEqual([{ value: "1" }]);
   });
 
+  it("counts dead letters and dropped log lines (#12)", async () => {
+    const text = await render(fakeStatus({ queue: { deadLetters: 4 } }));
+    expect(text).toMatch(/^fieldrelay_dead_letters 4$/m);
+    expect(text).toMatch(/^fieldrelay_log_lines_dropped_total\{reason="output"\} \d+$/m);
+  });
+
   it("refuses to collect outside a render (no stale snapshot is ever exposed)", async () => {
     const metrics = createMetrics("x");
     await expect(metrics.registry.metrics()).rejects.toThrow(/outside render/);

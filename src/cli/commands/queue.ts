@@ -162,44 +162,55 @@ export function queueCommand(program: Command, io: Io, setExit: (code: number) =
         file.close();
       }
     });
-  withDb(
-    deadLetter
-      .command("requeue")
-      .description(
-        "move dead letters back into the queue under their own seq (stop fieldrelay first; they are sent at its next start)",
-      )
-      .argument("[seq...]", "seqs to requeue"),
-  )
-    .option("--all", "requeue every dead letter")
-    .action((seqArgs: string[], opts: QueueCliOptions & { all?: boolean }) => {
-      const seqs = seqArgs.map(Number);
-      if ((!opts.all && seqs.length === 0) || (opts.all && seqs.length > 0)) {
-        io.err("fieldrelay: name the seqs to requeue, or pass --all (not both)");
-        setExit(ExitCode.usage);
-        return;
-      }
-      const bad = seqArgs.find((a) => !/^[1-9][0-9]{0,15}$/.test(a));
-      if (bad !== undefined) {
-        io.err(
-          `fieldrelay: "${bad}" is not a seq (a whole number ≥ 1); see fieldrelay queue dead-letter list`,
-        );
-        setExit(ExitCode.usage);
-        return;
-      }
-      const file = openDead(opts, true);
-      if (!file) return;
-      try {
-        const moved = file.requeue(opts.all ? undefined : seqs);
-        const unknown = seqs.filter((s) => !moved.includes(s));
-        io.out(`requeued ${moved.length} reading(s)${moved.length ? `: ${moved.join(", ")}` : ""}`);
-        if (unknown.length > 0) {
-          io.err(`fieldrelay: no dead letter with seq ${unknown.join(", ")}`);
-          setExit(ExitCode.dataErr);
-        } else setExit(ExitCode.ok);
-      } finally {
-        file.close();
-      }
-    });
+  const move = (
+    verb: "requeue" | "drop",
+    description: string,
+    act: (file: DeadLetterFile, seqs: number[] | undefined) => number[],
+    done: string,
+  ) =>
+    withDb(deadLetter.command(verb).description(description).argument("[seq...]", `seqs to ${verb}`))
+      .option("--all", `${verb} every dead letter`)
+      .action((seqArgs: string[], opts: QueueCliOptions & { all?: boolean }) => {
+        if ((!opts.all && seqArgs.length === 0) || (opts.all && seqArgs.length > 0)) {
+          io.err(`fieldrelay: name the seqs to ${verb}, or pass --all (not both)`);
+          setExit(ExitCode.usage);
+          return;
+        }
+        const bad = seqArgs.find((a) => !/^[1-9][0-9]{0,15}$/.test(a));
+        if (bad !== undefined) {
+          io.err(
+            `fieldrelay: "${bad}" is not a seq (a whole number ≥ 1); see fieldrelay queue dead-letter list`,
+          );
+          setExit(ExitCode.usage);
+          return;
+        }
+        const seqs = seqArgs.map(Number);
+        const file = openDead(opts, true);
+        if (!file) return;
+        try {
+          const moved = act(file, opts.all ? undefined : seqs);
+          const unknown = seqs.filter((s) => !moved.includes(s));
+          io.out(`${done} ${moved.length} reading(s)${moved.length ? `: ${moved.join(", ")}` : ""}`);
+          if (unknown.length > 0) {
+            io.err(`fieldrelay: no dead letter with seq ${unknown.join(", ")}`);
+            setExit(ExitCode.dataErr);
+          } else setExit(ExitCode.ok);
+        } finally {
+          file.close();
+        }
+      });
+  move(
+    "requeue",
+    "move dead letters back into the queue under their own seq (stop fieldrelay first; they are sent at its next start)",
+    (file, seqs) => file.requeue(seqs),
+    "requeued",
+  );
+  move(
+    "drop",
+    "delete dead letters for good (export them first if they matter)",
+    (file, seqs) => file.drop(seqs),
+    "dropped",
+  );
   for (const cmd of deadLetter.commands) cmd.exitOverride();
   deadLetter.exitOverride();
   // ---- end dead letters ----
