@@ -112,7 +112,7 @@ const batch = z.strictObject({
   enabled: z.boolean().default(false),
   max_readings: int(2, 10_000).default(500),
   max_bytes: int(1024, 16 * 1024 * 1024).default(256 * 1024),
-  max_delay_ms: int(0, 3_600_000).default(2000),
+  max_delay_ms: int(0, 3_600_000).default(500),
   alone_priority: int(1, 11).default(11),
 });
 

@@ -170,6 +170,39 @@ describe.skipIf(skip)("Batched delivery to mosquitto", () => {
     expect(publisher.stats()).toMatchObject({ published: 1400, delivered: 1400, inflight: 0 });
   });
 
+  it("acks live readings batched within max_delay_ms before their commit deadline: nothing is written to flash", async () => {
+    const sub = await Decoder.open(broker.url);
+    cleanups.push(() => sub.close());
+    const scheduler = new ManualScheduler();
+    const dir = tmp();
+    const queue = await openQueue({
+      path: join(dir, "queue.db"),
+      log: silentLogger(),
+      commitIntervalMs: 1000,
+      scheduler,
+      monoMs: scheduler.monoMs,
+    });
+    cleanups.push(() => queue.close());
+    const publisher = start(
+      broker.url,
+      queue,
+      { batch: { enabled: true, max_delay_ms: 500 } },
+      { scheduler },
+    );
+    await until(() => publisher.stats().connected, "connected");
+    for (let i = 0; i < 20; i++) {
+      queue.capture(reading({ values: { n: i } }));
+      await new Promise((r) => setTimeout(r, 1)); // the publisher takes it (a microtask away)
+      scheduler.advance(10);
+    }
+    scheduler.advance(300); // 500 ms after the first: the batch falls due
+    await until(() => queue.stats().delivered === 20, "the batch acked");
+    scheduler.advance(1000); // every commit deadline has passed
+    expect(queue.stats()).toMatchObject({ captured: 20, deliveredBeforeCommit: 20, committed: 0, rows: 0 });
+    expect(sub.messages).toHaveLength(1);
+    expect(sub.readings()).toHaveLength(20);
+  });
+
   it("sends a reading at or above alone_priority at once, alone, as the plain envelope", async () => {
     const sub = await Decoder.open(broker.url, { protocolVersion: 5 });
     cleanups.push(() => sub.close());

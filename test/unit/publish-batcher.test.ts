@@ -128,14 +128,14 @@ describe("[mqtt.batch] config", () => {
     return loadConfig({ path, env });
   };
 
-  it("is off by default, with limits that keep live data at most 2 s", () => {
+  it("is off by default, with limits that keep live data at most 500 ms", () => {
     expect(load("").mqtt).toMatchObject({
       max_rate_bytes: 0,
       batch: {
         enabled: false,
         max_readings: 500,
         max_bytes: 262_144,
-        max_delay_ms: 2000,
+        max_delay_ms: 500,
         alone_priority: 11,
       },
     });
