@@ -10,13 +10,15 @@
  *
  * Life of a reading in the publisher (batching on):
  *
- *   queue ──next()──► held (open group, excluded from next()) ──full / due / hold cap──► ready
- *   ready ──publish (markInflight)──► inflight ──PUBACK──► acked (Queue.ack, all of the message)
- *                                        │ refused (reason ≥ 0x80)
- *                                        ├─ n > 1: split in two halves, both published again (same seqs)
- *                                        └─ n = 1: dead letter
- *   session lost: held readings are released (never marked, they come back from next() in order);
- *   inflight ones stay marked in the Queue and are resent first, regrouped, with the same seqs.
+ *   queue ──next(), markInflight──► held (open group) ──full / due / hold cap──► ready
+ *   ready ──publish──► inflight ──PUBACK──► acked (Queue.ack, every reading of the message)
+ *                         │ refused, permanent (reason ≥ 0x80, not transient)
+ *                         │   ├─ n > 1: split in two halves, both published again (same seqs)
+ *                         │   └─ n = 1: dead letter
+ *                         │ refused, transient: the same message again after a backoff
+ *                         └ connection lost: suspects, one message at a time, halved on early drops
+ *   session lost: the batcher forgets what it held; held and inflight readings are all marked in
+ *   the Queue, so next() returns them first, regrouped, with the same seqs.
  *
  * Readings with priority ≥ alone_priority skip the grouping and go alone at once.
  */

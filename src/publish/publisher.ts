@@ -319,7 +319,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       suspectCap = Math.ceil(inflight.size / 2);
     if (wasConnected) suspectUnacked(early);
     inflight.clear();
-    // Held readings were never marked inflight: released, next() returns them again in order.
+    // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
     taken.clear();
     batcher?.release();
     splits.length = 0;

@@ -9,7 +9,7 @@
  *   {"v":1,"bseq":100042,"bt":1764460000123,"bmono_us":123456789,
  *    "base":{"device":"pi-7","stream":"env","tq":"unsynced","boot":"3f1c…"},
  *    "readings":[{"ds":0,"dt":0,"dm":0,"te_ms":1000,"values":{"temperature_c":21.5}},
- *                {"ds":1,"dt":10002,"dm":10002.347,…}]}
+ *                {"ds":1,"dt":10002,"dm":10002347,…}]}
  *
  * Decode rule (the whole of it; README "Batch format" has it in Python):
  *   seq = bseq; t = bt; mono_us = bmono_us (0 when absent)
@@ -20,7 +20,7 @@
  * Each reading then has exactly the fields of the single-reading envelope (src/publish/envelope.ts).
  *
  * Like SenML (RFC 8428) base fields, values shared by every reading are stated once ("base" holds
- * every envelope field whose value is the same in all readings), and time is a base time plus
+ * every envelope field with a primitive value that is the same in all readings), and time is a base time plus
  * offsets. Where it departs, and why:
  *   - one record per reading carrying its whole `values` object, not one record per value: a
  *     reading's seq is what consumers dedupe on, so a reading must stay one unit;
