@@ -29,6 +29,7 @@ import type { Logger } from "../log/index.ts";
 import { createPublisher } from "../publish/index.ts";
 import { openQueue } from "../queue/index.ts";
 import { createNotifier, startWatchdog, statusLine } from "../system/index.ts";
+import { startClockMessages } from "./clock-message.ts";
 import { Sampler } from "./sampler.ts";
 import type { RuntimeStatus } from "./status.ts";
 
@@ -102,6 +103,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     monoMs,
   });
   publisher.start();
+  const clockMessages = startClockMessages({
+    clock,
+    prefix: config.mqtt.topic_prefix,
+    deviceId: config.device.id,
+    connected: () => publisher.stats().connected,
+    send: (topic, payload, options) => publisher.send(topic, payload, options),
+    log: component("clock"),
+    monoMs,
+  });
 
   const sampler = new Sampler({
     sensors: config.sensor,
@@ -174,6 +184,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     await sampler.stop();
     await ingest?.stop();
     await health?.stop();
+    clockMessages.stop();
     await publisher.stop(0);
     clock.stop();
     await queue.close();
@@ -223,6 +234,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await stopSampling();
         for (const stop of stops) await stop();
         await queue.flush().catch(() => {}); // a failed commit is logged by the queue; close() retries once more
+        clockMessages.stop();
         const result = await publisher.stop(config.shutdown_timeout_s * 1000);
         await health?.stop();
         clock.stop();

@@ -105,7 +105,7 @@ function harness(
     mqtt: mqttConfig({ min_backoff_s: 0.1, max_backoff_s: 1, ...mqtt }),
     deviceId: DEVICE,
     queue,
-    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq }),
+    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq, errMs: 0 }),
     log: createLogger({ level: "debug", destination: { write: (s: string) => logs.push(JSON.parse(s)) } }),
     random: () => 0.5,
     monoMs: scheduler.monoMs,
@@ -146,6 +146,7 @@ describe.skipIf(skip)("Publisher against mosquitto", () => {
       stream: "env",
       ts: "2026-01-02T03:04:05.678Z",
       tq: "ntp",
+      te_ms: 0,
       values: { temperature_c: 10 },
     });
     expect(sub.messages.find((m) => m.topic.endsWith("/door"))!.payload).toContain('"anomaly":true');
