@@ -3,6 +3,7 @@
  * are a stable interface (docs, packaging and tests use them); see shared DESIGN "Config surface".
  * Driver-specific [[sensor]] keys are validated by each driver's own schema in src/sensors.
  */
+import { statSync } from "node:fs";
 import * as z from "zod";
 import { MAX_TOPIC_BYTES, mqttStringProblem, RESERVED_STREAMS } from "./names.ts";
 
@@ -155,8 +156,24 @@ const mqtt = z
     path: ["min_backoff_s"],
   });
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 const queue = z.strictObject({
-  path: z.string().min(1).default("/var/lib/fieldrelay/queue.db"),
+  // The one check here that looks at the filesystem: a directory at queue.path would otherwise
+  // only be found by `run` (which refuses it, exit 73); check-config should say so first.
+  path: z
+    .string()
+    .min(1)
+    .refine((p) => !p.endsWith("/") && !isDirectory(p), {
+      error: "is a directory; set it to a file inside it, e.g. /var/lib/fieldrelay/queue.db",
+    })
+    .default("/var/lib/fieldrelay/queue.db"),
   durability: z.enum(["full", "normal"], { error: 'must be "full" or "normal"' }).default("full"),
   commit_interval_ms: int(0, 60_000).default(1000),
   commit_max_rows: int(1, 100_000).default(1000),

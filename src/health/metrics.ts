@@ -134,6 +134,12 @@ export function createMetrics(version: string): Metrics {
     ["priority"],
   );
 
+  total(
+    "queue_state_lost_total",
+    "Starts that found queue state lost (queue.db empty or missing, committed transactions gone)",
+    () => q().stateLost ?? 0,
+  );
+
   gauge("queue_rows", "Readings waiting: rows on disk plus readings in RAM", () => q().rows);
   gauge("queue_bytes", "Bytes of readings waiting", () => q().bytes);
   gauge(

@@ -1,8 +1,9 @@
 /**
  * The local ingest endpoint: other programs on the device hand readings to fieldrelay with
- * POST /v1/readings. 201 {"seqs": [...]} only once every reading is captured (committed or acked);
- * 400 with the reason and nothing queued; 503 when the queue refuses (readings accepted before
- * the refusal stay captured, and their seqs are listed).
+ * POST /v1/readings. 201 {"seqs": [...]} only once every reading of the body is committed to
+ * queue.db (for every QoS; the commit comes within a few ms, see Queue.store); 400 with the
+ * reason and nothing queued; 503 when the queue refuses or cannot store them — then none of the
+ * body is stored or published (all or nothing).
  */
 import type { Stamp } from "../clock/types.ts";
 import type { Listen } from "../config/index.ts";
@@ -22,7 +23,7 @@ import { type ParseDefaults, parseReadings } from "./parse.ts";
 export interface IngestOptions {
   listen: Listen;
   maxBodyBytes: number;
-  queue: Pick<Queue, "capture" | "whenCaptured">;
+  queue: Pick<Queue, "store">;
   /** The clock's stamp for "now". */
   now: () => Stamp;
   defaults: ParseDefaults;
@@ -104,30 +105,29 @@ export function startIngestServer(options: IngestOptions): IngestServer {
       log.warn({ reason: parsed.error }, "rejected ingest request");
       return json(400, { error: parsed.error });
     }
-    const seqs: number[] = [];
-    for (const r of parsed.readings) {
-      const ageNs = BigInt(Math.round(r.ageMs * 1e6));
-      const result = queue.capture({
-        ...stamp,
-        monoNs: stamp.monoNs - ageNs,
-        wallMs: stamp.wallMs - r.ageMs,
-        stream: r.stream,
-        priority: r.priority,
-        qos: r.qos,
-        values: r.values,
-      });
-      if (!result.ok) {
-        await queue.whenCaptured(seqs).catch(() => {});
-        return json(503, { error: `queue refused the reading: ${result.detail}`, seqs });
-      }
-      seqs.push(result.seq);
+    // All or nothing, and 201 only once committed (group commit: see Queue.store).
+    const result = await queue.store(
+      parsed.readings.map((r) => {
+        const ageNs = BigInt(Math.round(r.ageMs * 1e6));
+        return {
+          ...stamp,
+          monoNs: stamp.monoNs - ageNs,
+          wallMs: stamp.wallMs - r.ageMs,
+          stream: r.stream,
+          priority: r.priority,
+          qos: r.qos,
+          values: r.values,
+        };
+      }),
+    );
+    if (!result.ok) {
+      log.warn(
+        { reason: result.detail, readings: parsed.readings.length },
+        "ingest request refused: nothing stored",
+      );
+      return json(503, { error: `queue refused the readings, none was stored: ${result.detail}` });
     }
-    try {
-      await queue.whenCaptured(seqs);
-    } catch (error) {
-      log.error({ err: error }, "ingested readings could not be committed");
-      return json(503, { error: `readings could not be captured: ${(error as Error).message}` });
-    }
+    const seqs = result.seqs;
     return json(201, { seqs });
   }
   function onError(error: Error): Response {

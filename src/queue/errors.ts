@@ -3,6 +3,8 @@ import { FieldrelayError } from "../errors/index.ts";
 export type QueueErrorCode =
   | "dir-missing"
   | "dir-not-directory"
+  | "path-is-directory"
+  | "locked"
   | "dir-read-only"
   | "open-failed"
   | "db-missing"

@@ -5,4 +5,13 @@ export { chooseEvictions, type EvictionChoice, type EvictionNeed, type PriorityC
 export { openQueueReader, type QueueFileStats, type QueueReader, type StoredReading } from "./reader.ts";
 export { MIGRATIONS, payloadBytes } from "./schema.ts";
 export { openQueue, type QueueOptions, SqliteQueue } from "./sqlite-queue.ts";
-export type { CaptureResult, FieldValue, QoS, Queue, QueuedReading, QueueStats, Reading } from "./types.ts";
+export type {
+  CaptureResult,
+  FieldValue,
+  QoS,
+  Queue,
+  QueuedReading,
+  QueueStats,
+  Reading,
+  StoreResult,
+} from "./types.ts";

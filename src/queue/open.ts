@@ -1,6 +1,11 @@
 /**
  * Opening the queue file: checks of the data dir that name the path and the fix, and the
- * quarantine of a corrupt or non-SQLite file (renamed `<path>.corrupt-<UTC>`, never deleted).
+ * quarantine of a corrupt or non-SQLite file (renamed `<path>.corrupt-<boot>-<n>`, never deleted,
+ * never renamed over an earlier quarantine).
+ *
+ * PRAGMA quick_check reads the whole file (seconds on an SD card, against systemd's start
+ * timeout), so it runs only when the last run did not close cleanly: a clean close removes the
+ * -wal file, so a non-empty -wal at open means a crash or power cut (or FIELDRELAY_QUEUE_CHECK=1).
  */
 import { Database, type SQLiteError } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readSync, renameSync, statSync } from "node:fs";
@@ -13,11 +18,17 @@ export function isSqliteError(e: unknown, code: string): boolean {
   return e instanceof Error && e.name === "SQLiteError" && (e as SQLiteError).code === code;
 }
 
-function utcStamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z");
+/**
+ * A quarantine suffix that no earlier one has: `.corrupt-<first 8 of boot id>-<n>` with the
+ * lowest n for which none of the file and its -wal/-shm exist. A wall clock cannot be used: an
+ * offline device starts every boot at the same epoch.
+ */
+export function quarantineSuffix(path: string, bootId: string): string {
+  const boot = bootId.replace(/[^0-9a-zA-Z]/g, "").slice(0, 8) || "boot";
+  for (let n = 1; ; n++) {
+    const suffix = `.corrupt-${boot}-${n}`;
+    if (!["", "-wal", "-shm"].some((ext) => existsSync(path + suffix + ext))) return suffix;
+  }
 }
 
 /** Check the data dir before SQLite does, so the error names the path and the fix. */
@@ -48,6 +59,17 @@ export function checkDataDir(path: string): void {
       { context: { path, dir } },
     );
   }
+  let target: ReturnType<typeof statSync> | undefined;
+  try {
+    target = statSync(path);
+  } catch {}
+  if (target?.isDirectory()) {
+    throw new QueueError(
+      "path-is-directory",
+      `queue.path ${path} is a directory — set queue.path to a file inside it, e.g. ${path.replace(/\/+$/, "")}/queue.db`,
+      { context: { path } },
+    );
+  }
 }
 
 export function readOnlyError(path: string, cause: unknown): QueueError {
@@ -69,7 +91,8 @@ const SQLITE_MAGIC = "SQLite format 3\0";
 export function openOrQuarantine(
   path: string,
   log: Logger,
-  now: () => Date,
+  bootId: string,
+  check: boolean = uncleanShutdown(path),
 ): { db: Database; recoveredSeq: number } {
   let recoveredSeq = 0;
   if (existsSync(path)) {
@@ -91,6 +114,10 @@ export function openOrQuarantine(
       try {
         const db = new Database(path, { create: false, readwrite: true, strict: true });
         try {
+          if (!check) {
+            db.query("SELECT count(*) FROM sqlite_master").get(); // reads the header and schema
+            return { db, recoveredSeq: 0 };
+          }
           const rows = db.query("PRAGMA quick_check").all() as Array<{ quick_check: string }>;
           const verdict = rows.map((r) => r.quick_check).join("; ");
           if (verdict === "ok") return { db, recoveredSeq: 0 };
@@ -106,7 +133,7 @@ export function openOrQuarantine(
         problem = error instanceof Error ? error.message : String(error);
       }
     }
-    const suffix = `.corrupt-${utcStamp(now())}`;
+    const suffix = quarantineSuffix(path, bootId);
     const moved: string[] = [];
     for (const ext of ["", "-wal", "-shm"]) {
       if (existsSync(path + ext)) {
@@ -128,6 +155,16 @@ export function openOrQuarantine(
       context: { path },
       cause: error,
     });
+  }
+}
+
+/** A non-empty -wal beside the file: the last writer did not close cleanly (or a check was asked for). */
+export function uncleanShutdown(path: string): boolean {
+  if (process.env.FIELDRELAY_QUEUE_CHECK === "1") return true;
+  try {
+    return statSync(`${path}-wal`).size > 0;
+  } catch {
+    return false;
   }
 }
 

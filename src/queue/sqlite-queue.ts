@@ -1,52 +1,72 @@
 /**
- * SqliteQueue: the store-and-forward queue on bun:sqlite (WAL) with a write-behind buffer. The
- * on-disk format and the life of a reading are documented in schema.ts; the eviction choice in
- * eviction.ts; the commit decision in batching.ts. This module is the I/O around them.
+ * SqliteQueue: the store-and-forward queue on bun:sqlite (WAL). It wires the parts, each with its
+ * state machine at its top:
+ *   write-behind.ts    the RAM buffer (PENDING / HELD → STORED | DELIVERED | EVICTED | WITHDRAWN)
+ *   read-ahead.ts      the reader behind next() (per-priority windows, drained prefix skipped)
+ *   eviction.ts        which rows an incoming reading or batch may evict (pure)
+ *   seq-reservation.ts seqs that never repeat (side file rewritten in place: seq-file.ts)
+ *   anchor-store.ts    the clock's anchors (kept in RAM when the disk cannot take them)
+ *   lock.ts            one writer per queue (flock)
+ *   open.ts, lost-state.ts  opening, quarantine, lost state
+ *   batching.ts        when the write-behind buffer commits (pure)
+ *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
+ * The on-disk format and the life of a reading on disk are in schema.ts.
  *
- * Bookkeeping kept in RAM (all O(1) per reading, none proportional to the backlog on disk):
- * - `pending`: readings captured but not committed, in seq order (Map keeps insertion order).
+ * Bookkeeping kept here (all O(1) per reading, none proportional to the backlog on disk):
  * - `classes`: rows and payload bytes per priority, over disk and RAM, minus rows whose delete is
  *   waiting for the next commit.
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
- * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit.
- * - `scanFrom`: per priority, a seq at or below which every row on disk is inflight or waiting for
- *   its delete, so next() starts its disk scan there instead of re-reading a drained prefix (a
- *   backlog drains at broker speed, and deletes wait up to commit_interval: rescanning them on
- *   every turn made draining quadratic).
+ * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit;
+ *   `deletesBytes`: what those deletes free.
  * - `handed`: priority and size of disk rows next() returned, so markInflight()/ack() need no
  *   lookup query per row; dropped on ack or eviction.
- * - `ahead`: per priority, the next rows on disk read ahead in one query (a query per publish turn
- *   cost more than the MQTT send). Only a commit changes which rows are on disk, so a commit
- *   drops it.
+ *
+ * Two ways in, one promise (a reading is *captured* when committed, or acked by the broker at
+ * QoS ≥ 1, whichever comes first):
+ * - capture(): sensors. The reading waits in RAM up to commit_interval_ms (what saves the SD
+ *   card) and is visible to next() at once, so a broker ack can spare it the write.
+ * - store(): a client waiting for its answer (the ingest API). The batch is admitted whole or
+ *   refused whole, stays HELD (invisible to next(), never evicted) and brings the commit forward
+ *   to a short gathering window (group commit: concurrent requests share one fsync). It resolves
+ *   once committed; if that commit fails the batch is withdrawn — never published — and refused.
+ *   A held reading was never handed to anyone, so a 201 means "in queue.db" for every QoS.
+ *
+ *   store() ─► HELD ─ group commit ok ─► STORED (as below)
+ *                   └ commit fails ───► WITHDRAWN (503; nothing of it published)
+ *
+ * A commit that fails (SQLITE_FULL, EIO, read-only) never throws out of the queue: SQLITE_FULL is
+ * answered by a WAL checkpoint(TRUNCATE), then by evicting what the batch needs from lower
+ * priorities — undone if the retry still fails, so nothing is counted evicted that was not
+ * deleted. Sensor readings are then held in RAM (bounded by maxPendingInRam) and retried once a
+ * second; stats().lastError says why until a commit succeeds again.
+ *
+ * Nothing at capture needs a new disk block: seq blocks are reserved by rewriting the side file in
+ * place (seq-file.ts) and recorded in meta by the next commit; a new boot id is registered inside
+ * the commit; anchors that cannot be saved wait in RAM (anchor-store.ts).
  */
 import type { Database, SQLiteError } from "bun:sqlite";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
-import type { Anchor, AnchorSource, AnchorStore } from "../clock/types.ts";
+import type { Anchor, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
+import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
 import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./dead-letter.ts"; // #12 dead letters
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
+import { commitThroughFullDisk } from "./full-disk.ts";
+import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
+import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
+import { ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
-import { readSeqFile, writeSeqFile } from "./seq-file.ts";
-import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading } from "./types.ts";
-
-/** Rows of one priority read ahead from disk in seq order; rows[0, at) are drained (inflight or deleted). */
-interface ReadAhead {
-  rows: Row[];
-  at: number;
-  /** Highest seq read so far: the next read starts after it. */
-  after: number;
-  /** The last read came back short: nothing more on disk until the next commit. */
-  exhausted: boolean;
-}
-
-const READ_AHEAD = 256;
+import { readSeqFile, SeqFile } from "./seq-file.ts";
+import { SeqReservation } from "./seq-reservation.ts";
+import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
+import { type HeldBatch, type Pending, type Tentative, WriteBehindBuffer } from "./write-behind.ts";
 
 export interface QueueOptions {
   path: string;
@@ -73,15 +93,12 @@ export interface QueueOptions {
   maxPageCount?: number;
 }
 
-interface Pending {
-  seq: number;
-  reading: Reading;
-  vals: string;
-  bytes: number;
-  capturedMonoMs: number;
-  inflight: boolean;
-  waiters?: Array<{ resolve: () => void; reject: (e: Error) => void }>;
-}
+/**
+ * Gathering window of a group commit for waiting clients (ms): the next turn of the event loop.
+ * Requests that arrive while a commit (its fsync) runs are read together in that turn, so
+ * concurrent clients share commits without anyone waiting for a timer.
+ */
+const GROUP_COMMIT_MS = 0;
 
 const MiB = 1024 * 1024;
 
@@ -92,6 +109,28 @@ const MiB = 1024 * 1024;
 function monotonicMs(): () => number {
   const offset = Number(clockGettimeNs(CLOCK_MONOTONIC)) / 1e6 - performance.now();
   return () => offset + performance.now();
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+function lockFileUsed(dbPath: string): boolean {
+  try {
+    return readFileSync(lockPath(dbPath), "utf8").trim().length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** SQLite found the file damaged (directly, or as the cause of a QueueError). */
+function isCorrupt(error: unknown): boolean {
+  const e = error instanceof QueueError ? error.cause : error;
+  return isSqliteError(e, "SQLITE_CORRUPT") || isSqliteError(e, "SQLITE_NOTADB");
 }
 
 function defaultBootId(): string {
@@ -111,34 +150,49 @@ export async function openQueue(options: QueueOptions): Promise<SqliteQueue> {
 }
 
 export class SqliteQueue implements Queue, AnchorStore {
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new WriteBehindBuffer();
   private readonly classes = new Map<number, { rows: number; bytes: number }>();
   private totalRows = 0;
   private totalBytes = 0;
   private readonly inflight = new Set<number>();
   private readonly deletes = new Set<number>();
   private readonly flags = new Set<number>();
-  private readonly scanFrom = new Map<number, number>();
   private readonly handed = new Map<number, { priority: number; bytes: number }>();
-  private readonly ahead = new Map<number, ReadAhead>();
+  private readonly reader: ReadAheadReader;
   private readonly listeners = new Set<() => void>();
-  /** boot_id text → boots.id, registered at the first capture of each boot. */
+  /** boot_id text → boots.id; a new boot id is registered by the commit that first stores it. */
   private readonly boots = new Map<string, number>();
+  /** Payload bytes of rows whose delete waits for the next commit (space that commit frees). */
+  private deletesBytes = 0;
+  /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
+  private roomBytes = 0;
+  private groupTimer: unknown;
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
   private notifyQueued = false;
   private closed = false;
-  private seqNext: number;
-  private seqReserved: number;
+  private readonly seqs: SeqReservation;
   private counters = { captured: 0, committed: 0, commits: 0, delivered: 0, deliveredBeforeCommit: 0 };
   private readonly evictedByPriority: Record<number, number> = {};
   private readonly refusedByPriority: Record<number, number> = {};
   private lastCommitMonoMs: number | undefined;
+  private lastAttemptMonoMs: number | undefined;
   private lastError: string | undefined;
+  /** Times this open found state lost (0 or 1; counted in /metrics). */
+  private stateLost = 0;
+  /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
+  private readError: string | undefined;
   private diskLow = false;
+  private diskCheckedMonoMs: number | undefined;
   /** Oldest unsent row of this boot on disk: undefined = unknown, null = none. */
   private oldestOnDisk: { seq: number; ns: bigint } | null | undefined;
+  /**
+   * Every row at or below this seq is of an earlier boot, inflight or being deleted: the search
+   * for the oldest unsent row starts above it, so stats() does not re-read the rows of earlier
+   * boots each time the oldest row of this one goes (it only moves up, except by undoEviction).
+   */
+  private oldestScanFrom = 0;
   private readonly cfg: Required<
     Omit<QueueOptions, "log" | "path" | "maxPageCount" | "bootId" | "scheduler" | "monoMs" | "freeDiskBytes">
   >;
@@ -146,6 +200,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly freeDiskBytes: (dir: string) => number;
   private readonly scheduler: Scheduler;
   private readonly log: Logger;
+  private readonly anchors: QueueAnchorStore;
   readonly path: string;
   readonly bootId: string;
 
@@ -153,7 +208,11 @@ export class SqliteQueue implements Queue, AnchorStore {
     private readonly db: Database,
     options: QueueOptions,
     seqFloor: number,
+    private readonly lock: QueueLock,
+    seqFile: SeqFile | undefined,
   ) {
+    this.anchors = new QueueAnchorStore(db, options.log);
+    this.reader = new ReadAheadReader(db);
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
@@ -171,13 +230,52 @@ export class SqliteQueue implements Queue, AnchorStore {
       seqBlock: options.seqBlock ?? 4096,
       maxPendingInRam: options.maxPendingInRam ?? Math.max(10_000, 10 * (options.commitMaxRows ?? 1000)),
     };
-    this.seqNext = seqFloor + 1;
-    this.seqReserved = seqFloor;
+    this.seqs = new SeqReservation(seqFloor, seqFile, this.cfg.seqBlock, this.path, this.log);
   }
 
   static async open(options: QueueOptions): Promise<SqliteQueue> {
     checkDataDir(options.path);
-    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, () => new Date());
+    // Read before the lock is taken (taking it creates the file): a lock file with a pid in it
+    // means a queue lived here before, whatever else is gone now.
+    const lived = lockFileUsed(options.path);
+    const before = fileSize(options.path);
+    const lock = acquireQueueLock(options.path);
+    try {
+      return SqliteQueue.openLocked(options, lock, { lived, before });
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  /**
+   * Open with the writer lock held. Writes nothing unless the file is new (or its seq side file
+   * is), so a queue on a full disk opens and keeps delivering.
+   */
+  private static openLocked(
+    options: QueueOptions,
+    lock: QueueLock,
+    history: { lived: boolean; before: number | undefined },
+  ): SqliteQueue {
+    try {
+      return SqliteQueue.openOnce(options, lock, history);
+    } catch (error) {
+      // quick_check was skipped (clean shutdown) but reading the file found damage: check it in
+      // full now, which moves it aside, and start again.
+      if (!isCorrupt(error)) throw error;
+      options.log.warn({ path: options.path, err: error }, "queue database is damaged; checking it in full");
+      return SqliteQueue.openOnce(options, lock, history, true);
+    }
+  }
+
+  private static openOnce(
+    options: QueueOptions,
+    lock: QueueLock,
+    history: { lived: boolean; before: number | undefined },
+    check?: boolean,
+  ): SqliteQueue {
+    const bootId = options.bootId ?? defaultBootId();
+    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, bootId, check);
     try {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA page_size = 1024"); // only takes effect on a new, empty file (see schema.ts)
@@ -201,20 +299,60 @@ export class SqliteQueue implements Queue, AnchorStore {
         cause: error,
       });
     }
-    const meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
-      value: number;
-    } | null;
-    const maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
-    const floor = Math.max(recoveredSeq, readSeqFile(options.path), meta?.value ?? 0, maxSeq);
-    const queue = new SqliteQueue(db, options, floor);
-    queue.load();
+    let meta: { value: number } | null;
+    let maxSeq: number;
     try {
-      queue.reserve();
+      meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
+        value: number;
+      } | null;
+      maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
     } catch (error) {
       db.close(false);
-      if (isSqliteError(error, "SQLITE_READONLY") || (error as NodeJS.ErrnoException).code === "EACCES")
+      throw error;
+    }
+    const sideFile = readSeqFile(options.path);
+    let floor = Math.max(recoveredSeq, sideFile, meta?.value ?? 0, maxSeq);
+    const lost = lostState({
+      lived: history.lived,
+      sizeBefore: history.before,
+      sideFile,
+      metaReserved: meta?.value,
+      recoveredSeq,
+      seqBlock: options.seqBlock ?? 4096,
+    });
+    if (lost?.kind === "all") floor = Math.max(floor, seqFloorAfterTotalLoss(Date.now()));
+    let seqFile: SeqFile | undefined;
+    try {
+      seqFile = SeqFile.open(options.path, floor);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EROFS") {
+        db.close(false);
         throw readOnlyError(options.path, error);
-      if ((error as NodeJS.ErrnoException).code === "EROFS") throw readOnlyError(options.path, error);
+      }
+      // A full disk at the very first start: no seq can be reserved yet; captures are refused
+      // (and say why) until the side file can be created.
+      options.log.error({ err: error, path: options.path }, "queue cannot create its seq side file");
+    }
+    const queue = new SqliteQueue(db, { ...options, bootId }, floor, lock, seqFile);
+    if (lost) {
+      queue.stateLost++;
+      options.log.error(
+        {
+          path: options.path,
+          lost: lost.kind,
+          seqNext: floor + 1,
+          sideFile,
+          metaReserved: meta?.value ?? null,
+        },
+        `queue state lost: ${lost.detail}`,
+      );
+    }
+    try {
+      queue.load();
+    } catch (error) {
+      db.close(false);
+      seqFile?.close();
       throw error;
     }
     return queue;
@@ -236,58 +374,23 @@ export class SqliteQueue implements Queue, AnchorStore {
     }>)
       this.inflight.add(r.seq);
     this.log.info(
-      { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqNext },
+      { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqs.next },
       "queue opened",
     );
   }
-
-  /** Make seqs up to seqNext + seqBlock durable (side file and meta) before handing any out. */
-  private reserve(): void {
-    const reserved = this.seqNext - 1 + this.cfg.seqBlock;
-    writeSeqFile(this.path, reserved);
-    this.db
-      .query(
-        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      )
-      .run(SEQ_RESERVED_KEY, reserved);
-    this.seqReserved = reserved;
-  }
-
-  private registerBoot(bootId: string): void {
-    this.db.query("INSERT OR IGNORE INTO boots(boot_id) VALUES (?)").run(bootId);
-    const row = this.db.query("SELECT id FROM boots WHERE boot_id = ?").get(bootId) as { id: number };
-    this.boots.set(bootId, row.id);
-  }
-
-  // ---- Queue ----
 
   capture(reading: Reading): CaptureResult {
     if (this.closed) throw new QueueError("closed", `queue ${this.path} is closed`);
     const vals = JSON.stringify(reading.values);
     const bytes = payloadBytes(reading.stream, reading.bootId, reading.tq, vals);
-    const refusal = this.makeRoom(1, bytes, reading.priority);
+    const refusal = this.seqs.reserve(1) ?? this.makeRoom(1, bytes, reading.priority);
     if (refusal !== undefined) {
       this.refusedByPriority[reading.priority] = (this.refusedByPriority[reading.priority] ?? 0) + 1;
       return { ok: false, reason: "refused", detail: refusal };
     }
-    if (this.seqNext > this.seqReserved) this.reserve();
-    if (!this.boots.has(reading.bootId)) {
-      try {
-        this.registerBoot(reading.bootId);
-      } catch (error) {
-        this.lastError = String(error);
-        this.log.error({ err: error, bootId: reading.bootId }, "queue cannot record a new boot id");
-        this.refusedByPriority[reading.priority] = (this.refusedByPriority[reading.priority] ?? 0) + 1;
-        return {
-          ok: false,
-          reason: "refused",
-          detail: `cannot record boot ${reading.bootId}: ${String(error)}`,
-        };
-      }
-    }
-    const seq = this.seqNext++;
+    const seq = this.seqs.take();
     const now = this.monoMs();
-    this.pending.set(seq, { seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
+    this.pending.add({ seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
     this.addClass(reading.priority, 1, bytes);
     this.counters.captured++;
     if (this.cfg.commitIntervalMs === 0) this.commit();
@@ -296,11 +399,52 @@ export class SqliteQueue implements Queue, AnchorStore {
     return { ok: true, seq };
   }
 
+  store(readings: Reading[]): Promise<StoreResult> {
+    if (this.closed) return Promise.resolve({ ok: false, detail: `queue ${this.path} is closed` });
+    if (readings.length === 0) return Promise.resolve({ ok: true, seqs: [] });
+    const items = readings.map((reading) => {
+      const vals = JSON.stringify(reading.values);
+      return { reading, vals, bytes: payloadBytes(reading.stream, reading.bootId, reading.tq, vals) };
+    });
+    const bytes = items.reduce((n, i) => n + i.bytes, 0);
+    // Only rows below (or older at) the batch's lowest priority may make room for it.
+    const lowest = Math.min(...readings.map((r) => r.priority));
+    const evictions: Tentative[] = [];
+    const refusal = this.seqs.reserve(items.length) ?? this.makeRoom(items.length, bytes, lowest, evictions);
+    if (refusal !== undefined) {
+      for (const r of readings)
+        this.refusedByPriority[r.priority] = (this.refusedByPriority[r.priority] ?? 0) + 1;
+      return Promise.resolve({ ok: false, detail: refusal });
+    }
+    return new Promise<StoreResult>((resolve) => {
+      const batch: HeldBatch = { seqs: [], settle: resolve, evictions };
+      const now = this.monoMs();
+      for (const i of items) {
+        const seq = this.seqs.take();
+        batch.seqs.push(seq);
+        this.pending.add({ seq, ...i, capturedMonoMs: now, inflight: false, held: batch });
+        this.addClass(i.reading.priority, 1, i.bytes);
+      }
+      if (this.cfg.commitIntervalMs === 0) this.commit();
+      else if (this.groupTimer === undefined) {
+        this.groupTimer = this.scheduler.setTimeout(
+          () => {
+            this.groupTimer = undefined;
+            this.commit();
+          },
+          Math.min(this.cfg.commitIntervalMs, GROUP_COMMIT_MS),
+        );
+      }
+    });
+  }
+
   whenCaptured(seqs: number[]): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const seq of seqs) {
+      const why = this.pending.lostReason(seq);
+      if (why !== undefined) return Promise.reject(new QueueError("evicted", why));
       const p = this.pending.get(seq);
-      if (!p) continue; // committed, acked or evicted-and-reported: nothing to wait for
+      if (!p) continue; // committed or acked: nothing to wait for
       waits.push(
         new Promise<void>((resolve, reject) => {
           p.waiters ??= [];
@@ -330,21 +474,31 @@ export class SqliteQueue implements Queue, AnchorStore {
     const priorities = [...this.classes.keys()].filter((p) => (this.classes.get(p)?.rows ?? 0) > 0);
     priorities.sort((a, b) => b - a);
     for (const priority of priorities) {
-      const ram = [...this.pending.values()].filter((p) => p.reading.priority === priority && !hidden(p.seq));
-      const ahead = this.readAheadOf(priority);
+      const ram = [...this.pending.values()].filter(
+        (p) => p.reading.priority === priority && p.held === undefined && !hidden(p.seq),
+      );
+      const ahead = this.reader.of(priority);
       let ri = 0;
       let i = ahead.at;
       let prefix = true; // still inside the run of drained rows at the front of this priority
       while (out.length < limit) {
         if (i >= ahead.rows.length && !ahead.exhausted) {
-          i -= this.refill(priority, ahead);
+          try {
+            i -= this.reader.refill(priority, ahead);
+          } catch (error) {
+            // An unreadable disk (EIO): hand out what RAM holds; the next commit retries the read.
+            ahead.exhausted = true;
+            if (this.readError === undefined)
+              this.log.error({ err: error, path: this.path }, "queue cannot read its database");
+            this.readError = `cannot read ${this.path}: ${(error as Error).message}`;
+          }
           continue;
         }
         while (i < ahead.rows.length && hidden((ahead.rows[i] as Row).seq)) {
           const seq = (ahead.rows[i] as Row).seq;
           if (prefix && drained(seq)) {
             ahead.at = i + 1;
-            this.scanFrom.set(priority, seq);
+            this.reader.drainedTo(priority, seq);
           } else prefix = false;
           i++;
         }
@@ -365,28 +519,6 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (out.length >= limit) break;
     }
     return out;
-  }
-
-  private readAheadOf(priority: number): ReadAhead {
-    let ahead = this.ahead.get(priority);
-    if (!ahead) {
-      ahead = { rows: [], at: 0, after: this.scanFrom.get(priority) ?? 0, exhausted: false };
-      this.ahead.set(priority, ahead);
-    }
-    return ahead;
-  }
-
-  /** Drop the drained prefix and read the next READ_AHEAD rows; returns how far indexes moved. */
-  private refill(priority: number, ahead: ReadAhead): number {
-    const dropped = ahead.at;
-    const fetched = this.db
-      .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`)
-      .all(priority, ahead.after, READ_AHEAD) as Row[];
-    ahead.rows = ahead.rows.slice(dropped).concat(fetched);
-    ahead.at = 0;
-    ahead.exhausted = fetched.length < READ_AHEAD;
-    if (fetched.length > 0) ahead.after = (fetched[fetched.length - 1] as Row).seq;
-    return dropped;
   }
 
   markInflight(seqs: number[]): void {
@@ -411,7 +543,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.inflight.delete(seq);
       const p = this.pending.get(seq);
       if (p) {
-        this.pending.delete(seq);
+        if (p.held) continue; // never handed out: cannot be acked
+        this.pending.remove(p);
         this.addClass(p.reading.priority, -1, -p.bytes);
         this.counters.delivered++;
         this.counters.deliveredBeforeCommit++;
@@ -424,6 +557,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (!row) continue; // unknown or already deleted: acks are idempotent
       this.flags.delete(seq);
       this.deletes.add(seq);
+      this.deletesBytes += row.bytes;
       this.touchOldest(seq);
       this.addClass(row.priority, -1, -row.bytes);
       this.counters.delivered++;
@@ -478,8 +612,10 @@ export class SqliteQueue implements Queue, AnchorStore {
       oldestUnsentAgeS: this.oldestUnsentAgeS(),
       refusing: this.refusing(totals),
       lastCommitMonoMs: this.lastCommitMonoMs,
-      lastError: this.lastError,
-      seqNext: this.seqNext,
+      lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
+      lastError: this.lastError ?? this.seqs.error ?? this.readError,
+      seqNext: this.seqs.next,
+      stateLost: this.stateLost,
       deadLetters: this.deadLetterCount, // #12 dead letters
       lastDeadLetterReason: this.lastDeadLetterReason, // #12 dead letters
     };
@@ -494,41 +630,29 @@ export class SqliteQueue implements Queue, AnchorStore {
       for (const w of p.waiters ?? [])
         w.reject(new QueueError("closed", `queue ${this.path} closed before seq ${p.seq} was committed`));
     }
+    this.withdrawHeld(`queue ${this.path} closed before the readings were committed`);
     if (this.pending.size > 0)
       this.log.error(
         { lost: this.pending.size, lastError: this.lastError },
         "queue closed with uncommitted readings",
       );
     this.db.close(false);
+    this.seqs.close();
+    this.lock.release();
   }
 
   // ---- AnchorStore ----
 
   saveAnchor(anchor: Anchor): void {
-    this.db
-      .query("INSERT INTO anchors(boot_id, mono_ns, wall_ms, source, uncertainty_ms) VALUES (?, ?, ?, ?, ?)")
-      .run(anchor.bootId, anchor.monoNs, anchor.wallMs, anchor.source, anchor.uncertaintyMs);
+    this.anchors.saveAnchor(anchor);
+    if (this.anchors.pending > 0) {
+      this.oldestOpMonoMs ??= this.monoMs();
+      this.schedule();
+    }
   }
 
   anchorsFor(bootId: string): Anchor[] {
-    const rows = this.db
-      .query(
-        "SELECT boot_id, CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, source, uncertainty_ms FROM anchors WHERE boot_id = ?",
-      )
-      .all(bootId) as Array<{
-      boot_id: string;
-      mono_ns: string;
-      wall_ms: number;
-      source: AnchorSource;
-      uncertainty_ms: number;
-    }>;
-    return rows.map((r) => ({
-      bootId: r.boot_id,
-      monoNs: BigInt(r.mono_ns),
-      wallMs: r.wall_ms,
-      source: r.source,
-      uncertaintyMs: r.uncertainty_ms,
-    }));
+    return this.anchors.anchorsFor(bootId);
   }
 
   // ---- internals ----
@@ -566,7 +690,15 @@ export class SqliteQueue implements Queue, AnchorStore {
         break; // in seq order, and within a boot mono_ns grows with seq
       }
     }
-    const disk = this.oldestUnsentOnDisk();
+    // stats() feeds STATUS, the watchdog and /health: a failing disk must not make it throw.
+    let disk: { seq: number; ns: bigint } | null = null;
+    try {
+      disk = this.oldestUnsentOnDisk();
+      this.readError = undefined;
+    } catch (error) {
+      this.oldestOnDisk = undefined;
+      this.readError = `cannot read ${this.path}: ${(error as Error).message}`;
+    }
     if (disk && (oldestNs === undefined || disk.ns < oldestNs)) oldestNs = disk.ns;
     if (oldestNs === undefined) return 0;
     return Math.max(0, (this.monoMs() - Number(oldestNs / 1_000_000n)) / 1000);
@@ -580,7 +712,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     );
     const boot = this.boots.get(this.bootId);
     if (boot === undefined) return null;
-    let after = 0;
+    let after = this.oldestScanFrom;
     for (;;) {
       const rows = stmt.all(boot, after) as Array<{ seq: number; mono_ns: string }>;
       if (rows.length === 0) break;
@@ -591,6 +723,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       }
       after = (rows[rows.length - 1] as { seq: number }).seq;
     }
+    // Rows below the hit (or all scanned, when none) are other boots', inflight or being deleted.
+    this.oldestScanFrom = this.oldestOnDisk ? this.oldestOnDisk.seq - 1 : after;
     return this.oldestOnDisk;
   }
 
@@ -630,43 +764,56 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   /**
-   * Bring rows and bytes within budget before adding one reading of `priority`. Returns the
-   * refusal detail, or undefined when the reading may be added.
+   * Bring rows, bytes and (below min_free_disk_mb) file growth within budget before adding `rows`
+   * readings of at least `priority`, evicting only what they need from priorities at or below it.
+   * Returns the refusal detail — and then nothing it evicted from disk stays evicted — or
+   * undefined. With `tentative` (a held batch), only disk rows are evicted and they are listed
+   * there, to be undone if the batch's commit fails.
    */
   private makeRoom(
     rows: number,
     bytes: number,
-    priority: number | undefined,
-    extraBytes = 0,
+    priority: number,
+    tentative?: Tentative[],
   ): string | undefined {
+    this.checkDisk(false);
+    const made: Tentative[] = [];
     for (let round = 0; round < 8; round++) {
       const t = this.totals();
-      const need = {
-        rows: t.rows + rows - this.cfg.maxRows,
-        bytes: Math.max(t.bytes + bytes - this.cfg.maxBytes, extraBytes),
-      };
+      // Below min_free_disk_mb the file must not grow: what comes in must fit in the space the
+      // file already has (free pages, rows whose delete is pending) beyond what RAM still holds.
+      const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pending.bytes) : 0;
+      const overBytes = t.bytes + bytes - this.cfg.maxBytes;
+      const need = { rows: t.rows + rows - this.cfg.maxRows, bytes: Math.max(overBytes, diskNeed) };
       const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
-      const choice = chooseEvictions(
-        classes,
-        need,
-        this.cfg.protectedPriority,
-        priority === undefined ? undefined : { priority },
-      );
-      if (!choice.accept) return choice.detail;
-      if (choice.evict.length === 0) return undefined;
-      const freed = this.evict(
-        choice.evict,
-        need.rows > 0 ? "max_rows" : need.bytes > 0 ? "max_bytes" : "disk",
-      );
-      if (choice.shortfall) return undefined;
-      extraBytes = Math.max(0, extraBytes - freed);
+      const choice = chooseEvictions(classes, need, this.cfg.protectedPriority, { priority });
+      if (!choice.accept) {
+        // Never both evict and refuse: put back what earlier rounds took from disk.
+        if (made.length > 0) this.undoEviction(made);
+        return choice.detail;
+      }
+      if (choice.evict.length === 0) break;
+      const reason = need.rows > 0 ? "max_rows" : overBytes > 0 ? "max_bytes" : "min_free_disk_mb";
+      const evicted = this.evict(choice.evict, reason, tentative !== undefined);
+      made.push(...evicted.tentative);
+      if (choice.shortfall || evicted.freed === 0) break;
     }
+    tentative?.push(...made);
     return undefined;
   }
 
-  /** Evict the oldest `rows` of each priority: from disk first (older), then from RAM. */
-  private evict(plan: Array<{ priority: number; rows: number }>, reason: string): number {
+  /**
+   * Evict the oldest `rows` of each priority: from disk first (older), then from RAM (never a
+   * held batch). With `diskOnly`, RAM is left alone and the disk rows are returned so that the
+   * caller can undo the eviction if the commit it was for still fails.
+   */
+  private evict(
+    plan: Array<{ priority: number; rows: number }>,
+    reason: string,
+    diskOnly = false,
+  ): { freed: number; tentative: Tentative[] } {
     const counts: Record<number, number> = {};
+    const tentative: Tentative[] = [];
     let freed = 0;
     const stmt = this.db.query(
       "SELECT seq, bytes FROM readings WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -683,7 +830,16 @@ export class SqliteQueue implements Queue, AnchorStore {
         for (const r of batch) {
           after = r.seq;
           if (left === 0 || this.deletes.has(r.seq)) continue;
+          tentative.push({
+            seq: r.seq,
+            reason,
+            priority,
+            bytes: r.bytes,
+            inflight: this.inflight.has(r.seq),
+            flagged: this.flags.has(r.seq),
+          });
           this.deletes.add(r.seq);
+          this.deletesBytes += r.bytes;
           this.touchOldest(r.seq);
           this.flags.delete(r.seq);
           this.inflight.delete(r.seq);
@@ -693,11 +849,9 @@ export class SqliteQueue implements Queue, AnchorStore {
           left--;
         }
       }
-      const fromRam = this.evictPending(
-        priority,
-        left,
-        (seq) => `seq ${seq} was evicted (queue over budget) before its commit`,
-      );
+      const fromRam = diskOnly
+        ? { rows: 0, bytes: 0 }
+        : this.evictPending(priority, left, (seq) => `seq ${seq} was evicted (${reason}) before its commit`);
       left -= fromRam.rows;
       freed += fromRam.bytes;
       const n = rows - left;
@@ -707,11 +861,44 @@ export class SqliteQueue implements Queue, AnchorStore {
       }
     }
     if (this.deletes.size > 0) this.oldestOpMonoMs ??= this.monoMs();
+    if (!diskOnly)
+      this.log.warn(
+        { evictedByPriority: counts, reason, freedBytes: freed },
+        "queue over budget: evicted readings",
+      );
+    return { freed, tentative };
+  }
+
+  /** Log evictions that were tentative and now stand (their commit succeeded). */
+  private logEvicted(rows: Tentative[]): void {
+    const counts: Record<number, number> = {};
+    const reasons = new Set<string>();
+    let freed = 0;
+    for (const r of rows) {
+      counts[r.priority] = (counts[r.priority] ?? 0) + 1;
+      reasons.add(r.reason);
+      freed += r.bytes;
+    }
     this.log.warn(
-      { evictedByPriority: counts, reason, freedBytes: freed },
+      { evictedByPriority: counts, reason: [...reasons].join(","), freedBytes: freed },
       "queue over budget: evicted readings",
     );
-    return freed;
+  }
+
+  /** Put back disk rows a failed commit had evicted: nothing was deleted, so nothing is counted. */
+  private undoEviction(rows: Tentative[]): void {
+    for (const r of rows) {
+      this.deletes.delete(r.seq);
+      this.deletesBytes -= r.bytes;
+      if (r.inflight) this.inflight.add(r.seq);
+      if (r.flagged) this.flags.add(r.seq);
+      this.addClass(r.priority, 1, r.bytes);
+      this.evictedByPriority[r.priority] = (this.evictedByPriority[r.priority] ?? 0) - 1;
+      if (this.evictedByPriority[r.priority] === 0) delete this.evictedByPriority[r.priority];
+      this.reader.rewind(r.priority); // the read-ahead may have skipped them as drained
+      this.oldestScanFrom = Math.min(this.oldestScanFrom, r.seq - 1);
+    }
+    this.touchOldest();
   }
 
   private schedule(): void {
@@ -727,7 +914,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const decision = commitDecision(
       {
         pendingRows: this.pending.size,
-        oldestRowMonoMs: this.pending.values().next().value?.capturedMonoMs,
+        oldestRowMonoMs: this.pending.oldest()?.capturedMonoMs,
         pendingOps: this.deletes.size + this.flags.size,
         oldestOpMonoMs: this.oldestOpMonoMs,
       },
@@ -764,11 +951,28 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly insertSql =
     "INSERT INTO readings(seq, stream, priority, qos, boot, mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-  private runTransaction(batch: Pending[]): void {
+  /** One transaction: deletes, inflight flags, seq mark, new boot ids, unsaved anchors, the batch. */
+  private runTransaction(batch: Pending[]): Map<string, number> {
     const insert = this.db.query(this.insertSql);
     const del = this.db.query("DELETE FROM readings WHERE seq = ?");
     const flag = this.db.query("UPDATE readings SET inflight = 1 WHERE seq = ?");
+    const newBoots = new Map<string, number>();
+    const bootOf = (bootId: string): number => {
+      const known = this.boots.get(bootId) ?? newBoots.get(bootId);
+      if (known !== undefined) return known;
+      this.db.query("INSERT OR IGNORE INTO boots(boot_id) VALUES (?)").run(bootId);
+      const row = this.db.query("SELECT id FROM boots WHERE boot_id = ?").get(bootId) as { id: number };
+      newBoots.set(bootId, row.id);
+      return row.id;
+    };
     this.db.transaction(() => {
+      if (this.seqs.dirty)
+        this.db
+          .query(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          )
+          .run(SEQ_RESERVED_KEY, this.seqs.mark);
+      this.anchors.writeUnsaved();
       for (const d of this.deletes) del.run(d);
       for (const f of this.flags) flag.run(f);
       for (const p of batch) {
@@ -778,7 +982,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           r.stream,
           r.priority,
           r.qos,
-          this.boots.get(r.bootId) as number,
+          bootOf(r.bootId),
           r.monoNs,
           r.wallMs,
           r.tq,
@@ -789,31 +993,39 @@ export class SqliteQueue implements Queue, AnchorStore {
         );
       }
     })();
+    return newBoots;
   }
 
-  /** Commit everything pending in ONE transaction; on SQLITE_FULL evict and retry once, then hold. */
+  /**
+   * Commit everything pending in ONE transaction. On SQLITE_FULL: checkpoint(TRUNCATE) and retry;
+   * then evict from disk what the batch needs (lower priorities than the batch's lowest, oldest
+   * first) and retry; if that fails too the eviction is undone. On failure held batches are
+   * withdrawn (their clients get 503), sensor readings stay in RAM, and the commit is retried.
+   */
   private commit(): void {
     if (this.closed) return;
     this.clearTimer();
-    if (this.pending.size === 0 && this.deletes.size === 0 && this.flags.size === 0) return;
+    if (this.groupTimer !== undefined) {
+      this.scheduler.clearTimeout(this.groupTimer);
+      this.groupTimer = undefined;
+    }
+    if (
+      this.pending.size === 0 &&
+      this.deletes.size === 0 &&
+      this.flags.size === 0 &&
+      !this.seqs.dirty &&
+      this.anchors.pending === 0
+    )
+      return;
     this.checkDisk();
-    let batch = [...this.pending.values()];
+    this.lastAttemptMonoMs = this.monoMs();
+    const batch = [...this.pending.values()];
+    let newBoots: Map<string, number>;
     try {
-      try {
-        this.runTransaction(batch);
-      } catch (error) {
-        if (!isSqliteError(error, "SQLITE_FULL")) throw error;
-        const need = batch.reduce((n, p) => n + p.bytes, 0);
-        this.log.warn(
-          { path: this.path, batchRows: batch.length },
-          "queue disk full on commit: evicting and retrying",
-        );
-        this.makeRoom(0, 0, undefined, Math.max(need, 64 * 1024));
-        batch = [...this.pending.values()];
-        this.runTransaction(batch);
-      }
+      newBoots = this.commitWithRetries(batch);
     } catch (error) {
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
+      this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
       this.log.error(
         { path: this.path, err: error, pendingInRam: this.pending.size },
         "queue commit failed; holding readings in RAM and retrying",
@@ -822,36 +1034,98 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.schedule();
       return;
     }
+    for (const [bootId, id] of newBoots) this.boots.set(bootId, id);
+    const settled = new Set<HeldBatch>();
     for (const p of batch) {
-      this.pending.delete(p.seq);
+      this.pending.remove(p);
+      if (p.held) settled.add(p.held);
       for (const w of p.waiters ?? []) w.resolve();
     }
+    for (const b of settled) {
+      this.counters.captured += b.seqs.length;
+      if (b.evictions.length > 0) this.logEvicted(b.evictions);
+      b.settle({ ok: true, seqs: b.seqs });
+    }
+    this.anchors.committed();
+    this.seqs.dirty = false;
     this.deletes.clear();
+    this.deletesBytes = 0;
     this.flags.clear();
-    this.ahead.clear();
+    this.reader.invalidate();
     this.oldestOpMonoMs = undefined;
     if (this.oldestOnDisk === null && batch.length > 0) this.oldestOnDisk = undefined;
     this.counters.committed += batch.length;
     this.counters.commits++;
     this.lastCommitMonoMs = this.monoMs();
+    this.measureRoom();
     if (this.lastError !== undefined) this.log.info({ path: this.path }, "queue commits succeed again");
     this.lastError = undefined;
   }
 
-  /** When free disk is below min_free_disk_mb, evict the shortfall (SQLite reuses freed pages). */
-  private checkDisk(): void {
-    if (this.cfg.minFreeDiskMb <= 0) return;
-    let free: number;
-    try {
-      free = this.freeDiskBytes(dirname(this.path));
-    } catch {
-      return;
+  /** The batch's transaction, through a full disk (full-disk.ts). */
+  private commitWithRetries(batch: Pending[]): Map<string, number> {
+    return commitThroughFullDisk({
+      attempt: () => this.runTransaction(batch),
+      // The WAL may hold most of the space: copy it into the database and give its blocks back.
+      checkpoint: () => void this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").all(),
+      evict: () => {
+        if (batch.length === 0) return undefined;
+        const lowest = Math.min(...batch.map((p) => p.reading.priority));
+        const need = batch.reduce((n, p) => n + p.bytes, 0) - this.deletesBytes;
+        if (need <= 0) return undefined;
+        const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
+        const choice = chooseEvictions(classes, { rows: 0, bytes: need }, this.cfg.protectedPriority, {
+          priority: lowest,
+        });
+        if (!choice.accept || choice.evict.length === 0) return undefined;
+        return this.evict(choice.evict, "disk_full", true);
+      },
+      keep: ({ tentative }) => this.logEvicted(tentative),
+      undo: ({ tentative }) => this.undoEviction(tentative),
+    });
+  }
+
+  /** Withdraw every held batch (its readings were never handed out) and refuse it. */
+  private withdrawHeld(detail: string): void {
+    const batches = new Set<HeldBatch>();
+    for (const p of this.pending.values()) {
+      if (!p.held) continue;
+      batches.add(p.held);
+      this.pending.remove(p);
+      this.addClass(p.reading.priority, -1, -p.bytes);
+      this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
     }
-    const shortfall = this.cfg.minFreeDiskMb * MiB - free;
-    this.diskLow = shortfall > 0;
+    for (const b of batches) {
+      if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
+      b.settle({ ok: false, detail });
+    }
+  }
+
+  /**
+   * Free disk against min_free_disk_mb: before each commit, and at most once a second from
+   * capture (a statvfs per reading would cost more than the capture). Nothing is evicted here.
+   */
+  private checkDisk(force = true): void {
+    if (this.cfg.minFreeDiskMb <= 0) return;
+    const now = this.monoMs();
+    if (!force && this.diskCheckedMonoMs !== undefined && now - this.diskCheckedMonoMs < 1000) return;
+    this.diskCheckedMonoMs = now;
+    try {
+      this.diskLow = this.freeDiskBytes(dirname(this.path)) < this.cfg.minFreeDiskMb * MiB;
+    } catch {}
+  }
+
+  /** Space inside queue.db that new rows can take without growing the file. */
+  private measureRoom(): void {
     if (!this.diskLow) return;
-    const batchBytes = [...this.pending.values()].reduce((n, p) => n + p.bytes, 0);
-    this.makeRoom(0, 0, undefined, shortfall + batchBytes);
+    try {
+      const free = (this.db.query("PRAGMA freelist_count").get() as { freelist_count: number })
+        .freelist_count;
+      const size = (this.db.query("PRAGMA page_size").get() as { page_size: number }).page_size;
+      this.roomBytes = free * size;
+    } catch {
+      this.roomBytes = 0;
+    }
   }
 
   /** Drop up to `rows` of `priority` from the RAM buffer, oldest first; their capture waiters fail. */
@@ -864,8 +1138,8 @@ export class SqliteQueue implements Queue, AnchorStore {
     let bytes = 0;
     for (const p of this.pending.values()) {
       if (dropped === rows) break;
-      if (p.reading.priority !== priority) continue;
-      this.pending.delete(p.seq);
+      if (p.reading.priority !== priority || p.held) continue;
+      this.pending.evicted(p, why(p.seq));
       this.inflight.delete(p.seq);
       this.addClass(priority, -1, -p.bytes);
       bytes += p.bytes;

@@ -24,6 +24,9 @@ export interface QueuedReading extends Reading {
 
 export type CaptureResult = { ok: true; seq: number } | { ok: false; reason: "refused"; detail: string };
 
+/** What store() resolves with: every reading committed (in order), or none stored and why. */
+export type StoreResult = { ok: true; seqs: number[] } | { ok: false; detail: string };
+
 export interface QueueStats {
   /** Readings accepted into the queue (RAM buffer or disk). */
   captured: number;
@@ -48,9 +51,13 @@ export interface QueueStats {
   refusing: boolean;
   /** Last successful commit, CLOCK_MONOTONIC ms; undefined before the first. */
   lastCommitMonoMs: number | undefined;
+  /** Last commit attempt, successful or not, CLOCK_MONOTONIC ms (a full disk is retried once a second). */
+  lastCommitAttemptMonoMs: number | undefined;
   /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
   lastError: string | undefined;
   seqNext: number;
+  /** 1 when this start found queue state lost (see lost-state.ts), else 0. */
+  stateLost: number;
   /** #12: readings the broker refused for good, kept in the dead-letter table. */
   deadLetters: number;
   /** #12: why the last reading was moved to dead letters by this process. */
@@ -64,7 +71,13 @@ export interface QueueStats {
 export interface Queue {
   /** Assign a seq and hold the reading in the write-behind buffer (or commit now if commit_interval_ms = 0). */
   capture(reading: Reading): CaptureResult;
-  /** Resolves when every listed seq is committed or acked; rejects if the commit failed for good. */
+  /**
+   * For a client waiting for its answer: store these readings all or none. Resolves once they are
+   * committed to disk (a short group commit, not the commit interval), or with the reason none
+   * was stored. They are not handed to the publisher before that commit.
+   */
+  store(readings: Reading[]): Promise<StoreResult>;
+  /** Resolves when every listed seq is committed or acked; rejects if it was evicted first or the queue closed. */
   whenCaptured(seqs: number[]): Promise<void>;
   /** Up to `limit` readings to send next, skipping `exclude`: previously inflight first, then priority DESC, seq ASC. */
   next(limit: number, exclude: ReadonlySet<number>): QueuedReading[];

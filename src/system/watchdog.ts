@@ -33,6 +33,10 @@ export class WatchdogGate {
     const q = status.queue;
     const drained = q.committed + q.deliveredBeforeCommit;
     let writer = Math.max(this.writerProgressMonoMs ?? status.startedMonoMs, q.lastCommitMonoMs ?? -Infinity);
+    // A full disk is not a hang: the writer retries every second and a restart would not make
+    // room (it would only drop what RAM holds). Health reports it; systemd need not restart us.
+    if (q.lastError?.startsWith("SQLITE_FULL") && q.lastCommitAttemptMonoMs !== undefined)
+      writer = Math.max(writer, q.lastCommitAttemptMonoMs);
     if (q.pendingInRam === 0 || (this.drained !== undefined && drained !== this.drained)) writer = nowMonoMs;
     this.drained = drained;
     this.writerProgressMonoMs = writer;

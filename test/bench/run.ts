@@ -71,6 +71,7 @@ const only = process.argv[2];
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
   ["drain", drainRows],
+  ["ingest", async () => (await import("./ingest.ts")).runIngestBenchmarks()],
   ["clock", clockRows],
   ["batch", async () => (await import("./batch.ts")).batchRows()],
 ];

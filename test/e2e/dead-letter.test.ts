@@ -45,7 +45,7 @@ async function subscribe(url: string, filter: string) {
   const client = await mqtt.connectAsync(url, { clientId: `dl-sub-${Math.random()}`, reconnectPeriod: 0 });
   await client.subscribeAsync(filter, { qos: 1 });
   client.on("message", (topic, payload) => {
-    if (topic.endsWith("/status")) return;
+    if (topic.endsWith("/status") || topic.includes("/clock/")) return; // the device's own topics
     const m = JSON.parse(payload.toString()) as { seq: number; stream: string };
     received.push({ topic, seq: m.seq, stream: m.stream });
   });

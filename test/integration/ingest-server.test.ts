@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Stamp } from "../../src/clock/types.ts";
 import { type IngestServer, startIngestServer } from "../../src/ingest/index.ts";
 import { silentLogger } from "../../src/log/index.ts";
-import type { CaptureResult, Reading } from "../../src/queue/types.ts";
+import type { CaptureResult, Reading, StoreResult } from "../../src/queue/types.ts";
 
 /** Records captures; refuses priorities below `refuseBelow`; resolves captures on demand. */
 class RecordingQueue {
@@ -16,7 +16,15 @@ class RecordingQueue {
     this.captured.push({ ...reading, seq });
     return { ok: true, seq };
   }
-  async whenCaptured(_seqs: number[]): Promise<void> {}
+  async store(readings: Reading[]): Promise<StoreResult> {
+    const seqs: number[] = [];
+    for (const r of readings) {
+      const res = this.capture(r);
+      if (!res.ok) return { ok: false, detail: res.detail };
+      seqs.push(res.seq);
+    }
+    return { ok: true, seqs };
+  }
 }
 
 const stamp: Stamp = {

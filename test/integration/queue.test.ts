@@ -255,6 +255,7 @@ describe("Queue budgets", () => {
     for (let i = 0; i < 10; i++) captureOk(q, reading({ priority: 2 }));
     clock.advance(100);
     free = 64 * 1024 * 1024 - 500;
+    clock.advance(1000); // free disk is looked at before commits and at most once a second
     captureOk(q, reading({ priority: 7 }));
     clock.advance(100);
     const stats = q.stats();
@@ -304,7 +305,7 @@ describe("Queue start-up", () => {
     const log = createLogger({ destination: { write: (s: string) => lines.push(s) } });
     const { q } = await fresh({ log, commitIntervalMs: 0 }, dir);
     const files = readdirSync(dir);
-    const moved = files.find((f) => /^queue\.db\.corrupt-\d{8}T\d{6}Z$/.test(f));
+    const moved = files.find((f) => /^queue\.db\.corrupt-[0-9a-f]{8}-1$/.test(f));
     expect(moved).toBeDefined();
     expect(files).toContain(`${moved}-wal`);
     expect(readFileSync(join(dir, moved as string), "utf8")).toContain("this is not a database");
@@ -384,10 +385,12 @@ describe("Queue stats and anchors", () => {
       oldestUnsentAgeS: 2.5,
       refusing: false,
       lastCommitMonoMs: clock.now - 2300,
+      lastCommitAttemptMonoMs: clock.now - 2300,
       lastError: undefined,
       deadLetters: 0,
       lastDeadLetterReason: undefined,
       seqNext: expect.any(Number),
+      stateLost: 0,
     });
     await q.close();
   });

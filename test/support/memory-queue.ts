@@ -12,7 +12,14 @@
  * Rows live in one Map per priority (insertion order = seq order, O(1) delete), so draining a
  * 100 000-row backlog stays linear.
  */
-import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading } from "../../src/queue/types.ts";
+import type {
+  CaptureResult,
+  Queue,
+  QueuedReading,
+  QueueStats,
+  Reading,
+  StoreResult,
+} from "../../src/queue/types.ts";
 
 export class MemoryQueue implements Queue {
   private seqNext = 1;
@@ -39,6 +46,15 @@ export class MemoryQueue implements Queue {
     this.counters.captured++;
     for (const listener of [...this.listeners]) listener();
     return { ok: true, seq };
+  }
+
+  async store(readings: Reading[]): Promise<StoreResult> {
+    const seqs: number[] = [];
+    for (const r of readings) {
+      const res = this.capture(r);
+      if (res.ok) seqs.push(res.seq);
+    }
+    return { ok: true, seqs };
   }
 
   whenCaptured(_seqs: number[]): Promise<void> {
@@ -143,8 +159,10 @@ export class MemoryQueue implements Queue {
       oldestUnsentAgeS: 0,
       refusing: false,
       lastCommitMonoMs: undefined,
+      lastCommitAttemptMonoMs: undefined,
       lastError: undefined,
       seqNext: this.seqNext,
+      stateLost: 0,
       deadLetters: this.deadLetters.length,
     };
   }

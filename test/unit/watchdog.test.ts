@@ -53,6 +53,21 @@ describe("WatchdogGate", () => {
     });
   });
 
+  it("keeps feeding while a full disk is retried (a restart would not make room)", () => {
+    const gate = new WatchdogGate(WINDOW);
+    for (let i = 0; i <= 10; i++) {
+      const now = T0 + i * 15_000;
+      const q = {
+        pendingInRam: 50,
+        committed: 100,
+        lastCommitMonoMs: T0,
+        lastCommitAttemptMonoMs: now - 1_000,
+        lastError: "SQLITE_FULL: database or disk is full",
+      };
+      expect(gate.decide(at(now, { queue: q }).status, now).feed).toBe(true);
+    }
+  });
+
   it("counts readings acked before their commit deadline as writer progress", () => {
     const gate = new WatchdogGate(WINDOW);
     // Every reading is delivered before it would be committed: no commit for minutes, yet progress.

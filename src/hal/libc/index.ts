@@ -29,6 +29,7 @@ const symbols = {
   statvfs: { args: [P, P], returns: i32 },
   socket: { args: [i32, i32, i32], returns: i32 },
   sendto: { args: [i32, P, u64, i32, P, u32], returns: i64 },
+  flock: { args: [i32, i32], returns: i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -159,6 +160,20 @@ export function statvfs(path: string): { totalBytes: number; freeBytes: number; 
     freeBytes: Number(v.getBigUint64(24, true)) * frsize,
     availableBytes: Number(v.getBigUint64(32, true)) * frsize,
   };
+}
+
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+/**
+ * flock(2) on an open fd. Returns false when LOCK_NB was asked and another open file description
+ * holds a conflicting lock (EWOULDBLOCK); throws SyscallError on any other failure.
+ */
+export function flock(fd: number, operation: number, path?: string): boolean {
+  if (libc().flock(fd, operation) === 0) return true;
+  const e = errno();
+  if (e === 11 /* EWOULDBLOCK */) return false;
+  throw new SyscallError("flock", e, path);
 }
 
 export const AF_UNIX = 1;

@@ -1,0 +1,96 @@
+/**
+ * The write-behind buffer: readings that have a seq but are not on disk yet, in seq order (Map
+ * keeps insertion order), with their payload bytes (what a commit will add to the file) and a
+ * bounded memory of seqs evicted before their commit (so whenCaptured() can say so).
+ *
+ *   capture() ─► PENDING (visible to next())
+ *                  ├ ack() before commit ─────► DELIVERED (never written)
+ *                  ├ evicted (budget, RAM cap) ─► EVICTED (remembered in `lost`)
+ *                  └ commit ok ────────────────► STORED
+ *   store()   ─► HELD (invisible to next(), never evicted)
+ *                  ├ commit ok ────────────────► STORED, its batch settles ok
+ *                  └ commit fails / close ─────► WITHDRAWN, its batch settles refused
+ *
+ * The buffer only keeps the books; the queue decides the transitions.
+ */
+import type { Reading, StoreResult } from "./types.ts";
+
+/** One store() call: its readings are committed together or withdrawn together. */
+export interface HeldBatch {
+  seqs: number[];
+  settle: (result: StoreResult) => void;
+  /** Disk rows evicted to make room for it: kept if it commits, put back if it is withdrawn. */
+  evictions: Tentative[];
+}
+
+/** A disk row evicted for a commit that may still fail, remembered so the eviction can be undone. */
+export interface Tentative {
+  seq: number;
+  /** Why: max_rows, max_bytes, min_free_disk_mb or disk_full. */
+  reason: string;
+  priority: number;
+  bytes: number;
+  inflight: boolean;
+  flagged: boolean;
+}
+
+export interface Pending {
+  seq: number;
+  reading: Reading;
+  vals: string;
+  bytes: number;
+  capturedMonoMs: number;
+  inflight: boolean;
+  /** Set for store() readings until their commit: invisible to next(), never evicted. */
+  held?: HeldBatch;
+  waiters?: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/** Evicted-before-commit seqs remembered so whenCaptured() can reject them. */
+const LOST_MEMORY = 4096;
+
+export class WriteBehindBuffer {
+  private readonly rows = new Map<number, Pending>();
+  private readonly lost = new Map<number, string>();
+  /** Payload bytes in the buffer (not yet on disk). */
+  bytes = 0;
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  get(seq: number): Pending | undefined {
+    return this.rows.get(seq);
+  }
+
+  values(): IterableIterator<Pending> {
+    return this.rows.values();
+  }
+
+  /** The oldest reading waiting (lowest seq). */
+  oldest(): Pending | undefined {
+    return this.rows.values().next().value;
+  }
+
+  add(p: Pending): void {
+    this.rows.set(p.seq, p);
+    this.bytes += p.bytes;
+  }
+
+  /** Take a reading out (committed, acked, evicted or withdrawn). */
+  remove(p: Pending): void {
+    if (this.rows.delete(p.seq)) this.bytes -= p.bytes;
+  }
+
+  /** Take a reading out because it was evicted before its commit; `why` is what whenCaptured() reports. */
+  evicted(p: Pending, why: string): void {
+    this.remove(p);
+    this.lost.set(p.seq, why);
+    if (this.lost.size > LOST_MEMORY) this.lost.delete(this.lost.keys().next().value as number);
+  }
+
+  /** Why `seq` was evicted before its commit, if it was (and is still remembered). */
+  lostReason(seq: number): string | undefined {
+    return this.lost.get(seq);
+  }
+}
