@@ -18,8 +18,8 @@
  *        both tables and the next refusal replaces this row: INSERT OR REPLACE on seq)
  *   DEAD ──`fieldrelay queue dead-letter drop`──► gone (the operator's decision, after export)
  *   DEAD ──`fieldrelay queue dead-letter requeue`──► STORED again (same seq, inflight 0), sent at
- *        the next start of `fieldrelay run` (stop the service first: the running queue keeps its
- *        bookkeeping in RAM)
+ *        the next start of `fieldrelay run` (requeue and drop take the queue's writer lock, so they
+ *        refuse while the service runs: the running queue keeps its bookkeeping in RAM)
  *
  * The table is created with CREATE TABLE IF NOT EXISTS by the writer, not by a migration, so the
  * readings schema and its version are untouched and older builds simply ignore it.
@@ -27,6 +27,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { QueueError } from "./errors.ts";
+import { acquireQueueLock } from "./lock.ts";
 import { payloadBytes } from "./schema.ts";
 import type { QueuedReading } from "./types.ts";
 
@@ -213,7 +214,10 @@ export interface DeadLetterFile {
   close(): void;
 }
 
-/** Open a queue file's dead letters: read-only unless `write` (requeue). */
+/**
+ * Open a queue file's dead letters: read-only, or with `write` (requeue, drop) holding the queue's
+ * writer lock, so it refuses while `fieldrelay run` has the queue (its bookkeeping is in RAM).
+ */
 export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile {
   if (!existsSync(path)) {
     throw new QueueError(
@@ -222,12 +226,14 @@ export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile
       { context: { path } },
     );
   }
+  const lock = write ? acquireQueueLock(path) : undefined;
   let db: Database;
   try {
     db = write ? new Database(path, { strict: true }) : new Database(path, { readonly: true, strict: true });
     db.exec("PRAGMA busy_timeout = 5000");
     db.query("SELECT count(*) FROM sqlite_master").get();
   } catch (error) {
+    lock?.release();
     throw new QueueError("open-failed", `cannot open queue database ${path}: ${(error as Error).message}`, {
       context: { path },
       cause: error,
@@ -238,6 +244,9 @@ export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile
     count: () => countDeadLetters(db),
     requeue: (seqs) => requeueDeadLetters(db, seqs),
     drop: (seqs) => dropDeadLetters(db, seqs),
-    close: () => db.close(false),
+    close: () => {
+      db.close(false);
+      lock?.release();
+    },
   };
 }

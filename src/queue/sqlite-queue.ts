@@ -1046,6 +1046,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (b.evictions.length > 0) this.logEvicted(b.evictions);
       b.settle({ ok: true, seqs: b.seqs });
     }
+    // #12 (found merging #11): stored ingest readings become sendable only now — wake the
+    // publisher, or they wait for the next sensor capture or reconnect (none without sensors).
+    if (settled.size > 0) this.notify();
     this.anchors.committed();
     this.seqs.dirty = false;
     this.deletes.clear();

@@ -123,6 +123,15 @@ describe.skipIf(skip)("dead letters: one refused message never stops delivery", 
     expect(sub.received.some((r) => r.stream === "denied")).toBe(false);
 
     // export carries the values; requeue puts them back under their own seqs.
+    // requeue and drop take the queue's writer lock: refused while a run holds it.
+    const holder = spawn(flavor, ["run", "-c", config]);
+    await holder.waitForLog((l) => l.msg === "fieldrelay ready");
+    const busy = await run(flavor, ["queue", "dead-letter", "requeue", "--all", "--db", ws.queuePath]);
+    expect(busy.code).toBe(73);
+    expect(busy.stderr).toMatch(/in use by another fieldrelay/);
+    holder.kill("SIGTERM");
+    expect(await holder.exited).toBe(0);
+
     const exported = await run(flavor, ["queue", "dead-letter", "export", "--db", ws.queuePath]);
     expect(
       exported.stdout

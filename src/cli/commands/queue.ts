@@ -125,7 +125,13 @@ export function queueCommand(program: Command, io: Io, setExit: (code: number) =
     } catch (error) {
       if (!(error instanceof QueueError)) throw error;
       io.err(`fieldrelay: ${error.describe()}`);
-      setExit(error.code === "db-missing" ? ExitCode.noInput : ExitCode.dataErr);
+      setExit(
+        error.code === "db-missing"
+          ? ExitCode.noInput
+          : error.code === "locked"
+            ? ExitCode.cantCreate
+            : ExitCode.dataErr,
+      );
       return undefined;
     }
   };
