@@ -73,6 +73,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["drain", drainRows],
   ["ingest", async () => (await import("./ingest.ts")).runIngestBenchmarks()],
   ["clock", clockRows],
+  ["startup", async () => (await import("./startup.ts")).runStartupBenchmarks()],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;
