@@ -66,6 +66,9 @@ async function compile(target: Target, version: string, commit: string): Promise
     process.execPath,
     "build",
     "--compile",
+    // Precompiled bytecode: the runtime skips parsing the bundle at every start (version:
+    // ~70 → ~15 ms on x64, measured by npm run bench). Needs an entry without top-level await.
+    "--bytecode",
     `--target=bun-${target}`,
     "--minify",
     "--sourcemap",

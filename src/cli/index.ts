@@ -4,17 +4,35 @@
  */
 import { Command, CommanderError } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
-import { checkConfigCommand } from "./commands/check-config.ts";
-import { clockCommand } from "./commands/clock.ts";
-import { gpioCommand } from "./commands/gpio.ts";
-import { i2cCommand } from "./commands/i2c.ts";
-import { queueCommand } from "./commands/queue.ts";
-import { rtcCommand } from "./commands/rtc.ts";
-import { runCommand } from "./commands/run.ts";
-import { sensorCommand } from "./commands/sensor.ts";
-import { statusCommand } from "./commands/status.ts";
-import { versionCommand } from "./commands/version.ts";
 import { type Io, processIo } from "./io.ts";
+
+type Register = (program: Command, io: Io, setExit: (code: number) => void) => void;
+
+/**
+ * Every subcommand, in help order: its name and how to load its module. Only the module of the
+ * command being run is loaded (and so evaluated): `fieldrelay version` does not pay for SQLite,
+ * MQTT and zod. Help, no arguments and unknown names load them all (help lists every command,
+ * suggestions need every name). A new command is one line here.
+ */
+export const COMMANDS: ReadonlyArray<[string, () => Promise<Register>]> = [
+  ["version", async () => (await import("./commands/version.ts")).versionCommand],
+  ["check-config", async () => (await import("./commands/check-config.ts")).checkConfigCommand],
+  ["run", async () => (await import("./commands/run.ts")).runCommand],
+  ["rtc", async () => (await import("./commands/rtc.ts")).rtcCommand],
+  ["clock", async () => (await import("./commands/clock.ts")).clockCommand],
+  ["status", async () => (await import("./commands/status.ts")).statusCommand],
+  ["doctor", async () => (await import("./commands/doctor.ts")).doctorCommand],
+  ["queue", async () => (await import("./commands/queue.ts")).queueCommand],
+  ["sensor", async () => (await import("./commands/sensor.ts")).sensorCommand],
+  ["i2c", async () => (await import("./commands/i2c.ts")).i2cCommand],
+  ["gpio", async () => (await import("./commands/gpio.ts")).gpioCommand],
+];
+
+/** The commands argv needs registered: the one it names, or all of them. */
+export function commandsFor(argv: string[]): ReadonlyArray<[string, () => Promise<Register>]> {
+  const named = COMMANDS.filter(([name]) => name === argv[0]);
+  return named.length === 1 ? named : COMMANDS;
+}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let exitCode: number = ExitCode.ok;
@@ -36,16 +54,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     outputError: (s, write) => write(`fieldrelay: ${s.replace(/^error: /, "").trim()}`),
   });
 
-  versionCommand(program, io);
-  checkConfigCommand(program, io, setExit);
-  runCommand(program, io, setExit);
-  rtcCommand(program, io, setExit);
-  clockCommand(program, io, setExit);
-  statusCommand(program, io, setExit);
-  queueCommand(program, io, setExit);
-  sensorCommand(program, io, setExit);
-  i2cCommand(program, io, setExit);
-  gpioCommand(program, io, setExit);
+  for (const [, load] of commandsFor(argv)) (await load())(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
 
   if (argv.length === 0) {

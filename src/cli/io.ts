@@ -1,4 +1,4 @@
-import { writeAllSync } from "../log/index.ts";
+import { writeAllSync } from "../log/sink.ts"; // not log/index.ts: that loads pino, which the lazy commands avoid
 
 /** Io is where a command prints; injected so commands are testable in-process. */
 export interface Io {

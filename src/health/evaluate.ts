@@ -1,5 +1,5 @@
 /**
- * evaluateHealth turns a RuntimeStatus and the Pi vitals into one verdict, with a named check
+ * evaluateHealth turns a HealthStatus and the Pi vitals into one verdict, with a named check
  * and a reason for each part. The rule that shapes it: "unhealthy" (HTTP 503, and what makes an
  * orchestrator restart the service) means fieldrelay can no longer CAPTURE — the database does
  * not take writes, the sampler loop has stalled, or the queue refuses readings. Everything that
@@ -7,7 +7,7 @@
  * unsynced, under-voltage, disk low) is "degraded" (HTTP 200): restarting would not fix it, and
  * a restart loop while the broker is away would lose the RAM buffer for nothing.
  */
-import type { RuntimeStatus } from "../runtime/status.ts";
+import type { HealthStatus } from "./snapshot.ts";
 import { describeFlags } from "./throttle.ts";
 import type { Vitals } from "./vitals.ts";
 
@@ -66,7 +66,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 export function evaluateHealth(
-  status: RuntimeStatus,
+  status: HealthStatus,
   vitals: Vitals,
   nowMonoMs: number,
   t: HealthThresholds,
@@ -91,7 +91,7 @@ export function evaluateHealth(
   return { status: verdict, checks };
 }
 
-function database(s: RuntimeStatus, now: number, t: HealthThresholds): Check {
+function database(s: HealthStatus, now: number, t: HealthThresholds): Check {
   const { lastError, lastCommitMonoMs } = s.queue;
   if (lastError === undefined) return ok("commits succeed");
   const since = lastCommitMonoMs ?? s.startedMonoMs;
@@ -103,7 +103,7 @@ function database(s: RuntimeStatus, now: number, t: HealthThresholds): Check {
   return degraded(`last commit failed: ${lastError} (last good commit ${seconds(age)} ago)`);
 }
 
-function sampler(s: RuntimeStatus, now: number, t: HealthThresholds): Check {
+function sampler(s: HealthStatus, now: number, t: HealthThresholds): Check {
   const age = now - s.samplerProgressMonoMs;
   if (age > t.samplerStallMs)
     return unhealthy(
@@ -112,7 +112,7 @@ function sampler(s: RuntimeStatus, now: number, t: HealthThresholds): Check {
   return ok(`last turn ${seconds(Math.max(0, age))} ago`);
 }
 
-function queue(s: RuntimeStatus, t: HealthThresholds): Check {
+function queue(s: HealthStatus, t: HealthThresholds): Check {
   const q = s.queue;
   if (q.refusing)
     return unhealthy("queue refuses new readings: only protected-priority rows remain within budget");
@@ -126,7 +126,7 @@ function queue(s: RuntimeStatus, t: HealthThresholds): Check {
 
 const pct = (f: number) => `${Math.round(f * 100)} %`;
 
-function broker(s: RuntimeStatus): Check {
+function broker(s: HealthStatus): Check {
   const p = s.publisher;
   if (p.connected) return ok(`connected, ${p.inflight} inflight`);
   const why = p.lastError ? `: ${p.lastError}` : "";
@@ -136,7 +136,7 @@ function broker(s: RuntimeStatus): Check {
 }
 
 /** #12: readings the broker refused for good are kept aside; delivery goes on, but someone must look. */
-function deadLetters(s: RuntimeStatus): Check {
+function deadLetters(s: HealthStatus): Check {
   const n = s.queue.deadLetters;
   if (n === 0) return ok("none");
   const why = s.queue.lastDeadLetterReason ? ` (last: ${s.queue.lastDeadLetterReason})` : "";
@@ -145,7 +145,7 @@ function deadLetters(s: RuntimeStatus): Check {
   );
 }
 
-function sensors(s: RuntimeStatus, t: HealthThresholds): Check {
+function sensors(s: HealthStatus, t: HealthThresholds): Check {
   if (s.sensors.length === 0) return ok("no sensors configured");
   const failing = s.sensors.filter(
     (x) =>
@@ -162,7 +162,7 @@ function sensors(s: RuntimeStatus, t: HealthThresholds): Check {
   );
 }
 
-function clock(s: RuntimeStatus): Check {
+function clock(s: HealthStatus): Check {
   const c = s.clock;
   if (!c.synced) return degraded(`clock not synchronised (quality ${c.quality}, source ${c.source})`);
   const err = c.estimatedErrorMs === undefined ? "" : `, estimated error ${c.estimatedErrorMs} ms`;

@@ -18,6 +18,7 @@ export {
   monoNowMs,
   startHealthServer,
 } from "./server.ts";
+export type { HealthStatus, SensorHealth } from "./snapshot.ts";
 export { decodeThrottled, parseThrottled, type ThrottleFlags, type ThrottleState } from "./throttle.ts";
 export {
   createVitalsReader,

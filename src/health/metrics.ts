@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics for one health server: a private prom-client Registry (never the global
  * default, so two servers in one process — as in tests — do not collide), whose values are taken
- * from the RuntimeStatus snapshot at scrape time. scrape() reads the status, the vitals and the
+ * from the HealthStatus snapshot at scrape time. scrape() reads the status, the vitals and the
  * loop lag once, then every metric's collect() reads that one snapshot, so a scrape is consistent.
  *
  * Counters mirror monotonically increasing totals kept by the runtime: collect() resets and
@@ -9,14 +9,14 @@
  */
 import { Counter, Gauge, Registry } from "prom-client";
 import { logLinesDropped } from "../log/index.ts";
-import type { RuntimeStatus } from "../runtime/status.ts";
 import type { HealthReport } from "./evaluate.ts";
 import type { LoopLagSample } from "./loop-lag.ts";
+import type { HealthStatus } from "./snapshot.ts";
 import { THROTTLE_FLAG_NAMES } from "./throttle.ts";
 import type { Vitals } from "./vitals.ts";
 
 export interface MetricsSnapshot {
-  status: RuntimeStatus;
+  status: HealthStatus;
   vitals: Vitals;
   health: HealthReport;
   lag: LoopLagSample;
@@ -87,7 +87,7 @@ export function createMetrics(version: string): Metrics {
   const p = () => current().status.publisher;
   const byPriority = (r: Record<number, number>): Array<[Labels, number]> =>
     Object.entries(r).map(([priority, n]) => [{ priority }, n]);
-  const sensors = <T>(f: (s: RuntimeStatus["sensors"][number]) => T) =>
+  const sensors = <T>(f: (s: HealthStatus["sensors"][number]) => T) =>
     current().status.sensors.map((s) => [{ sensor: s.name }, f(s)] as [Labels, T]);
 
   gauge("build_info", "fieldrelay version running (always 1)", () => [[{ version }, 1]], ["version"]);
@@ -141,6 +141,12 @@ export function createMetrics(version: string): Metrics {
   );
 
   gauge("queue_rows", "Readings waiting: rows on disk plus readings in RAM", () => q().rows);
+  gauge(
+    "queue_priority_rows",
+    "Readings waiting at each priority (priorities with none are absent)",
+    () => byPriority(q().rowsByPriority),
+    ["priority"],
+  );
   gauge("queue_bytes", "Bytes of readings waiting", () => q().bytes);
   gauge(
     "queue_pending_in_ram",

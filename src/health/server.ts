@@ -1,6 +1,7 @@
 /**
  * The health server: GET /health (JSON verdict; 503 only when fieldrelay cannot capture) and
- * GET /metrics (Prometheus text), on health.listen (default 127.0.0.1:9108). When health.token
+ * GET /metrics (Prometheus text), and the status page (GET /, /page.json, POST /login: page/routes.ts)
+ * on health.listen (default 127.0.0.1:9108). When health.token
  * is set every request must carry `Authorization: Bearer <token>`; off loopback the token is
  * mandatory and the server refuses to start without one.
  */
@@ -16,17 +17,18 @@ import {
   serveOnce,
 } from "../http/index.ts";
 import type { Logger } from "../log/index.ts";
-import type { RuntimeStatus } from "../runtime/status.ts";
 import { assertListenAllowed, HealthConfigError } from "./auth.ts";
 import { evaluateHealth, type HealthReport, type HealthThresholds } from "./evaluate.ts";
 import { startLoopLag } from "./loop-lag.ts";
 import { createMetrics } from "./metrics.ts";
+import { createPageRoutes, type PageRoutesOptions } from "./page/routes.ts";
+import type { HealthStatus } from "./snapshot.ts";
 import type { Vitals, VitalsReader } from "./vitals.ts";
 
 export interface HealthServerOptions {
   listen: { host: string; port: number };
   token?: string | undefined;
-  status: () => RuntimeStatus;
+  status: () => HealthStatus;
   vitals: VitalsReader;
   version: string;
   log: Logger;
@@ -35,6 +37,10 @@ export interface HealthServerOptions {
   listeners?: ListenerPool | undefined;
   /** CLOCK_MONOTONIC in ms; injectable for tests. */
   nowMonoMs?: () => number;
+  /** device.id, shown on the status page. */
+  deviceId?: string;
+  /** Status page history: row interval, rows kept, timer (tests). */
+  page?: Pick<PageRoutesOptions, "stepMs" | "capacity" | "every">;
 }
 
 export interface HealthServer {
@@ -52,7 +58,7 @@ export const monoNowMs = () => Number(libc.clockGettimeNs(libc.CLOCK_MONOTONIC) 
 
 /** healthBody is the /health response (and the `status` command's reply) for one snapshot. */
 export function healthBody(
-  status: RuntimeStatus,
+  status: HealthStatus,
   vitals: Vitals,
   nowMonoMs: number,
   thresholds: HealthThresholds,
@@ -68,6 +74,25 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
   assertListenAllowed(listen.host, token);
   const metrics = createMetrics(version);
   const lag = startLoopLag();
+  const page = createPageRoutes({
+    ...options.page,
+    token,
+    status,
+    nowMonoMs: now,
+    deviceId: options.deviceId,
+    log,
+    snapshot() {
+      const snapshot = status();
+      const nowMonoMs = now();
+      const v = vitals.read();
+      return {
+        status: snapshot,
+        vitals: v,
+        health: healthBody(snapshot, v, nowMonoMs, thresholds, version),
+        nowMonoMs,
+      };
+    },
+  });
 
   let listener: Listener;
   try {
@@ -77,6 +102,7 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
       : serveOnce(listen, handlers());
   } catch (error) {
     lag.stop();
+    page.stop();
     throw new HealthConfigError(
       `cannot listen on ${listen.host}:${listen.port}: ${(error as Error).message}`,
       {
@@ -91,6 +117,22 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
       async fetch(req, server) {
         // #12: the guard (Host, Origin, token) comes before every route; errors are short JSON.
         const url = { pathname: requestPath(req.url) };
+        if (page.owns(url.pathname)) {
+          // The page signs in with its own form and cookie: the guard checks Host and Origin only.
+          const refused = guardRequest(req, {
+            token,
+            origin: "same",
+            tokenKey: "health.token",
+            bearer: false,
+          });
+          if (refused) return refused;
+          return page
+            .handle(req, new URL(req.url, "http://localhost"), server.requestIP(req)?.address)
+            .catch((error) => {
+              log.error({ err: error, path: url.pathname }, "status page failed");
+              return jsonError(500, "internal error");
+            });
+        }
         const refusal = guardRequest(req, { token, origin: "same", tokenKey: "health.token" });
         if (refusal) {
           if (refusal.status === 401)
@@ -101,7 +143,7 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
           return refusal;
         }
         if (url.pathname !== "/health" && url.pathname !== "/metrics")
-          return jsonError(404, "not found: try GET /health or GET /metrics");
+          return jsonError(404, "not found: try GET /health, GET /metrics or / (status page)");
         if (req.method !== "GET" && req.method !== "HEAD")
           return jsonError(405, "method not allowed: use GET", { allow: "GET, HEAD" });
         try {
@@ -139,6 +181,7 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
     port: listener.port,
     async stop() {
       lag.stop();
+      page.stop();
       await listener.release();
     },
   };

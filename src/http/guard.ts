@@ -56,6 +56,8 @@ export interface GuardOptions {
   bodyTypes?: readonly string[];
   /** Which config key sets the token, for the messages. */
   tokenKey: string;
+  /** false: the route authenticates itself (the status page's sign-in); Host and Origin still apply. */
+  bearer?: boolean;
 }
 
 /** Check a request; a Response is the refusal, undefined means go on to the route. */
@@ -77,7 +79,11 @@ export function guardRequest(request: Request, options: GuardOptions): Response 
       return jsonError(403, `requests from web pages (Origin: ${origin.slice(0, 100)}) are refused`);
     }
   }
-  if (options.token && !isAuthorized(request.headers.get("authorization"), options.token)) {
+  if (
+    options.token &&
+    options.bearer !== false &&
+    !isAuthorized(request.headers.get("authorization"), options.token)
+  ) {
     return jsonError(401, `missing or wrong token: send "Authorization: Bearer <${options.tokenKey}>"`, {
       "www-authenticate": 'Bearer realm="fieldrelay"',
     });

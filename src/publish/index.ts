@@ -26,6 +26,7 @@ export {
   type StopResult,
 } from "./publisher.ts";
 export { ManualScheduler } from "./scheduler.ts";
+export type { PublisherStats } from "./stats.ts";
 export { loadTls, type TlsConfig, type TlsConnectOptions } from "./tls.ts";
 export {
   availableTokens,

@@ -51,7 +51,6 @@ import { type Config, redactUrl } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
-import type { PublisherStats } from "../runtime/status.ts";
 import { BATCH_CONTENT_TYPE, encodeBatch } from "../wire/index.ts";
 import { backoffDelayS } from "./backoff.ts";
 import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
@@ -67,6 +66,7 @@ import {
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
 import { POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
 import { topicMatches } from "./topic-filter.ts";

@@ -606,6 +606,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       evictedByPriority: { ...this.evictedByPriority },
       refusedByPriority: { ...this.refusedByPriority },
       rows: totals.rows,
+      rowsByPriority: Object.fromEntries([...this.classes].map(([p, c]) => [p, c.rows])),
       bytes: totals.bytes,
       pendingInRam: this.pending.size,
       inflight: this.inflight.size,

@@ -42,6 +42,8 @@ export interface QueueStats {
   refusedByPriority: Record<number, number>;
   /** Rows on disk plus readings waiting in RAM. */
   rows: number;
+  /** rows split by priority (only priorities that have rows). */
+  rowsByPriority: Record<number, number>;
   bytes: number;
   pendingInRam: number;
   inflight: number;

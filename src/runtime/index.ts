@@ -161,6 +161,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         status,
         vitals,
         version,
+        deviceId: config.device.id,
         log: component("health"),
         thresholds,
       });

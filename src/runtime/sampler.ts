@@ -12,7 +12,19 @@ import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { CaptureResult, FieldValue, Reading } from "../queue/types.ts";
 import { findDriver, type Sample, type Sensor, type SensorContext, type StampAt } from "../sensors/index.ts";
-import type { SensorStats } from "./status.ts";
+
+/** SensorStats is one sensor's read counters, as the sampler keeps them. */
+export interface SensorStats {
+  name: string;
+  driver: string;
+  reads: number;
+  failures: number;
+  /** Monotonic seconds since the last successful read; undefined if none yet. */
+  lastSuccessAgeS: number | undefined;
+  lastError: string | undefined;
+  /** The values of the last successful read (scaled, as queued), by field; absent before the first. */
+  values?: Record<string, FieldValue>;
+}
 
 export interface SamplerOptions {
   sensors: SensorConfig[];
@@ -45,6 +57,23 @@ export function toReadings(config: SensorConfig, samples: Sample[], stamp: Stamp
     values: scaleValues(s.values, config.scale, config.offset),
     ...(s.anomaly ? { anomaly: true } : {}),
   }));
+}
+
+/**
+ * latestValues merges one read's values into the sensor's latest values, by field. Readings on
+ * another stream than the sensor's own (e.g. the simulated driver's anomaly "events") are kept
+ * as "stream.field", so none hides another; a field, once seen, keeps its last value.
+ */
+export function latestValues(
+  previous: Record<string, FieldValue> | undefined,
+  readings: Reading[],
+  ownStream: string,
+): Record<string, FieldValue> {
+  const out: Record<string, FieldValue> = { ...previous };
+  for (const r of readings)
+    for (const [field, value] of Object.entries(r.values))
+      out[r.stream === ownStream ? field : `${r.stream}.${field}`] = value;
+  return out;
 }
 
 /** The stamp of a measurement from the clock readings before and after read() (module comment). */
@@ -153,6 +182,7 @@ export class Sampler {
         if (!result.ok) log.warn({ sensor: slot.config.name, reason: result.detail }, "reading refused");
       }
       slot.stats.reads++;
+      slot.stats.values = latestValues(slot.stats.values, readings, slot.config.stream ?? slot.config.name);
       slot.lastSuccessMonoMs = this.options.ctx.monoMs();
       slot.stats.lastError = undefined;
       if (slot.failing) log.info({ sensor: slot.config.name }, "sensor recovered");

@@ -1,35 +1,12 @@
 /**
  * RuntimeStatus is the live view that health, metrics, sd_notify STATUS and the `status` command
- * read. Each part reports a snapshot; none of them depends on the health code.
+ * read. It only composes: each part's type lives with the module that produces it, and the
+ * readers (health/, system/) declare the shape they read, so none of them depends on runtime/.
  */
 import type { ClockStatus } from "../clock/index.ts";
-import type { QueueStats } from "../queue/types.ts";
-
-export type { ClockStatus };
-
-export interface PublisherStats {
-  connected: boolean;
-  /** Connection attempts that followed a lost or failed connection. */
-  reconnects: number;
-  /** The backoff delay currently being waited, seconds (0 when connected). */
-  backoffS: number;
-  inflight: number;
-  published: number;
-  delivered: number;
-  /** Messages sent again after a reconnect or restart (possible duplicates). */
-  resent: number;
-  lastError: string | undefined;
-}
-
-export interface SensorStats {
-  name: string;
-  driver: string;
-  reads: number;
-  failures: number;
-  /** Monotonic seconds since the last successful read; undefined if none yet. */
-  lastSuccessAgeS: number | undefined;
-  lastError: string | undefined;
-}
+import type { PublisherStats } from "../publish/index.ts";
+import type { QueueStats } from "../queue/index.ts";
+import type { SensorStats } from "./sampler.ts";
 
 export interface RuntimeStatus {
   queue: QueueStats;

@@ -1,10 +1,10 @@
-import type { RuntimeStatus } from "../runtime/status.ts";
+import type { SystemStatus } from "./status.ts";
 
 /**
  * statusLine is the one-line STATUS= text `systemctl status fieldrelay` shows, e.g.
  * "3 sensors; queue 12 rows (oldest 4 s); broker up, 2 inflight; clock ntp".
  */
-export function statusLine(s: RuntimeStatus): string {
+export function statusLine(s: SystemStatus): string {
   const failing = s.sensors.filter((x) => x.lastError !== undefined).length;
   const sensors = `${s.sensors.length} sensor${s.sensors.length === 1 ? "" : "s"}${failing ? ` (${failing} failing)` : ""}`;
   const queue = `queue ${s.queue.rows} rows${s.queue.rows > 0 ? ` (oldest ${Math.round(s.queue.oldestUnsentAgeS)} s)` : ""}${s.queue.refusing ? " REFUSING" : ""}`;

@@ -13,8 +13,8 @@
  * it does no I/O and reads no clock: time comes in with each call, so tests drive it directly.
  */
 import type { Logger } from "../log/index.ts";
-import type { RuntimeStatus } from "../runtime/status.ts";
 import type { Notifier } from "./notify.ts";
+import type { SystemStatus } from "./status.ts";
 
 export interface GateDecision {
   feed: boolean;
@@ -29,7 +29,7 @@ export class WatchdogGate {
   /** windowMs must exceed commit_interval_ms and the sampler's longest quiet turn. */
   constructor(readonly windowMs: number) {}
 
-  decide(status: RuntimeStatus, nowMonoMs: number): GateDecision {
+  decide(status: SystemStatus, nowMonoMs: number): GateDecision {
     const q = status.queue;
     const drained = q.committed + q.deliveredBeforeCommit;
     let writer = Math.max(this.writerProgressMonoMs ?? status.startedMonoMs, q.lastCommitMonoMs ?? -Infinity);
@@ -56,7 +56,7 @@ export class WatchdogGate {
 
 export interface WatchdogOptions {
   notifier: Notifier;
-  status: () => RuntimeStatus;
+  status: () => SystemStatus;
   nowMonoMs: () => number;
   windowMs: number;
   log: Logger;

@@ -38,6 +38,30 @@ async function drainRows(): Promise<BenchRow[]> {
   }
 }
 
+/** Benchmark 4: RSS growth with the status page open (FIELDRELAY_BENCH_PAGE_MINUTES, default 1). */
+async function pageRows(): Promise<BenchRow[]> {
+  const { runPageBenchmark } = await import("./page.ts");
+  const r = await runPageBenchmark();
+  process.stderr.write(
+    `bench: page: RSS each minute (MB), unwatched: ${r.baselineRssByMinuteMb.map((x) => x.toFixed(1)).join(" ")}; page open: ${r.pageRssByMinuteMb.map((x) => x.toFixed(1)).join(" ")}\n`,
+  );
+  return [
+    {
+      name: `RSS growth, status page open ${r.minutes} min, polling every 2 s (${r.flavor}; vs the same time unwatched)`,
+      value: r.pageGrowthMb,
+      unit: "MB",
+      baseline: r.baselineGrowthMb,
+      target: `< 5 MB over 10 min (RSS at start ${r.rssStartMb.toFixed(0)} MB)`,
+    },
+    {
+      name: `status page render per update in Chromium (median of ${r.polls} polls; page ${(r.pageBytes / 1024).toFixed(0)} KiB, ${(r.pageGzipBytes / 1024).toFixed(0)} KiB gzip)`,
+      value: r.renderMedianMs,
+      unit: "ms",
+      target: "< 2000 ms poll interval",
+    },
+  ];
+}
+
 /**
  * Benchmark 3: the compiled x64 binary under libfaketime boots offline at 2000-01-01 with a LAN
  * broker, then syncs; a consumer re-stamps the readings it received unsynced from the clock
@@ -73,6 +97,8 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["drain", drainRows],
   ["ingest", async () => (await import("./ingest.ts")).runIngestBenchmarks()],
   ["clock", clockRows],
+  ["page", pageRows],
+  ["startup", async () => (await import("./startup.ts")).runStartupBenchmarks()],
   ["batch", async () => (await import("./batch.ts")).batchRows()],
 ];
 for (const [name, run] of suites) {

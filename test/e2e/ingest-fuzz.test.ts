@@ -172,7 +172,9 @@ function fuzzCase(r: Rand, port: number): Case {
 describe.skipIf(skip)(`ingest fuzz (${CASES} seeded cases, seed ${SEED})`, () => {
   const ws = new Workspace("fr-fuzz-");
   let broker: MosquittoBroker;
+  let proc: ReturnType<typeof spawn> | undefined;
   afterAll(async () => {
+    if (proc && proc.proc.exitCode === null) proc.kill("SIGKILL"); // a failed test leaves nothing running
     await broker?.close();
     ws.cleanup();
   });
@@ -202,8 +204,9 @@ describe.skipIf(skip)(`ingest fuzz (${CASES} seeded cases, seed ${SEED})`, () =>
         strangers.push(topic);
       }
     });
-    const proc = spawn(flavor, ["run", "-c", config]);
-    await proc.waitForLog((l) => l.msg === "fieldrelay ready");
+    const p = spawn(flavor, ["run", "-c", config]);
+    proc = p;
+    await p.waitForLog((l) => l.msg === "fieldrelay ready");
 
     const rand = prng(SEED);
     const cases = Array.from({ length: CASES }, () => fuzzCase(rand, port));
@@ -233,13 +236,13 @@ describe.skipIf(skip)(`ingest fuzz (${CASES} seeded cases, seed ${SEED})`, () =>
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     expect(failures.slice(0, 5)).toEqual([]);
-    expect(proc.proc.exitCode).toBeNull();
+    expect(p.proc.exitCode).toBeNull();
 
     const deadline = Date.now() + 60_000;
     while ([...accepted.keys()].some((seq) => !published.has(seq)) && Date.now() < deadline)
       await Bun.sleep(100);
-    proc.kill("SIGTERM");
-    expect(await proc.exited).toBe(0);
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
     await sub.endAsync();
 
     const wrong: string[] = [];

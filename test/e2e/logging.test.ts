@@ -24,7 +24,11 @@ const postTo = (port: number, body: string) =>
 
 describe.skipIf(skip)("logging never stops capture", () => {
   const ws = new Workspace("fr-log-");
-  afterAll(() => ws.cleanup());
+  const procs: Array<{ kill(signal?: number | NodeJS.Signals): void; exitCode: number | null }> = [];
+  afterAll(() => {
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL"); // a failed test leaves nothing running
+    ws.cleanup();
+  });
 
   async function configWithPorts() {
     const ingest = await freePort();
@@ -57,6 +61,7 @@ describe.skipIf(skip)("logging never stops capture", () => {
       stdout: full,
       stderr: "pipe",
     });
+    procs.push(proc);
     closeSync(full);
     await waitForPort(ingest, 30_000);
     await exercise(ingest, health);
@@ -106,6 +111,7 @@ describe.skipIf(skip)("logging never stops capture", () => {
       stdout: pipe.writer,
       stderr: "ignore",
     });
+    procs.push(proc);
     await waitForPort(ingest, 30_000);
     await exercise(ingest, health);
     proc.kill("SIGKILL");
@@ -116,6 +122,7 @@ describe.skipIf(skip)("logging never stops capture", () => {
   it("rate-limits a repeated warning and says how many were suppressed", async () => {
     const { path, ingest } = await configWithPorts();
     const proc = spawn(flavor, ["run", "-c", path]);
+    procs.push(proc.proc);
     await proc.waitForLog((l) => l.msg === "fieldrelay ready");
     for (let i = 0; i < 200; i++) await postTo(ingest, BAD);
     proc.kill("SIGTERM");

@@ -17,7 +17,9 @@ const RELOADS = 10;
 describe.skipIf(skip)("SIGHUP reload under load", () => {
   const ws = new Workspace("fr-reload-");
   let broker: MosquittoBroker;
+  let proc: ReturnType<typeof spawn> | undefined;
   afterAll(async () => {
+    if (proc && proc.proc.exitCode === null) proc.kill("SIGKILL"); // a failed test leaves nothing running
     await broker?.close();
     ws.cleanup();
   });
@@ -40,8 +42,9 @@ describe.skipIf(skip)("SIGHUP reload under load", () => {
     sub.on("message", (topic, payload) => {
       if (!topic.endsWith("/status")) published.add((JSON.parse(payload.toString()) as { seq: number }).seq);
     });
-    const proc = spawn(flavor, ["run", "-c", config]);
-    await proc.waitForLog((l) => l.msg === "fieldrelay ready");
+    const p = spawn(flavor, ["run", "-c", config]);
+    proc = p;
+    await p.waitForLog((l) => l.msg === "fieldrelay ready");
 
     const acknowledged = new Set<number>();
     const problems: string[] = [];
@@ -75,12 +78,12 @@ describe.skipIf(skip)("SIGHUP reload under load", () => {
     const clients = Array.from({ length: 4 }, (_, i) => client(i));
     for (let r = 0; r < RELOADS; r++) {
       await Bun.sleep(300);
-      const before = proc.logs.filter((l) => l.msg === "fieldrelay ready").length;
-      proc.kill("SIGHUP");
-      await proc.waitForLog(
+      const before = p.logs.filter((l) => l.msg === "fieldrelay ready").length;
+      p.kill("SIGHUP");
+      await p.waitForLog(
         (l) =>
           l.msg === "fieldrelay ready" &&
-          proc.logs.filter((x) => x.msg === "fieldrelay ready").indexOf(l) === before,
+          p.logs.filter((x) => x.msg === "fieldrelay ready").indexOf(l) === before,
       );
     }
     await Bun.sleep(300);
@@ -89,8 +92,8 @@ describe.skipIf(skip)("SIGHUP reload under load", () => {
 
     const deadline = Date.now() + 30_000;
     while ([...acknowledged].some((s) => !published.has(s)) && Date.now() < deadline) await Bun.sleep(100);
-    proc.kill("SIGTERM");
-    expect(await proc.exited).toBe(0);
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
     await sub.endAsync();
 
     expect(problems.slice(0, 5)).toEqual([]);

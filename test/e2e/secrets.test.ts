@@ -19,7 +19,9 @@ const HEALTH_TOKEN = "health-token-Lp27bb";
 describe.skipIf(skip)("secrets are never logged", () => {
   const ws = new Workspace("fr-secrets-");
   let broker: MosquittoBroker;
+  let proc: ReturnType<typeof spawn> | undefined;
   afterAll(async () => {
+    if (proc && proc.proc.exitCode === null) proc.kill("SIGKILL"); // a failed test leaves nothing running
     await broker?.close();
     ws.cleanup();
   });
@@ -42,8 +44,9 @@ describe.skipIf(skip)("secrets are never logged", () => {
       log: { level: "debug" },
     });
     const env = { FIELDRELAY_INGEST_TOKEN: INGEST_TOKEN, FIELDRELAY_HEALTH_TOKEN: HEALTH_TOKEN };
-    const proc = spawn(flavor, ["run", "-c", config], { env });
-    await proc.waitForLog((l) => l.msg === "connected to broker");
+    const p = spawn(flavor, ["run", "-c", config], { env });
+    proc = p;
+    await p.waitForLog((l) => l.msg === "connected to broker");
     const res = await fetch(`http://127.0.0.1:${ingest}/v1/readings`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${INGEST_TOKEN}` },
@@ -52,15 +55,15 @@ describe.skipIf(skip)("secrets are never logged", () => {
     expect(res.status).toBe(201);
     // A wrong token is logged as refused; the token it carried is not.
     await fetch(`http://127.0.0.1:${health}/health`, { headers: { authorization: `Bearer ${PASSWORD}` } });
-    proc.kill("SIGHUP");
-    await proc.waitForLog((l) => l.msg === "config reloaded; restarting the runtime with it");
-    await proc.waitForLog((l) => l.msg === "fieldrelay ready" && proc.logs.indexOf(l) > 5);
+    p.kill("SIGHUP");
+    await p.waitForLog((l) => l.msg === "config reloaded; restarting the runtime with it");
+    await p.waitForLog((l) => l.msg === "fieldrelay ready" && p.logs.indexOf(l) > 5);
     await broker.stop();
-    await proc.waitForLog((l) => l.msg === "broker unavailable; readings stay queued");
-    proc.kill("SIGTERM");
-    expect(await proc.exited).toBe(0);
+    await p.waitForLog((l) => l.msg === "broker unavailable; readings stay queued");
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
 
-    const all = proc.stdout + proc.stderr;
+    const all = p.stdout + p.stderr;
     expect(all).toContain("connected to broker");
     for (const secret of [PASSWORD, INGEST_TOKEN, HEALTH_TOKEN]) expect(all).not.toContain(secret);
     expect(all).toContain("[redacted]");

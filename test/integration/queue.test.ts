@@ -379,6 +379,7 @@ describe("Queue stats and anchors", () => {
       evictedByPriority: {},
       refusedByPriority: {},
       rows: 3,
+      rowsByPriority: { 5: 3 },
       bytes: expect.any(Number),
       pendingInRam: 0,
       inflight: 0,

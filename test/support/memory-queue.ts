@@ -138,6 +138,16 @@ export class MemoryQueue implements Queue {
     return n;
   }
 
+  private rowsByPriority(): Record<number, number> {
+    const out: Record<number, number> = {};
+    for (const r of [
+      ...this.inflightRows.values(),
+      ...[...this.byPriority.values()].flatMap((g) => [...g.values()]),
+    ])
+      out[r.priority] = (out[r.priority] ?? 0) + 1;
+    return out;
+  }
+
   /** Like closing and reopening the database: rows and inflight marks stay, listeners go. */
   simulateRestart(): void {
     this.listeners = new Set();
@@ -153,6 +163,7 @@ export class MemoryQueue implements Queue {
       evictedByPriority: {},
       refusedByPriority: {},
       rows: this.size,
+      rowsByPriority: this.rowsByPriority(),
       bytes: 0,
       pendingInRam: 0,
       inflight: this.inflightRows.size,

@@ -5,8 +5,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { QueueStats } from "../../src/queue/types.ts";
-import type { ClockStatus, PublisherStats, RuntimeStatus } from "../../src/runtime/status.ts";
+import type { ClockStatus } from "../../src/clock/index.ts";
+import type { PublisherStats } from "../../src/publish/index.ts";
+import type { QueueStats } from "../../src/queue/index.ts";
+import type { RuntimeStatus } from "../../src/runtime/status.ts";
 
 export const NOW_MONO_MS = 1_000_000;
 
@@ -31,6 +33,7 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       evictedByPriority: {},
       refusedByPriority: {},
       rows: 10,
+      rowsByPriority: { 5: 10 },
       bytes: 2_000,
       pendingInRam: 0,
       inflight: 2,

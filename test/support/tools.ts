@@ -24,6 +24,9 @@ export const FAKETIME: Tool = {
   pkg: "libfaketime",
 };
 
+/** Debian's Chromium, driven headless by playwright-core (test/support/browser.ts). */
+export const CHROMIUM: Tool = { cmd: "/usr/bin/chromium", pkg: "chromium" };
+
 export const USERADD: Tool = { cmd: "useradd", pkg: "passwd" };
 export const UNSHARE: Tool = { cmd: "unshare", pkg: "util-linux" };
 

@@ -7,7 +7,13 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import * as libc from "../libc/index.ts";
 import { Errno, SyscallError } from "../libc/index.ts";
-import { GpioChipMissing, GpioLineBusy, GpioLineNotFound, GpioNotAChip } from "./errors.ts";
+import {
+  GpioChipMissing,
+  GpioLineBusy,
+  GpioLineNotFound,
+  GpioLineOutOfRange,
+  GpioNotAChip,
+} from "./errors.ts";
 import { type LineSettings, lineConfig, packBits, unpackBits } from "./settings.ts";
 import {
   type ChipInfo,
@@ -104,6 +110,9 @@ export class GpioChip {
     settings: LineSettings,
     options: { consumer?: string; eventBufferSize?: number } = {},
   ): LineRequest {
+    const { lines } = this.info();
+    const outside = offsets.find((o) => o < 0 || o >= lines);
+    if (outside !== undefined) throw new GpioLineOutOfRange(this.path, outside, lines);
     const buf = encodeLineRequest({
       offsets,
       consumer: options.consumer ?? DEFAULT_CONSUMER,

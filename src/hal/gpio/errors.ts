@@ -54,3 +54,15 @@ export class GpioLineNotFound extends SyscallError {
     this.message = `no GPIO line named "${lineName}" on ${chips.length ? chips.join(", ") : "any chip (none found)"}`;
   }
 }
+
+/** An offset past the chip's last line: the kernel's bare EINVAL, said with the chip's size. */
+export class GpioLineOutOfRange extends SyscallError {
+  constructor(
+    path: string,
+    readonly offset: number,
+    readonly lines: number,
+  ) {
+    super("ioctl(GPIO_V2_GET_LINE)", Errno.EINVAL, path, "list the chip's lines with `fieldrelay gpio info`");
+    this.message = `${path}: no line ${offset} (the chip has ${lines} lines, 0-${lines - 1})`;
+  }
+}

@@ -7,7 +7,13 @@ export {
   LineRequest,
   resolveLine,
 } from "./chip.ts";
-export { GpioChipMissing, GpioLineBusy, GpioLineNotFound, GpioNotAChip } from "./errors.ts";
+export {
+  GpioChipMissing,
+  GpioLineBusy,
+  GpioLineNotFound,
+  GpioLineOutOfRange,
+  GpioNotAChip,
+} from "./errors.ts";
 export { type EdgeListener, EdgeWatcher, workerSpecifier } from "./events.ts";
 export {
   type BinaryValue,

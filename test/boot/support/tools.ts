@@ -15,4 +15,7 @@ export const BOOT_TOOLS: Tool[] = [
   { cmd: "mkfs.ext4", pkg: "e2fsprogs" },
   { cmd: "debugfs", pkg: "e2fsprogs" },
   { cmd: "sfdisk", pkg: "fdisk" },
+  // kernel modules of Debian 13 are .ko.xz; the raspi3b test reads line names from the dtb
+  { cmd: "xz", pkg: "xz-utils" },
+  { cmd: "fdtget", pkg: "device-tree-compiler" },
 ];

@@ -1,0 +1,217 @@
+/**
+ * The status page's routes on the health listener:
+ *
+ *   GET  /            the page (one self-contained HTML document), or the sign-in form
+ *   GET  /page.json   the page's data; ?since=<t> (a row time it already has) sends newer rows only
+ *   POST /login       form body token=<health.token> → session cookie, 303 to /
+ *   POST /logout      clears the cookie
+ *
+ * Same rule as /health and /metrics: without health.token (loopback only) everything is open;
+ * with it, a request needs `Authorization: Bearer <token>` or a session cookie from /login
+ * (session.ts). The token never travels in a URL.
+ *
+ * The page's history (history.ts) is recorded every stepMs whether or not anyone watches — that
+ * is what makes the last hour appear at once — and costs one status snapshot per step and a
+ * bounded ring of numbers. Rendering, JSON and polling only happen while a page is open.
+ */
+import type { Logger } from "../../log/index.ts";
+import { isAuthorized } from "../auth.ts";
+import type { HealthBody } from "../server.ts";
+import type { Vitals } from "../vitals.ts";
+import { StatusHistory } from "./history.ts";
+import { CSP, loginHtml, PAGE_HTML } from "./layout.ts";
+import { historyRow, type PageStatus, pageData, RATE_WINDOW_S, zeroWhenMissing } from "./model.ts";
+import { createSessions, SESSION_COOKIE } from "./session.ts";
+
+/** One consistent reading of everything the page shows. */
+export interface PageSnapshot {
+  status: PageStatus;
+  vitals: Vitals;
+  health: HealthBody;
+  nowMonoMs: number;
+}
+
+export interface PageRoutesOptions {
+  token: string | undefined;
+  snapshot: () => PageSnapshot;
+  /** The status alone, for the history rows (no vitals or health verdict needed). */
+  status: () => PageStatus;
+  nowMonoMs: () => number;
+  deviceId?: string | undefined;
+  log: Logger;
+  /** History row interval (5 s) and rows kept (720: one hour). */
+  stepMs?: number;
+  capacity?: number;
+  /** Runs fn every intervalMs until the returned function is called (injected by tests). */
+  every?: (fn: () => void, intervalMs: number) => () => void;
+}
+
+export interface PageRoutes {
+  owns(pathname: string): boolean;
+  handle(req: Request, url: URL, remote: string | undefined): Promise<Response>;
+  /** Record a history row now (the timer does this every stepMs). */
+  record(): void;
+  readonly history: StatusHistory;
+  stop(): void;
+}
+
+export const PAGE_PATHS = new Set(["/", "/page.json", "/login", "/logout"]);
+/** Columns: rows, captured, delivered, dead, 10 priorities, and sensor fields up to the rest. */
+const MAX_COLUMNS = 64;
+const MAX_LOGIN_BODY = 4096;
+
+const defaultEvery = (fn: () => void, intervalMs: number) => {
+  const timer = setInterval(fn, intervalMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
+};
+
+const HTML_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  "content-security-policy": CSP,
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
+
+/** The page compressed once (≈31 KB instead of ≈79 KB): it often crosses an SSH tunnel or a phone link. */
+const PAGE_GZIP = Bun.gzipSync(PAGE_HTML);
+
+const jsonError = (status: number, error: string, hint: string, headers: Record<string, string> = {}) =>
+  Response.json({ error, hint }, { status, headers: { "cache-control": "no-store", ...headers } });
+
+export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
+  const stepMs = o.stepMs ?? 5000;
+  const history = new StatusHistory({
+    capacity: o.capacity ?? 720,
+    maxColumns: MAX_COLUMNS,
+    zeroWhenMissing,
+  });
+  const sessions = createSessions(o.nowMonoMs);
+  let warnedColumns = false;
+
+  const record = () => {
+    try {
+      history.record(o.nowMonoMs(), historyRow(o.status()));
+      if (history.ignoredKeys > 0 && !warnedColumns) {
+        warnedColumns = true;
+        o.log.warn(
+          { columns: MAX_COLUMNS },
+          "status page history is full: further sensor fields are shown live but without a sparkline",
+        );
+      }
+    } catch (error) {
+      o.log.warn({ err: error }, "status page history row failed");
+    }
+  };
+  record();
+  const stopTimer = (o.every ?? defaultEvery)(record, stepMs);
+
+  const authorized = (req: Request) =>
+    !o.token ||
+    isAuthorized(req.headers.get("authorization"), o.token) ||
+    sessions.valid(req.headers.get("cookie"));
+
+  const html = (body: string, status = 200, extra: Record<string, string> = {}) =>
+    new Response(body, { status, headers: { ...HTML_HEADERS, ...extra } });
+
+  async function login(req: Request, remote: string | undefined): Promise<Response> {
+    if (!o.token) return new Response(null, { status: 303, headers: { location: "/" } });
+    const type = req.headers.get("content-type") ?? "";
+    if (!type.toLowerCase().startsWith("application/x-www-form-urlencoded"))
+      return html(loginHtml("Send the form from this page (application/x-www-form-urlencoded)."), 415);
+    const length = Number(req.headers.get("content-length"));
+    if (!Number.isFinite(length) || length > MAX_LOGIN_BODY)
+      return html(loginHtml("The sign-in form is too large."), 413);
+    const token = new URLSearchParams(await req.text()).get("token") ?? "";
+    if (!isAuthorized(`Bearer ${token}`, o.token)) {
+      o.log.warn({ remote }, "status page sign-in with a wrong token");
+      return html(loginHtml("That is not this device's health token."), 401);
+    }
+    o.log.info({ remote }, "status page signed in");
+    return new Response(null, {
+      status: 303,
+      headers: {
+        location: "/",
+        "set-cookie": sessions.setCookie(sessions.issue()),
+        "cache-control": "no-store",
+      },
+    });
+  }
+
+  function data(url: URL): Response {
+    const sinceParam = url.searchParams.get("since");
+    let sinceMs: number | undefined;
+    if (sinceParam !== null) {
+      sinceMs = Math.round(Number(sinceParam) * 1000);
+      if (!Number.isFinite(sinceMs))
+        return jsonError(400, "bad since", "since is a row time (seconds) from an earlier /page.json");
+    }
+    const snap = o.snapshot();
+    const windowStart = snap.nowMonoMs - RATE_WINDOW_S * 1000;
+    const base =
+      history.at(windowStart, ["captured", "delivered"]) ??
+      (history.oldestMonoMs === undefined
+        ? undefined
+        : history.at(history.oldestMonoMs, ["captured", "delivered"]));
+    const body = pageData({
+      status: snap.status,
+      vitals: snap.vitals,
+      health: snap.health,
+      deviceId: o.deviceId,
+      nowMonoMs: snap.nowMonoMs,
+      rssBytes: process.memoryUsage.rss(),
+      stepS: stepMs / 1000,
+      history: history.slice(sinceMs),
+      ...(sinceMs === undefined ? {} : { sinceMonoMs: sinceMs }),
+      rateBase: base && {
+        t: base.t,
+        captured: base.values.captured!,
+        delivered: base.values.delivered!,
+      },
+    });
+    return Response.json(body, { headers: { "cache-control": "no-store" } });
+  }
+
+  return {
+    history,
+    record,
+    owns: (pathname) => PAGE_PATHS.has(pathname),
+    async handle(req, url, remote) {
+      const path = url.pathname;
+      const post = path === "/login" || path === "/logout";
+      const allowed = post ? ["POST"] : ["GET", "HEAD"];
+      if (!allowed.includes(req.method))
+        return jsonError(405, "method not allowed", `${path} takes ${allowed.join(" or ")}`, {
+          allow: allowed.join(", "),
+        });
+      if (path === "/login") return login(req, remote);
+      if (path === "/logout")
+        return new Response(null, {
+          status: 303,
+          headers: { location: "/", "set-cookie": sessions.setCookie(undefined) },
+        });
+      if (!authorized(req)) {
+        if (path === "/") return html(loginHtml(), 401, { "www-authenticate": 'Bearer realm="fieldrelay"' });
+        return jsonError(
+          401,
+          "unauthorized",
+          `sign in at / (cookie ${SESSION_COOKIE}) or send Authorization: Bearer`,
+          {
+            "www-authenticate": 'Bearer realm="fieldrelay"',
+          },
+        );
+      }
+      if (path === "/") {
+        if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? ""))
+          return new Response(PAGE_GZIP, {
+            headers: { ...HTML_HEADERS, "content-encoding": "gzip", vary: "accept-encoding" },
+          });
+        return html(PAGE_HTML, 200, { vary: "accept-encoding" });
+      }
+      return data(url);
+    },
+    stop: stopTimer,
+  };
+}

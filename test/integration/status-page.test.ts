@@ -1,0 +1,173 @@
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  createVitalsReader,
+  type HealthServer,
+  startHealthServer,
+  thresholdsFromConfig,
+} from "../../src/health/index.ts";
+import type { PageData } from "../../src/health/page/model.ts";
+import { silentLogger } from "../../src/log/index.ts";
+import type { RuntimeStatus } from "../../src/runtime/status.ts";
+import { FakeRoot, fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
+
+const TOKEN = "status-page-token-0123456789";
+const thresholds = thresholdsFromConfig({
+  queue: { max_rows: 1000, max_bytes: 1_000_000, min_free_disk_mb: 1, commit_interval_ms: 1000 },
+});
+const root = new FakeRoot().pi({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
+const servers: HealthServer[] = [];
+afterAll(async () => {
+  for (const s of servers) await s.stop();
+  root.cleanup();
+});
+
+function serve(status: () => RuntimeStatus, token?: string) {
+  let now = NOW_MONO_MS;
+  let tick: (() => void) | undefined;
+  const server = startHealthServer({
+    listen: { host: "127.0.0.1", port: 0 },
+    token,
+    status,
+    vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
+    version: "9.9.9-test",
+    deviceId: "pi-page",
+    log: silentLogger(),
+    thresholds,
+    nowMonoMs: () => now,
+    page: {
+      stepMs: 5000,
+      every: (fn) => {
+        tick = fn;
+        return () => {};
+      },
+    },
+  });
+  servers.push(server);
+  return {
+    url: (path: string) => `http://127.0.0.1:${server.port}${path}`,
+    /** Advance monotonic time one step and record a history row. */
+    step(ms = 5000) {
+      now += ms;
+      tick?.();
+    },
+  };
+}
+
+const form = (token: string) => ({
+  method: "POST",
+  redirect: "manual" as const,
+  headers: { "content-type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams({ token }).toString(),
+});
+
+describe("Status page on loopback without a token", () => {
+  it("serves one HTML document with a strict Content-Security-Policy", async () => {
+    const { url } = serve(() => fakeStatus());
+    const res = await fetch(url("/"));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-encoding")).toBe("gzip"); // fetch asks for it and decodes it
+    const html = await res.text();
+    expect(html).toContain("<title>fieldrelay status</title>");
+    expect(html).toContain("uPlot");
+  });
+
+  it("reports the same verdict as /health and the queue by priority in /page.json", async () => {
+    const { url } = serve(() =>
+      fakeStatus({
+        publisher: { connected: false, lastError: "connect ECONNREFUSED" },
+        queue: { rows: 12, rowsByPriority: { 9: 2, 5: 10 } },
+      }),
+    );
+    const health = (await (await fetch(url("/health"))).json()) as { status: string };
+    const d = (await (await fetch(url("/page.json"))).json()) as PageData;
+    expect(d.health.status).toBe(health.status);
+    expect(d.device).toBe("pi-page");
+    expect(d.queue).toMatchObject({ rows: 12, by_priority: { "5": 10, "9": 2 } });
+    expect(d.broker).toMatchObject({ connected: false, last_error: "connect ECONNREFUSED" });
+    expect(d.vitals.soc_temperature_c).toBe(52.25);
+    expect(d.vitals.throttle?.now).toEqual(["under-voltage", "throttled"]);
+    expect(d.queue.dead_lettered).toBe(0); // #12 is merged: the queue always counts them
+  });
+
+  it("sends the whole hour first, then only rows newer than the client's last, with rates", async () => {
+    let captured = 1000;
+    const { url, step } = serve(() => fakeStatus({ queue: { captured, delivered: 0 } }));
+    for (let i = 0; i < 3; i++) {
+      captured += 50;
+      step();
+    }
+    const all = (await (await fetch(url("/page.json"))).json()) as PageData;
+    expect(all.history.t).toHaveLength(4);
+    expect(all.history.captured_per_s).toEqual([null, 10, 10, 10]);
+    expect(all.rates.captured_per_s).toBe(10);
+    captured += 100;
+    step();
+    const last = all.history.t.at(-1);
+    const newer = (await (await fetch(url(`/page.json?since=${last}`))).json()) as PageData;
+    expect(newer.history.t).toEqual([last! + 5]);
+    expect(newer.history.captured_per_s).toEqual([20]);
+    expect((await fetch(url("/page.json?since=nope"))).status).toBe(400);
+  });
+});
+
+describe("Status page with health.token", () => {
+  it("shows the sign-in form instead of the page, and refuses the data, without credentials", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const page = await fetch(url("/"));
+    expect(page.status).toBe(401);
+    const html = await page.text();
+    expect(html).toContain('action="/login"');
+    expect(html).not.toContain("uPlot");
+    const data = await fetch(url("/page.json"));
+    expect(data.status).toBe(401);
+    expect(await data.json()).toMatchObject({ error: "unauthorized" });
+  });
+
+  it("never accepts the token in the URL", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    expect((await fetch(url(`/page.json?token=${TOKEN}`))).status).toBe(401);
+    expect((await fetch(url(`/?token=${TOKEN}`))).status).toBe(401);
+  });
+
+  it("signs in with the token in a POST body: a session cookie opens the page and its data", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const wrong = await fetch(url("/login"), form("not-the-token"));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("set-cookie")).toBeNull();
+    const ok = await fetch(url("/login"), form(TOKEN));
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get("location")).toBe("/");
+    const setCookie = ok.headers.get("set-cookie") ?? "";
+    expect(setCookie).toMatch(/^fr_session=\d+\.[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict/);
+    expect(setCookie).not.toContain(TOKEN);
+    const cookie = setCookie.split(";")[0]!;
+    expect((await fetch(url("/"), { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(url("/page.json"), { headers: { cookie } })).status).toBe(200);
+    // the cookie opens the page only: /health and /metrics still need the bearer token
+    expect((await fetch(url("/metrics"), { headers: { cookie } })).status).toBe(401);
+  });
+
+  it("accepts the bearer token like /health does", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const res = await fetch(url("/page.json"), { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it("answers a wrong method or an oversized sign-in with a 4xx, not a stack trace", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const put = await fetch(url("/page.json"), { method: "DELETE" });
+    expect(put.status).toBe(405);
+    expect(put.headers.get("allow")).toBe("GET, HEAD");
+    const big = await fetch(url("/login"), form("x".repeat(10_000)));
+    expect(big.status).toBe(413);
+    const json = await fetch(url("/login"), {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(json.status).toBe(415);
+  });
+});
