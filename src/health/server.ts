@@ -118,10 +118,10 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
         // #12: the guard (Host, Origin, token) comes before every route; errors are short JSON.
         const url = { pathname: requestPath(req.url) };
         if (page.owns(url.pathname)) {
-          // The page signs in with its own form and cookie: the guard checks Host and Origin only.
+          // The page signs in with its own form and cookie: the guard checks the Host only.
           const refused = guardRequest(req, {
             token,
-            origin: "same",
+            origin: "any",
             tokenKey: "health.token",
             bearer: false,
           });

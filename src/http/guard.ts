@@ -50,8 +50,12 @@ export function hostOf(header: string): string | undefined {
 export interface GuardOptions {
   /** The bearer token this server requires; without one only loopback Hosts are served. */
   token: string | undefined;
-  /** "none": any Origin is refused (a JSON API). "same": only this server's own origin. */
-  origin: "none" | "same";
+  /**
+   * "none": any Origin is refused (a JSON API). "same": only this server's own origin. "any": the
+   * route defends itself (the status page: its sign-in needs the token, its cookie is SameSite=Strict,
+   * and its own form posts carry `Origin: null` under its no-referrer policy).
+   */
+  origin: "none" | "same" | "any";
   /** Media types a request body may have (undefined: the server takes no bodies). */
   bodyTypes?: readonly string[];
   /** Which config key sets the token, for the messages. */
@@ -73,7 +77,7 @@ export function guardRequest(request: Request, options: GuardOptions): Response 
     }
   }
   const origin = request.headers.get("origin");
-  if (origin !== null) {
+  if (origin !== null && options.origin !== "any") {
     const own = host !== null && (origin === `http://${host}` || origin === `https://${host}`);
     if (options.origin === "none" || !own) {
       return jsonError(403, `requests from web pages (Origin: ${origin.slice(0, 100)}) are refused`);
