@@ -13,6 +13,8 @@ import type { QoS } from "../queue/types.ts";
 import { type CommandActions, type CommandReply, errorReply, handleCommand } from "./handle.ts";
 
 export interface CommandPacket {
+  /** Set on a retained message the broker replays at subscribe time: never executed (#12). */
+  retain?: boolean;
   properties?: { responseTopic?: string; correlationData?: Buffer } | undefined;
 }
 
@@ -78,6 +80,14 @@ export async function startCommands(options: CommandsOptions): Promise<Commands>
     if (stopped || !topic.startsWith(base)) return;
     const name = topic.slice(base.length);
     if (name === "" || name.includes("/")) return;
+    // A retained request would run again on every reconnect: commands are one-shot, so ignore it.
+    if (packet.retain) {
+      log.warn(
+        { command: name, topic, hint: `clear it: publish an empty retained message to ${topic}` },
+        "retained command ignored",
+      );
+      return;
+    }
     if (waiting >= MAX_WAITING) {
       log.warn({ command: name, waiting }, "command refused: too many waiting");
       void reply(name, packet, errorReply(name, "busy", `${waiting} commands are waiting; try again later`));

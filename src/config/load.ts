@@ -9,6 +9,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { FieldrelayError } from "../errors/index.ts";
 import { driverNames, sensorOptionsSchema } from "../sensors/registry.ts";
+import { crossCheck } from "./checks.ts";
 import { type Config, configSchema, type SensorConfig } from "./schema.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/fieldrelay/config.toml";
@@ -52,8 +53,18 @@ export function loadConfig({ path, env = process.env }: LoadOptions): Config {
         "must not be stored in the config file; set FIELDRELAY_MQTT_PASSWORD in the environment (e.g. a systemd EnvironmentFile= readable only by root)",
     });
   }
-  applyEnvOverrides(raw, env, problems);
-  return validateConfig(raw, path, problems);
+  const fromEnv = applyEnvOverrides(raw, env, problems);
+  try {
+    return validateConfig(raw, path, problems);
+  } catch (error) {
+    // Name the variable, not the file, for a value that came from the environment.
+    if (error instanceof ConfigError)
+      for (const p of error.problems) {
+        const name = fromEnv.get(p.path);
+        if (name) p.path = `${p.path} (from environment variable ${name})`;
+      }
+    throw error instanceof ConfigError ? new ConfigError(path, error.problems) : error;
+  }
 }
 
 /** Validate an already-parsed document (used by loadConfig and by config reload). */
@@ -66,6 +77,7 @@ export function validateConfig(
   if (!result.success) problems.push(...zodProblems(result.error, configSchema));
   const sensors = result.success ? result.data.sensor : Array.isArray(raw.sensor) ? raw.sensor : [];
   problems.push(...validateSensors(sensors));
+  if (result.success) problems.push(...crossCheck(result.data));
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return result.data;
 }
@@ -159,7 +171,8 @@ function applyEnvOverrides(
   raw: Record<string, unknown>,
   env: LoadOptions["env"],
   problems: ConfigProblem[],
-): void {
+): Map<string, string> {
+  const applied = new Map<string, string>();
   const targets = envTargets(configSchema as unknown as z.ZodType, []);
   for (const [name, value] of Object.entries(env ?? {})) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
@@ -179,7 +192,9 @@ function applyEnvOverrides(
       node = node[key] as Record<string, unknown>;
     }
     node[target.path.at(-1)!] = coerce(value, target.kind);
+    applied.set(target.path.join("."), name);
   }
+  return applied;
 }
 
 function envTargets(
@@ -257,7 +272,9 @@ export function zodProblems(
       message =
         received === undefined
           ? `required: expected ${issue.expected}`
-          : `expected ${issue.expected}, got ${Array.isArray(received) ? "array" : typeof received} ${JSON.stringify(received)}`;
+          : typeof received === "number" && !Number.isFinite(received)
+            ? `expected a finite number, got ${received}`
+            : `expected ${issue.expected}, got ${Array.isArray(received) ? "array" : typeof received} ${JSON.stringify(received)}`;
     } else if (issue.code === "too_small" || issue.code === "too_big") {
       const input = (issue as { input?: unknown }).input;
       if (typeof input === "number") message = `${message}, got ${input}`;

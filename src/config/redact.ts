@@ -7,6 +7,7 @@ export function redactConfig(config: Config): Config {
   const copy = structuredClone(config);
   if (copy.mqtt.password !== undefined) copy.mqtt.password = REDACTED;
   if (copy.health.token !== undefined) copy.health.token = REDACTED;
+  if (copy.ingest.token !== undefined) copy.ingest.token = REDACTED;
   copy.mqtt.url = redactUrl(copy.mqtt.url);
   return copy;
 }

@@ -1,9 +1,8 @@
 /**
  * Who may read /health and /metrics. On loopback nobody needs a token (only local processes can
  * connect); on any other address health.token is required, because /metrics and /health reveal
- * the device's state to the network. The bearer token is compared in constant time.
+ * the device's state to the network. The token compare lives in src/http (shared with ingest).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { isLoopback } from "../config/index.ts";
 import { FieldrelayError } from "../errors/index.ts";
 
@@ -22,15 +21,4 @@ export function assertListenAllowed(host: string, token: string | undefined): vo
   );
 }
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
-
-/**
- * isAuthorized checks an Authorization header against the token. Without a token every request
- * passes. Both sides are hashed first so the compare is constant-time whatever their lengths.
- */
-export function isAuthorized(authorization: string | null | undefined, token: string | undefined): boolean {
-  if (!token) return true;
-  const m = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? "");
-  const given = m?.[1] ?? "";
-  return timingSafeEqual(digest(given), digest(token)) && given.length > 0;
-}
+export { isAuthorized } from "../http/index.ts";

@@ -8,6 +8,7 @@
  * re-adds the current total, which prom-client renders as the counter's value.
  */
 import { Counter, Gauge, Registry } from "prom-client";
+import { logLinesDropped } from "../log/index.ts";
 import type { HealthReport } from "./evaluate.ts";
 import type { LoopLagSample } from "./loop-lag.ts";
 import type { HealthStatus } from "./snapshot.ts";
@@ -161,6 +162,25 @@ export function createMetrics(version: string): Metrics {
     "queue_refusing",
     "1 when only protected rows remain and new low-priority readings are refused",
     () => (q().refusing ? 1 : 0),
+  );
+
+  gauge(
+    "dead_letters",
+    "Readings the broker refused for good, kept in the dead-letter table (fieldrelay queue dead-letter list)",
+    () => q().deadLetters,
+  );
+
+  total(
+    "log_lines_dropped_total",
+    "Log lines not written: repeats suppressed by the rate limit, or dropped because the output was full, blocked or failing",
+    () => {
+      const d = logLinesDropped();
+      return [
+        [{ reason: "suppressed" }, d.suppressed],
+        [{ reason: "output" }, d.dropped],
+      ];
+    },
+    ["reason"],
   );
 
   gauge("mqtt_connected", "1 while connected to the broker", () => (p().connected ? 1 : 0));

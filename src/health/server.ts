@@ -7,8 +7,17 @@
  */
 
 import { libc } from "../hal/index.ts";
+import {
+  guardRequest,
+  type Handlers,
+  jsonError,
+  type Listener,
+  type ListenerPool,
+  requestPath,
+  serveOnce,
+} from "../http/index.ts";
 import type { Logger } from "../log/index.ts";
-import { assertListenAllowed, HealthConfigError, isAuthorized } from "./auth.ts";
+import { assertListenAllowed, HealthConfigError } from "./auth.ts";
 import { evaluateHealth, type HealthReport, type HealthThresholds } from "./evaluate.ts";
 import { startLoopLag } from "./loop-lag.ts";
 import { createMetrics } from "./metrics.ts";
@@ -24,6 +33,8 @@ export interface HealthServerOptions {
   version: string;
   log: Logger;
   thresholds: HealthThresholds;
+  /** Keeps the listener open across a config reload (run's SIGHUP); without it stop() closes it. */
+  listeners?: ListenerPool | undefined;
   /** CLOCK_MONOTONIC in ms; injectable for tests. */
   nowMonoMs?: () => number;
   /** device.id, shown on the status page. */
@@ -83,9 +94,12 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
     },
   });
 
-  let server: ReturnType<typeof Bun.serve>;
+  let listener: Listener;
   try {
-    server = serveOn(listen);
+    // #12: from the pool the listener outlives a config reload (requests wait, none is refused).
+    listener = options.listeners
+      ? options.listeners.serve("health", listen, handlers())
+      : serveOnce(listen, handlers());
   } catch (error) {
     lag.stop();
     page.stop();
@@ -98,31 +112,40 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
       },
     );
   }
-  function serveOn(listen: { host: string; port: number }) {
-    return Bun.serve({
-      hostname: listen.host,
-      port: listen.port,
-      async fetch(req) {
-        const url = new URL(req.url);
-        if (page.owns(url.pathname))
-          return page.handle(req, url, server.requestIP(req)?.address).catch((error) => {
-            log.error({ err: error, path: url.pathname }, "status page failed");
-            return Response.json({ error: "internal error" }, { status: 500 });
+  function handlers(): Handlers {
+    return {
+      async fetch(req, server) {
+        // #12: the guard (Host, Origin, token) comes before every route; errors are short JSON.
+        const url = { pathname: requestPath(req.url) };
+        if (page.owns(url.pathname)) {
+          // The page signs in with its own form and cookie: the guard checks the Host only.
+          const refused = guardRequest(req, {
+            token,
+            origin: "any",
+            tokenKey: "health.token",
+            bearer: false,
           });
-        if (!isAuthorized(req.headers.get("authorization"), token)) {
-          log.warn(
-            { path: url.pathname, remote: server.requestIP(req)?.address },
-            "health request without a valid token",
-          );
-          return new Response("unauthorized\n", {
-            status: 401,
-            headers: { "www-authenticate": 'Bearer realm="fieldrelay"' },
-          });
+          if (refused) return refused;
+          return page
+            .handle(req, new URL(req.url, "http://localhost"), server.requestIP(req)?.address)
+            .catch((error) => {
+              log.error({ err: error, path: url.pathname }, "status page failed");
+              return jsonError(500, "internal error");
+            });
+        }
+        const refusal = guardRequest(req, { token, origin: "same", tokenKey: "health.token" });
+        if (refusal) {
+          if (refusal.status === 401)
+            log.warn(
+              { path: url.pathname.slice(0, 100), remote: server.requestIP(req)?.address },
+              "health request without a valid token",
+            );
+          return refusal;
         }
         if (url.pathname !== "/health" && url.pathname !== "/metrics")
-          return new Response("not found: try /health, /metrics or / (status page)\n", { status: 404 });
+          return jsonError(404, "not found: try GET /health, GET /metrics or / (status page)");
         if (req.method !== "GET" && req.method !== "HEAD")
-          return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+          return jsonError(405, "method not allowed: use GET", { allow: "GET, HEAD" });
         try {
           const snapshot = status();
           const nowMs = now();
@@ -141,21 +164,25 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
           return new Response(text, { headers: { "content-type": metrics.registry.contentType } });
         } catch (error) {
           log.error({ err: error, path: url.pathname }, "health endpoint failed");
-          return new Response("internal error\n", { status: 500 });
+          return jsonError(500, "internal error");
         }
       },
-    });
+      error(error) {
+        log.error({ err: error }, "health request failed");
+        return jsonError(500, "internal error");
+      },
+    };
   }
   log.info(
-    { host: listen.host, port: server.port, token: token ? "set" : "none" },
+    { host: listen.host, port: listener.port, auth: token ? "bearer token" : "none (loopback)" },
     "health endpoint listening",
   );
   return {
-    port: server.port ?? listen.port,
+    port: listener.port,
     async stop() {
       lag.stop();
       page.stop();
-      await server.stop(true);
+      await listener.release();
     },
   };
 }

@@ -4,7 +4,7 @@
  * is wrong and why. Pure: no I/O, no clock.
  */
 import * as z from "zod";
-import { topicLevel } from "../config/schema.ts";
+import { streamName } from "../config/schema.ts";
 import type { FieldValue, QoS } from "../queue/types.ts";
 
 /** The most a producer's timestamp may lie in the past, measured on this device's own clock. */
@@ -20,7 +20,7 @@ const valueSchema = z.union(
 );
 
 const readingSchema = z.strictObject({
-  stream: topicLevel("stream"),
+  stream: streamName(),
   values: z
     .record(
       z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "value names are letters, digits and '_'"),
@@ -57,11 +57,22 @@ export function parseReadings(body: string, nowWallMs: number, defaults: ParseDe
   for (const [index, line] of lines.entries()) {
     const where = lines.length > 1 ? `line ${index + 1}: ` : "";
     let json: unknown;
+    let inexact: string | undefined;
     try {
-      json = JSON.parse(line);
+      // An integer beyond ±(2^53 − 1) would be published as a different number: refuse it.
+      json = JSON.parse(line, (key, value) => {
+        if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value))
+          inexact ??= key;
+        return value;
+      });
     } catch (error) {
       return { ok: false, error: `${where}bad JSON: ${(error as Error).message}` };
     }
+    if (inexact !== undefined)
+      return {
+        ok: false,
+        error: `${where}"${inexact}": integers beyond ±9007199254740991 (2^53 − 1) cannot be kept exactly; send the value as a string`,
+      };
     const result = readingSchema.safeParse(json);
     if (!result.success) {
       const issue = result.error.issues[0]!;

@@ -9,7 +9,8 @@ export type QueueErrorCode =
   | "open-failed"
   | "db-missing"
   | "evicted"
-  | "closed";
+  | "closed"
+  | "commit-failed";
 
 /**
  * QueueError is a queue that cannot start, cannot be read, or a reading that was evicted before it

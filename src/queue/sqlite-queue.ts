@@ -53,6 +53,7 @@ import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
+import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./dead-letter.ts"; // #12 dead letters
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
@@ -288,6 +289,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       db.exec("PRAGMA journal_size_limit = 16777216");
       if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPageCount}`);
       migrate(db);
+      ensureDeadLetterTable(db); // #12 dead letters: own table, not a migration (see dead-letter.ts)
     } catch (error) {
       db.close(false);
       if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
@@ -569,12 +571,36 @@ export class SqliteQueue implements Queue, AnchorStore {
     return () => this.listeners.delete(listener);
   }
 
+  // ---- #12 dead letters (hostile helper; storage and format in dead-letter.ts) ----
+  private deadLetterCount: number | undefined;
+  private lastDeadLetterReason: string | undefined;
+
+  /** Move refused readings aside: stored as dead letters first, then dropped like an ack (not counted as delivered). */
+  deadLetter(seqs: number[], reason: string): void {
+    const readings = seqs.map((s) => this.get(s)).filter((r): r is QueuedReading => r !== undefined);
+    if (readings.length === 0) return;
+    insertDeadLetters(this.db, readings, reason, Date.now());
+    const { delivered, deliveredBeforeCommit } = this.counters;
+    this.ack(readings.map((r) => r.seq));
+    Object.assign(this.counters, { delivered, deliveredBeforeCommit });
+    this.deadLetterCount = countDeadLetters(this.db);
+    this.lastDeadLetterReason = reason;
+  }
+  // ---- end #12 dead letters ----
+
   async flush(): Promise<void> {
     this.commit();
+    // #12: flush is truthful — a failed commit (readings held in RAM and retried) is an error.
+    if (this.lastError !== undefined && this.pending.size > 0)
+      throw new QueueError(
+        "commit-failed",
+        `queue ${this.path}: commit failed (${this.lastError}); ${this.pending.size} reading(s) wait in RAM and are retried`,
+      );
   }
 
   stats(): QueueStats {
     const totals = this.totals();
+    this.deadLetterCount ??= countDeadLetters(this.db); // #12 dead letters
     return {
       ...this.counters,
       evictedByPriority: { ...this.evictedByPriority },
@@ -591,6 +617,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       lastError: this.lastError ?? this.seqs.error ?? this.readError,
       seqNext: this.seqs.next,
       stateLost: this.stateLost,
+      deadLetters: this.deadLetterCount, // #12 dead letters
+      lastDeadLetterReason: this.lastDeadLetterReason, // #12 dead letters
     };
   }
 
@@ -1019,6 +1047,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (b.evictions.length > 0) this.logEvicted(b.evictions);
       b.settle({ ok: true, seqs: b.seqs });
     }
+    // #12 (found merging #11): stored ingest readings become sendable only now — wake the
+    // publisher, or they wait for the next sensor capture or reconnect (none without sensors).
+    if (settled.size > 0) this.notify();
     this.anchors.committed();
     this.seqs.dirty = false;
     this.deletes.clear();

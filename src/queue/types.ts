@@ -60,6 +60,10 @@ export interface QueueStats {
   seqNext: number;
   /** 1 when this start found queue state lost (see lost-state.ts), else 0. */
   stateLost: number;
+  /** #12: readings the broker refused for good, kept in the dead-letter table. */
+  deadLetters: number;
+  /** #12: why the last reading was moved to dead letters by this process. */
+  lastDeadLetterReason?: string | undefined;
 }
 
 /**
@@ -83,9 +87,8 @@ export interface Queue {
   markInflight(seqs: number[]): void;
   /** The broker acknowledged these: delete them (batched). */
   ack(seqs: number[]): void;
-  // Seam for #12: deadLetter(seqs: number[], reason: string): void — move refused messages to the
-  // dead-letter table (src/queue/dead-letter.ts); in SqliteQueue it rides in the next commit's
-  // transaction like ack()'s deletes (runTransaction), and undoEviction needs no change for it.
+  /** #12: the broker refused these for good: keep them as dead letters and stop sending them. */
+  deadLetter(seqs: number[], reason: string): void;
   /** Called whenever new readings become available to send. Returns an unsubscribe function. */
   onAvailable(listener: () => void): () => void;
   /** Commit the write-behind buffer now. */

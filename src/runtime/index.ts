@@ -23,6 +23,7 @@ import {
   startHealthServer,
   thresholdsFromConfig,
 } from "../health/index.ts";
+import type { ListenerPool } from "../http/index.ts";
 import { type IngestServer, startIngestServer } from "../ingest/index.ts";
 import type { Logger } from "../log/index.ts";
 import { createPublisher } from "../publish/index.ts";
@@ -36,6 +37,8 @@ export interface RuntimeOptions {
   config: Config;
   log: Logger;
   env?: Record<string, string | undefined>;
+  /** HTTP listeners that outlive this runtime across a config reload (#12); owned by the caller. */
+  listeners?: ListenerPool;
 }
 
 export interface Runtime {
@@ -50,7 +53,8 @@ export interface Runtime {
 
 const monoMs = () => Number(monotonicNs() / 1_000_000n);
 
-export async function startRuntime({ config, log, env = process.env }: RuntimeOptions): Promise<Runtime> {
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, log, env = process.env } = options;
   const startedMonoMs = monoMs();
   const root = config.system.root;
   const bootId = readBootId(root);
@@ -137,6 +141,8 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
       ingest = startIngestServer({
         listen: ingestListen,
         maxBodyBytes: config.ingest.max_body_bytes,
+        token: config.ingest.token,
+        listeners: options.listeners,
         queue,
         now: () => clock.now(),
         defaults: { priority: 5, qos: 1 },
@@ -151,6 +157,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
       health = startHealthServer({
         listen: healthListen,
         token: config.health.token,
+        listeners: options.listeners,
         status,
         vitals,
         version,
@@ -227,7 +234,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
         stopWatchdog();
         await stopSampling();
         for (const stop of stops) await stop();
-        await queue.flush();
+        await queue.flush().catch(() => {}); // a failed commit is logged by the queue; close() retries once more
         clockMessages.stop();
         const result = await publisher.stop(config.shutdown_timeout_s * 1000);
         await health?.stop();

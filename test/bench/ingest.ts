@@ -56,7 +56,11 @@ async function withServer<T>(
 const body = (i: number) => JSON.stringify({ stream: "door", values: { open: i % 2 === 0, n: i } });
 
 async function post(url: string, i: number): Promise<void> {
-  const r = await fetch(url, { method: "POST", body: body(i) });
+  const r = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: body(i),
+  });
   if (r.status !== 201) throw new Error(`ingest answered ${r.status}: ${await r.text()}`);
   await r.arrayBuffer();
 }

@@ -132,6 +132,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["clock", clockRows],
   ["page", pageRows],
   ["startup", async () => (await import("./startup.ts")).runStartupBenchmarks()],
+  ["batch", async () => (await import("./batch.ts")).batchRows()],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;

@@ -85,6 +85,7 @@ describe.skipIf(skip)("compiled x64 binary: the data partition stays full under 
         // Bounded: a request that gets no answer within 30 s fails the test (fieldrelay hung).
         const r = await fetch(`http://127.0.0.1:${ingestPort}/v1/readings`, {
           method: "POST",
+          headers: { "content-type": "application/x-ndjson" },
           body,
           signal: AbortSignal.timeout(30_000),
         }).catch((error: Error) => {

@@ -171,4 +171,19 @@ describe.skipIf(skip)("remote commands over MQTT", () => {
       }
     }
   });
+
+  it("runs a retained command once, not again when the broker replays it on (re)subscribe (#12)", async () => {
+    await operator.publishAsync("fr/pi-1/cmd/ping", JSON.stringify({ id: "ret-1" }), {
+      qos: 1,
+      retain: true,
+    });
+    await reply((x) => x.body.id === "ret-1");
+    // What a reconnect does: subscribe again, and mosquitto sends the retained request (retain flag set).
+    await device.unsubscribeAsync("fr/pi-1/cmd/+");
+    await device.subscribeAsync("fr/pi-1/cmd/+", { qos: 1 });
+    await operator.publishAsync("fr/pi-1/cmd/ping", JSON.stringify({ id: "after" }), { qos: 1 });
+    await reply((x) => x.body.id === "after");
+    expect(replies.filter((x) => x.body.id === "ret-1")).toHaveLength(1);
+    await operator.publishAsync("fr/pi-1/cmd/ping", "", { qos: 1, retain: true }); // clear it
+  });
 });

@@ -48,7 +48,8 @@ function start(queue: RecordingQueue, maxBodyBytes = 4096) {
   return `http://127.0.0.1:${server.port}/v1/readings`;
 }
 
-const post = (url: string, body: string) => fetch(url, { method: "POST", body });
+const post = (url: string, body: string) =>
+  fetch(url, { method: "POST", body, headers: { "content-type": "application/json" } });
 
 describe("Ingest HTTP endpoint", () => {
   it("answers 201 with the seqs once captured, stamping with the clock and ts as an age", async () => {

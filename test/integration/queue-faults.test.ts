@@ -21,6 +21,9 @@ import { REPO, Workspace } from "../support/fieldrelay.ts";
 import { BOOT, ManualClock, reading } from "../support/queue-fakes.ts";
 import { cannotMount, Tmpfs } from "../support/tmpfs.ts";
 
+/** Ingest takes JSON/NDJSON only (#12). */
+const NDJSON = { "content-type": "application/x-ndjson" };
+
 const ws = new Workspace("fr-qfault-");
 const mounts: Tmpfs[] = [];
 afterAll(() => {
@@ -212,7 +215,7 @@ describe("Ingest answers 201 only for readings stored or broker-acknowledged", (
 
   it("never answers 201 for a line evicted by a later line of the same request", async () => {
     const { q, url } = await startWith({ maxRows: 3, commitIntervalMs: 60_000 });
-    const r = await fetch(url, { method: "POST", body: lines(6) });
+    const r = await fetch(url, { method: "POST", headers: NDJSON, body: lines(6) });
     await q.flush();
     if (r.status === 201) {
       const { seqs } = (await r.json()) as { seqs: number[] };
@@ -232,7 +235,7 @@ describe("Ingest answers 201 only for readings stored or broker-acknowledged", (
       q.markInflight(batch.map((r) => r.seq));
       q.ack(batch.filter((r) => r.qos === 0).map((r) => r.seq));
     });
-    const r = await fetch(url, { method: "POST", body: lines(1, { qos: 0 }) });
+    const r = await fetch(url, { method: "POST", headers: NDJSON, body: lines(1, { qos: 0 }) });
     expect(r.status).toBe(201);
     const { seqs } = (await r.json()) as { seqs: number[] };
     expect(seqsOnDisk(q.path)).toEqual(seqs);
@@ -461,7 +464,7 @@ describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
       const url = `http://127.0.0.1:${server.port}/v1/readings`;
       const body = (k: number, tag: string) =>
         Array.from({ length: k }, (_, i) => JSON.stringify({ stream: "s", values: { tag, i } })).join("\n");
-      const ok = await fetch(url, { method: "POST", body: body(50, "before") });
+      const ok = await fetch(url, { method: "POST", headers: NDJSON, body: body(50, "before") });
       expect(ok.status).toBe(201);
       const stored = ((await ok.json()) as { seqs: number[] }).seqs;
 
@@ -469,6 +472,7 @@ describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
       for (const k of [1000, 1, 30]) {
         const r = await fetch(url, {
           method: "POST",
+          headers: NDJSON,
           body: body(k, "after"),
           signal: AbortSignal.timeout(20_000),
         });

@@ -288,6 +288,8 @@ describe("Queue disk full (SQLITE_FULL)", () => {
     expect(stats.lastError).toMatch(/SQLITE_FULL/);
     expect(stats.pendingInRam).toBeLessThanOrEqual(300);
     expect(stats.pendingInRam).toBeGreaterThan(0);
+    // #12: flush is truthful: it rejects while the readings wait in RAM.
+    await expect(q.flush()).rejects.toThrow(/commit failed \(SQLITE_FULL/);
     await q.close();
   });
 });
@@ -386,6 +388,8 @@ describe("Queue stats and anchors", () => {
       lastCommitMonoMs: clock.now - 2300,
       lastCommitAttemptMonoMs: clock.now - 2300,
       lastError: undefined,
+      deadLetters: 0,
+      lastDeadLetterReason: undefined,
       seqNext: expect.any(Number),
       stateLost: 0,
     });

@@ -29,6 +29,8 @@ export class MemoryQueue implements Queue {
   private counters = { captured: 0, delivered: 0 };
   /** Every seq ever acked, in ack order (tests assert on it). */
   readonly ackLog: number[] = [];
+  /** Readings moved to dead letters, with their reason (#12). */
+  readonly deadLetters: Array<{ seq: number; reason: string }> = [];
   /** Every markInflight call's seqs, in order. */
   readonly markLog: number[] = [];
 
@@ -62,9 +64,10 @@ export class MemoryQueue implements Queue {
   next(limit: number, exclude: ReadonlySet<number>): QueuedReading[] {
     const out: QueuedReading[] = [];
     if (limit <= 0) return out;
-    const inflight = [...this.inflightRows.values()]
-      .filter((r) => !exclude.has(r.seq))
-      .sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+    // Usually every inflight row is the caller's own (excluded): filter before sorting.
+    const inflight: QueuedReading[] = [];
+    for (const r of this.inflightRows.values()) if (!exclude.has(r.seq)) inflight.push(r);
+    inflight.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
     for (const row of inflight) {
       if (out.length >= limit) return out;
       out.push(row);
@@ -101,6 +104,14 @@ export class MemoryQueue implements Queue {
         this.counters.delivered++;
         this.ackLog.push(seq);
       }
+    }
+  }
+
+  deadLetter(seqs: number[], reason: string): void {
+    for (const seq of seqs) {
+      let found = this.inflightRows.delete(seq);
+      if (!found) for (const group of this.byPriority.values()) found = group.delete(seq) || found;
+      if (found) this.deadLetters.push({ seq, reason });
     }
   }
 
@@ -163,6 +174,7 @@ export class MemoryQueue implements Queue {
       lastError: undefined,
       seqNext: this.seqNext,
       stateLost: 0,
+      deadLetters: this.deadLetters.length,
     };
   }
 

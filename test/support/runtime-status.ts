@@ -44,6 +44,7 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       lastError: undefined,
       seqNext: 121,
       stateLost: 0,
+      deadLetters: 0,
       ...o.queue,
     },
     publisher: {

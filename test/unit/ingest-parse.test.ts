@@ -5,6 +5,8 @@ const NOW = Date.parse("2026-11-25T12:00:00.000Z");
 const defaults = { priority: 5, qos: 1 as const };
 const parse = (body: string) => parseReadings(body, NOW, defaults);
 
+const DEFAULTS_FOR_12 = { priority: 5, qos: 1 } as const;
+
 describe("Ingest body parsing", () => {
   it("accepts one JSON object with defaults for priority and qos", () => {
     expect(parse('{"stream":"door","values":{"open":true,"count":3,"label":"front"}}')).toEqual({
@@ -52,5 +54,23 @@ describe("Ingest body parsing", () => {
   it("names the failing NDJSON line and accepts nothing from the body", () => {
     const r = parse('{"stream":"a","values":{"x":1}}\n{"stream":"a","values":{"x":1},"priority":99}');
     expect(r).toEqual({ ok: false, error: expect.stringMatching(/^line 2: priority/) });
+  });
+
+  it("refuses integers it cannot keep exactly (beyond 2^53 - 1) and keeps those it can (#12)", () => {
+    const bad = parseReadings('{"stream":"s","values":{"count":9007199254740993}}', 0, DEFAULTS_FOR_12);
+    expect(bad).toEqual({
+      ok: false,
+      error: expect.stringMatching(/"count": integers beyond .* send the value as a string/),
+    });
+    const ok = parseReadings(
+      '{"stream":"s","values":{"count":9007199254740991,"big":"9007199254740993"}}',
+      0,
+      DEFAULTS_FOR_12,
+    );
+    expect(ok.ok && ok.readings[0]?.values).toEqual({ count: 9007199254740991, big: "9007199254740993" });
+  });
+
+  it.each(["status", "clock", "cmd", "a\u0085", "a\uFFFF"])("refuses the stream name %s (#12)", (stream) => {
+    expect(parseReadings(`{"stream":"${stream}","values":{"v":1}}`, 0, DEFAULTS_FOR_12).ok).toBe(false);
   });
 });

@@ -50,6 +50,12 @@ describe("metrics rendering", () => {
     expect(fams.find((f) => f.name === "fieldrelay_clock_synced")?.metrics).toEqual([{ value: "1" }]);
   });
 
+  it("counts dead letters and dropped log lines (#12)", async () => {
+    const text = await render(fakeStatus({ queue: { deadLetters: 4 } }));
+    expect(text).toMatch(/^fieldrelay_dead_letters 4$/m);
+    expect(text).toMatch(/^fieldrelay_log_lines_dropped_total\{reason="output"\} \d+$/m);
+  });
+
   it("exports the clock's bound, crystal rate and kept anchors", async () => {
     const text = await render(
       fakeStatus({ clock: { estimatedErrorMs: 5200, crystalPpm: 48.5, anchors: 256 } }),

@@ -50,7 +50,7 @@ describe("Status page data", () => {
   it("records the dead-letter count when the queue has one", () => {
     const s = { ...fakeStatus(), queue: { ...fakeStatus().queue, deadLetters: 3 } };
     expect(historyRow(s).dead).toBe(3);
-    expect(historyRow(fakeStatus()).dead).toBeUndefined();
+    expect(historyRow(fakeStatus()).dead).toBe(0); // #12 is merged: the queue always counts them
   });
 
   it("records queue depth by priority, totals, and numeric sensor values (booleans as 0/1)", () => {
@@ -72,6 +72,7 @@ describe("Status page data", () => {
       rows: 7,
       captured: 100,
       delivered: 93,
+      dead: 0,
       "p/5": 4,
       "p/9": 3,
       "s/door/open": 1,

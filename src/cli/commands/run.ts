@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config/index.ts";
 import { describeError, ExitCode, FieldrelayError } from "../../errors/index.ts";
-import { createLogger } from "../../log/index.ts";
+import { ListenerPool } from "../../http/index.ts";
+import { createLogger, type Logger } from "../../log/index.ts";
 import { QueueError } from "../../queue/index.ts";
 import { type Runtime, startRuntime } from "../../runtime/index.ts";
 import { buildInfo } from "../build-info.ts";
@@ -39,12 +40,15 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
         : new Promise<string>((resolve) => (wake = (s) => resolve(signals.shift() ?? s)));
 
     log.info({ ...buildInfo(), config: opts.config, device: config.device.id }, "fieldrelay starting");
+    // The HTTP listeners live here, not in the runtime: a reload keeps them open (#12).
+    const listeners = new ListenerPool();
     let runtime: Runtime;
     try {
-      runtime = await startRuntime({ config, log });
+      runtime = await startRuntime({ config, log, listeners });
     } catch (error) {
+      await listeners.closeAll();
       io.err(`fieldrelay: ${describeError(error)}`);
-      log.fatal({ err: error }, describeError(error));
+      logFatal(log, error, describeError(error));
       setExit(
         error instanceof QueueError
           ? ExitCode.cantCreate
@@ -59,6 +63,7 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
       if (signal !== "SIGHUP") {
         log.info({ signal }, "stopping");
         await runtime.stop();
+        await listeners.closeAll();
         setExit(ExitCode.ok);
         return;
       }
@@ -67,16 +72,29 @@ export function runCommand(program: Command, io: Io, setExit: (code: number) => 
         log.info({ config: opts.config }, "config reloaded; restarting the runtime with it");
         await runtime.stop();
         config = next;
-        runtime = await startRuntime({ config, log });
+        runtime = await startRuntime({ config, log, listeners });
+        await listeners.closeUnclaimed(); // e.g. ingest.listen = "" now
       } catch (error) {
         if (error instanceof ConfigError) {
           log.error({ problems: error.problems }, "new config rejected; keeping the old one");
         } else {
-          log.fatal({ err: error }, `restart after reload failed: ${describeError(error)}`);
+          logFatal(log, error, `restart after reload failed: ${describeError(error)}`);
+          await listeners.closeAll();
           setExit(ExitCode.unavailable);
           return;
         }
       }
     }
   });
+}
+
+/**
+ * An operator error (a FieldrelayError: port in use, directory not writable …) is one line with
+ * what, where and how to fix; its stack goes to debug. Anything else is a bug: full stack.
+ */
+function logFatal(log: Logger, error: unknown, message: string): void {
+  if (error instanceof FieldrelayError) {
+    log.fatal({ error: error.name, context: error.context }, message);
+    log.debug({ err: error }, "stack of the error above");
+  } else log.fatal({ err: error }, message);
 }

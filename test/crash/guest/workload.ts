@@ -21,6 +21,7 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { Aedes } from "aedes";
+import { decodeReadings } from "../../../src/wire/index.ts";
 
 const DM = process.env.CRASH_DM ?? "";
 const SCALE = Number(process.env.CRASH_SCALE ?? "1");
@@ -187,10 +188,14 @@ function splitMarks(parts: string[]): string[] {
 
 const marker = new Marker();
 
-/** The seqs in a published payload: a JSON envelope or batch; every "seq": number in it. */
-function seqsOf(payload: Buffer | string): number[] {
-  const text = typeof payload === "string" ? payload : payload.toString("utf8");
-  return [...text.matchAll(/"seq"\s*:\s*(\d+)/g)].map((m) => Number(m[1]));
+/** The seqs in a published payload: fieldrelay's own decoder (single envelope or batch). */
+function seqsOf(payload: Buffer | string, contentType?: string): number[] {
+  const bytes = typeof payload === "string" ? Buffer.from(payload) : payload;
+  try {
+    return decodeReadings(new Uint8Array(bytes), contentType).map((r) => r.seq);
+  } catch {
+    return [...bytes.toString("utf8").matchAll(/"seq"\s*:\s*(\d+)/g)].map((m) => Number(m[1]));
+  }
 }
 
 class Broker {
@@ -203,7 +208,8 @@ class Broker {
     let self: Broker | undefined;
     const aedes = await Aedes.createBroker({
       authorizePublish: (_client, packet, callback) => {
-        const seqs = /\/(status|clock)(\/|$)/.test(packet.topic) ? [] : seqsOf(packet.payload);
+        const contentType = (packet as { properties?: { contentType?: string } }).properties?.contentType;
+        const seqs = /\/(status|clock)(\/|$)/.test(packet.topic) ? [] : seqsOf(packet.payload, contentType);
         if (self) self.received += seqs.length;
         stats.brokerSeqs.push(...seqs);
         if (seqs.length === 0) return callback(null);

@@ -1,0 +1,3 @@
+export { isAuthorized } from "./auth.ts";
+export { type GuardOptions, guardRequest, hostOf, jsonError, requestPath } from "./guard.ts";
+export { type Handlers, type Listener, ListenerPool, serveOnce } from "./listeners.ts";
