@@ -11,6 +11,7 @@ import { queueCommand } from "./commands/queue.ts";
 import { rtcCommand } from "./commands/rtc.ts";
 import { runCommand } from "./commands/run.ts";
 import { sensorCommand } from "./commands/sensor.ts";
+import { sinkCommand } from "./commands/sink.ts";
 import { statusCommand } from "./commands/status.ts";
 import { versionCommand } from "./commands/version.ts";
 import { type Io, processIo } from "./io.ts";
@@ -42,6 +43,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   statusCommand(program, io, setExit);
   queueCommand(program, io, setExit);
   sensorCommand(program, io, setExit);
+  sinkCommand(program, io, setExit);
   i2cCommand(program, io, setExit);
   gpioCommand(program, io, setExit);
   for (const cmd of program.commands) cmd.exitOverride();
