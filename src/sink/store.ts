@@ -92,7 +92,7 @@ export function createPgStore(sql: SQL, table: string): Store {
     const merged = mergeAnchors(stored ?? [], message.anchors);
     if (stored && merged.length === stored.length) return { merged, corrected: 0 };
     await tx.unsafe(
-      `INSERT INTO ${t.clock} (device, boot, anchors) VALUES ($1, $2, $3::jsonb)
+      `INSERT INTO ${t.clock} (device, boot, anchors) VALUES ($1, $2, $3::text::jsonb)
        ON CONFLICT (device, boot) DO UPDATE SET anchors = EXCLUDED.anchors, updated_at = now()`,
       [message.device, message.boot, JSON.stringify(merged)],
     );
@@ -217,9 +217,13 @@ export function createPgStore(sql: SQL, table: string): Store {
             cols.note.push(r.timeNote);
           }
           const inserted = await tx.unsafe(
+            // jsonb travels as text and is cast in SQL: Bun would JSON-encode a string bound to a
+            // jsonb parameter again (a jsonb string scalar instead of the object).
             `INSERT INTO ${t.readings} (device, seq, stream, ts, tq, te_ms, boot, mono_ms, "values", anomaly, time_note)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[],
-                                  $7::uuid[], $8::float8[], $9::jsonb[], $10::bool[], $11::text[])
+             SELECT d, s, st, ts, tq, te, b, m, v::jsonb, a, n
+               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[],
+                           $7::uuid[], $8::float8[], $9::text[], $10::bool[], $11::text[])
+                    AS u(d, s, st, ts, tq, te, b, m, v, a, n)
              ON CONFLICT (device, seq) DO NOTHING`,
             [
               cols.device,

@@ -139,10 +139,17 @@ describe.skipIf(skip)("fieldrelay sink (mosquitto + PostgreSQL)", () => {
     expect(st.writer.duplicates).toBe(11);
     expect(st.consumer.acked).toBe(71);
     const rows = await db.unsafe(
-      `SELECT device, seq, stream, tq, te_ms, "values" FROM ${table} WHERE seq = 7`,
+      `SELECT device, seq, stream, tq, te_ms, jsonb_typeof("values") AS type, "values"::text AS v FROM ${table} WHERE seq = 7`,
     );
-    expect(rows[0]).toMatchObject({ device: "pi-1", seq: "7", stream: "env", tq: "ntp", te_ms: "20" });
-    expect(JSON.parse(rows[0].values)).toEqual({ temperature_c: 20.7 });
+    expect(rows[0]).toMatchObject({
+      device: "pi-1",
+      seq: "7",
+      stream: "env",
+      tq: "ntp",
+      te_ms: "20",
+      type: "object",
+    });
+    expect(rows[0].v).toBe('{"temperature_c": 20.7}');
     // Many messages per transaction (group commit).
     expect(st.writer.commits).toBeLessThan(71);
   });
@@ -195,6 +202,165 @@ describe.skipIf(skip)("fieldrelay sink (mosquitto + PostgreSQL)", () => {
     await until(() => again.status().writer.duplicates === 1, "redelivered duplicate");
     expect(await count()).toBe(1);
     expect(again.status().consumer.acked).toBe(1);
+  });
+
+  function clockMessage(device: string, boot: string, anchors: Array<{ mono_ms: number; wall_ms: number }>) {
+    return JSON.stringify({
+      v: 1,
+      device,
+      boot,
+      anchors: anchors.map((a) => ({ ...a, src: "ntp", err_ms: 10, ppm: 50 })),
+    });
+  }
+  const T = Date.UTC(2026, 10, 30, 0, 0, 0);
+  const WRONG = Date.UTC(2000, 0, 1);
+  const unsynced = (boot: string, seq: number) =>
+    envelope("pi-4", seq, {
+      tq: "unsynced",
+      ts: new Date(WRONG + seq * 1000).toISOString(),
+      te_ms: 3_600_000,
+      boot,
+      mono_ms: 10_000 + seq * 1000,
+    });
+
+  it("applies a clock correction to rows already stored and to rows that arrive after it, once", async () => {
+    const prefix = fresh();
+    const s = await sink();
+    // Boot A: readings first, the correction later.
+    for (let seq = 1; seq <= 5; seq++) await publish(`${prefix}/pi-4/env`, unsynced(BOOT_A, seq));
+    await until(async () => (await count()) === 5, "boot A rows");
+    await publish(
+      `${prefix}/pi-4/clock/${BOOT_A}`,
+      clockMessage("pi-4", BOOT_A, [{ mono_ms: 12_000, wall_ms: T }]),
+      true,
+    );
+    // Boot B: the (retained) correction first, its readings later.
+    await publish(
+      `${prefix}/pi-4/clock/${BOOT_B}`,
+      clockMessage("pi-4", BOOT_B, [{ mono_ms: 12_000, wall_ms: T + 3_600_000 }]),
+      true,
+    );
+    await until(async () => (await count("tq = 'corrected'")) === 5, "boot A corrected");
+    for (let seq = 11; seq <= 15; seq++) await publish(`${prefix}/pi-4/env`, unsynced(BOOT_B, seq));
+    await until(
+      async () => (await count("tq = 'corrected'")) === 10 && s.status().writer.pending === 0,
+      "boot B corrected",
+    );
+    const rows = (await db.unsafe(
+      `SELECT seq, extract(epoch FROM ts) * 1000 AS ts_ms, tq, te_ms FROM ${table} ORDER BY seq`,
+    )) as Array<{ seq: string; ts_ms: string; tq: string; te_ms: string }>;
+    for (const r of rows) {
+      const seq = Number(r.seq);
+      const mono = 10_000 + seq * 1000;
+      const wall = seq < 10 ? T : T + 3_600_000;
+      expect(Number(r.ts_ms)).toBe(wall + (mono - 12_000));
+      expect(r.tq).toBe("corrected");
+      expect(Number(r.te_ms)).toBe(Math.ceil(10 + (Math.abs(mono - 12_000) * 50) / 1e6));
+    }
+    expect(s.status().writer.corrected).toBe(5); // boot B's rows were stamped on insert
+
+    // The same messages again, and an older one after the newer: nothing changes.
+    const before = await db.unsafe(`SELECT seq, xmin::text AS x, ts FROM ${table} ORDER BY seq`);
+    const receivedBefore = s.status().consumer.received;
+    await publish(
+      `${prefix}/pi-4/clock/${BOOT_A}`,
+      clockMessage("pi-4", BOOT_A, [{ mono_ms: 12_000, wall_ms: T }]),
+    );
+    await publish(
+      `${prefix}/pi-4/clock/${BOOT_B}`,
+      clockMessage("pi-4", BOOT_B, [{ mono_ms: 12_000, wall_ms: T + 3_600_000 }]),
+    );
+    for (let seq = 1; seq <= 5; seq++) await publish(`${prefix}/pi-4/env`, unsynced(BOOT_A, seq));
+    await until(
+      () => s.status().consumer.received === receivedBefore + 7 && s.status().writer.pending === 0,
+      "replay",
+    );
+    expect(await db.unsafe(`SELECT seq, xmin::text AS x, ts FROM ${table} ORDER BY seq`)).toEqual(before);
+    expect(s.status().writer.corrected).toBe(5);
+  });
+
+  it("stores malformed and foreign messages as dead letters, counts them, logs each kind once and acknowledges them", async () => {
+    const prefix = fresh();
+    const s = await sink();
+    await publish(`${prefix}/pi-5/env`, "{not json");
+    await publish(`${prefix}/pi-5/env`, "also not json");
+    await publish(`${prefix}/pi-5/env`, envelope("pi-6", 1)); // another device's reading on pi-5's topic
+    await publish(`${prefix}/plug-1/SENSOR`, '{"Time":"2026-11-30T01:00:00","ENERGY":{"Power":12}}'); // another program's JSON
+    await publish(`${prefix}/pi-5/clock`, envelope("pi-5", 9, { stream: "clock" })); // a reserved stream name
+    await publish(`${prefix}/pi-5/clock/${BOOT_A}`, "{}");
+    await publish(`${prefix}/pi-5/status`, "online");
+    // The database refuses this one (te_ms beyond bigint); the readings around it still land.
+    await publish(`${prefix}/pi-5/env`, envelope("pi-5", 1));
+    await publish(`${prefix}/pi-5/env`, envelope("pi-5", 2, { te_ms: 1e300 }));
+    await publish(`${prefix}/pi-5/env`, envelope("pi-5", 4, { values: { s: "a\u0000b" } })); // jsonb has no NUL
+    await publish(`${prefix}/pi-5/env`, envelope("pi-5", 3));
+    await until(() => s.status().consumer.acked === 11, "all 11 acknowledged");
+    expect(await count()).toBe(2);
+    const dead = (await db.unsafe(
+      `SELECT kind, topic, convert_from(payload, 'UTF8') AS payload FROM ${table}_dead_letter ORDER BY id`,
+    )) as Array<{ kind: string; topic: string; payload: string }>;
+    expect(dead.map((d) => d.kind).sort()).toEqual(
+      [
+        "device-mismatch",
+        "malformed-clock",
+        "malformed-reading",
+        "malformed-reading",
+        "malformed-reading",
+        "refused-by-database",
+        "refused-by-database",
+        "reserved-stream",
+      ].sort(),
+    );
+    expect(dead.find((d) => d.topic === `${prefix}/plug-1/SENSOR`)).toMatchObject({
+      kind: "malformed-reading",
+      payload: '{"Time":"2026-11-30T01:00:00","ENERGY":{"Power":12}}',
+    });
+    const st = s.status();
+    expect(st.consumer.deadByKind).toEqual({
+      "malformed-reading": 3,
+      "device-mismatch": 1,
+      "reserved-stream": 1,
+      "malformed-clock": 1,
+    });
+    expect(st.writer.refusedByDatabase).toBe(2);
+    expect(st.consumer.ignored).toEqual({ status: 1 });
+    const logged = logLines.filter(
+      (l) => String(l.msg).includes("dead letter") && l.kind === "malformed-reading",
+    );
+    expect(logged).toHaveLength(1);
+  });
+
+  it("holds every acknowledgement through a database outage and lands everything when it is back", async () => {
+    const prefix = fresh();
+    const s = await sink();
+    await publish(`${prefix}/pi-8/env`, envelope("pi-8", 1));
+    await until(async () => (await count()) === 1, "first row");
+    await pg.stop("immediate");
+    for (let seq = 2; seq <= 40; seq++) await publish(`${prefix}/pi-8/env`, envelope("pi-8", seq));
+    await until(() => !s.status().writer.databaseUp && s.status().consumer.received === 40, "outage noticed");
+    await Bun.sleep(500);
+    expect(s.status().consumer.acked).toBe(1);
+    const health = await fetch(`http://127.0.0.1:${s.healthPort}/health`);
+    expect(health.status).toBe(503);
+    expect(((await health.json()) as { database_up: boolean }).database_up).toBe(false);
+    await pg.start();
+    await until(() => s.status().consumer.acked === 40, "acks after the outage", 30_000);
+    expect(await count()).toBe(40);
+    expect(s.status().writer.databaseUp).toBe(true);
+    const metrics = await (await fetch(`http://127.0.0.1:${s.healthPort}/metrics`)).text();
+    expect(metrics).toMatch(/fieldrelay_sink_readings_inserted_total 40/);
+    expect(metrics).toMatch(/fieldrelay_sink_commit_failures_total [1-9]/);
+  });
+
+  it("two sinks on one shared subscription split the messages and store each reading once", async () => {
+    const prefix = fresh();
+    const a = await sink({}, "share-a");
+    const b = await sink({}, "share-b");
+    for (let seq = 1; seq <= 200; seq++) await publish(`${prefix}/pi-9/env`, envelope("pi-9", seq));
+    await until(async () => (await count()) === 200, "200 rows");
+    expect(a.status().consumer.received + b.status().consumer.received).toBe(200);
+    expect(a.status().consumer.received).toBeGreaterThan(0);
+    expect(b.status().consumer.received).toBeGreaterThan(0);
   });
 });
 

@@ -38,7 +38,7 @@ export class MqttWireProxy {
       parser.on("packet", (packet: { cmd: string; messageId?: number }) =>
         p.fromClient.push({ cmd: packet.cmd, messageId: packet.messageId, at: Date.now() }),
       );
-      client.on("data", (chunk) => {
+      client.on("data", (chunk: Buffer) => {
         parser.parse(chunk);
         upstream.write(chunk);
       });
