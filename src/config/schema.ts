@@ -4,6 +4,7 @@
  * Driver-specific [[sensor]] keys are validated by each driver's own schema in src/sensors.
  */
 import * as z from "zod";
+import { MAX_TOPIC_BYTES, mqttStringProblem, RESERVED_STREAMS } from "./names.ts";
 
 const TOPIC_FORBIDDEN = ["+", "#", "/", "\0"];
 const firstForbidden = (s: string) => [...s].findIndex((c) => TOPIC_FORBIDDEN.includes(c));
@@ -22,8 +23,17 @@ export const topicLevel = (what: string) =>
         return `${what} must not contain '+', '#', '/' or NUL (they are MQTT wildcards and separators); found ${shown} at position ${at}`;
       },
     })
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
-    .refine((s) => !/[\u0001-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
+    .refine((s) => mqttStringProblem(s) === undefined, {
+      error: (issue) =>
+        `${what} must be a string MQTT can carry (no control characters, non-characters or unpaired surrogates); found ${mqttStringProblem(String(issue.input))}`,
+    });
+
+/** A stream name: a topic level that is not one of the device's own topics. */
+export const streamName = (what = "stream") =>
+  topicLevel(what).refine((s) => !RESERVED_STREAMS.has(s), {
+    error: (issue) =>
+      `${what} "${String(issue.input)}" is reserved for the device's own topics (${[...RESERVED_STREAMS].join(", ")}); choose another name`,
+  });
 
 /** "host:port" (IPv6 as "[::1]:port"), or "" to disable the listener. */
 export const listenAddress = z.string().refine((s) => s === "" || parseListen(s) !== undefined, {
@@ -81,6 +91,15 @@ export const tls = z
     path: ["cert"],
   });
 
+/** [mqtt.batch]: many readings of one stream per message (src/publish/batcher.ts, README "Batch format"). */
+const batch = z.strictObject({
+  enabled: z.boolean().default(false),
+  max_readings: int(2, 10_000).default(500),
+  max_bytes: int(1024, 16 * 1024 * 1024).default(256 * 1024),
+  max_delay_ms: int(0, 3_600_000).default(2000),
+  alone_priority: int(1, 11).default(11),
+});
+
 const mqtt = z
   .strictObject({
     url: mqttUrl.default("mqtt://127.0.0.1:1883"),
@@ -89,6 +108,13 @@ const mqtt = z
       .min(1)
       .refine((s) => !/[+#]/.test(s) && !s.includes("\0") && !s.startsWith("/") && !s.endsWith("/"), {
         error: "must not contain '+', '#' or NUL, nor start or end with '/'",
+      })
+      .refine((s) => mqttStringProblem(s) === undefined, {
+        error: (issue) =>
+          `must be a string MQTT can carry (no control characters, non-characters or unpaired surrogates); found ${mqttStringProblem(String(issue.input))}`,
+      })
+      .refine((s) => Buffer.byteLength(s) <= MAX_TOPIC_BYTES - 1024, {
+        error: `must be at most ${MAX_TOPIC_BYTES - 1024} bytes (MQTT topics end at ${MAX_TOPIC_BYTES})`,
       })
       .default("fieldrelay"),
     username: z.string().min(1).optional(),
@@ -103,8 +129,10 @@ const mqtt = z
     stable_after_s: z.number().min(1).max(3600).default(30),
     max_inflight: int(1, 65535).default(64),
     max_rate: z.number().min(0).max(100000).default(0),
+    max_rate_bytes: int(0, 1_000_000_000).default(0),
     message_expiry_s: int(0, 4294967295).default(0),
     tls: tls.prefault({}),
+    batch: batch.prefault({}),
   })
   .refine((m) => m.min_backoff_s <= m.max_backoff_s, {
     error: "min_backoff_s must not be greater than max_backoff_s",
@@ -122,16 +150,22 @@ const queue = z.strictObject({
   protected_priority: int(1, 11).default(9),
 });
 
-const sensorBase = z.looseObject({
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of letters, digits, '_' or '-'"),
-  driver: z.string().min(1),
-  interval_s: z.number().min(0.01).max(86_400).default(10),
-  stream: topicLevel("stream").optional(),
-  priority: priority.default(5),
-  qos: qos.default(1),
-  scale: z.record(z.string(), z.number()).default({}),
-  offset: z.record(z.string(), z.number()).default({}),
-});
+const sensorBase = z
+  .looseObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of letters, digits, '_' or '-'"),
+    driver: z.string().min(1),
+    interval_s: z.number().min(0.01).max(86_400).default(10),
+    stream: streamName().optional(),
+    priority: priority.default(5),
+    qos: qos.default(1),
+    scale: z.record(z.string(), z.number()).default({}),
+    offset: z.record(z.string(), z.number()).default({}),
+  })
+  .refine((sensor) => sensor.stream !== undefined || !RESERVED_STREAMS.has(sensor.name), {
+    error: (issue) =>
+      `the sensor's stream defaults to its name, and "${String((issue.input as { name?: unknown }).name)}" is reserved for the device's own topics; set stream = "…" to another name`,
+    path: ["stream"],
+  });
 
 export const configSchema = z.strictObject({
   device: z.strictObject({ id: topicLevel("device id") }),

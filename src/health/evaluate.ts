@@ -76,6 +76,7 @@ export function evaluateHealth(
     sampler: sampler(status, nowMonoMs, t),
     queue: queue(status, t),
     broker: broker(status),
+    dead_letters: deadLetters(status),
     sensors: sensors(status, t),
     clock: clock(status),
     power: power(vitals),
@@ -131,6 +132,16 @@ function broker(s: RuntimeStatus): Check {
   const why = p.lastError ? `: ${p.lastError}` : "";
   return degraded(
     `broker unreachable${why}; retrying in ${p.backoffS.toFixed(1)} s; ${s.queue.rows} readings wait, oldest ${s.queue.oldestUnsentAgeS.toFixed(0)} s`,
+  );
+}
+
+/** #12: readings the broker refused for good are kept aside; delivery goes on, but someone must look. */
+function deadLetters(s: RuntimeStatus): Check {
+  const n = s.queue.deadLetters;
+  if (n === 0) return ok("none");
+  const why = s.queue.lastDeadLetterReason ? ` (last: ${s.queue.lastDeadLetterReason})` : "";
+  return degraded(
+    `${n} reading(s) refused by the broker are kept as dead letters${why}; see \`fieldrelay queue dead-letter list\`, requeue after fixing the cause`,
   );
 }
 

@@ -151,6 +151,12 @@ export function createMetrics(version: string): Metrics {
     () => (q().refusing ? 1 : 0),
   );
 
+  gauge(
+    "dead_letters",
+    "Readings the broker refused for good, kept in the dead-letter table (fieldrelay queue dead-letter list)",
+    () => q().deadLetters,
+  );
+
   gauge("mqtt_connected", "1 while connected to the broker", () => (p().connected ? 1 : 0));
   gauge("mqtt_inflight", "Messages sent and not yet acknowledged", () => p().inflight);
   total(

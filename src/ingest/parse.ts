@@ -4,7 +4,7 @@
  * is wrong and why. Pure: no I/O, no clock.
  */
 import * as z from "zod";
-import { topicLevel } from "../config/schema.ts";
+import { streamName } from "../config/schema.ts";
 import type { FieldValue, QoS } from "../queue/types.ts";
 
 /** The most a producer's timestamp may lie in the past, measured on this device's own clock. */
@@ -20,7 +20,7 @@ const valueSchema = z.union(
 );
 
 const readingSchema = z.strictObject({
-  stream: topicLevel("stream"),
+  stream: streamName(),
   values: z
     .record(
       z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "value names are letters, digits and '_'"),

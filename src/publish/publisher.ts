@@ -16,10 +16,24 @@
  * Queue.next() returns them first on the next connect (counted in stats().resent: duplicates are
  * possible, consumers dedupe on (device, seq)).
  *
- * Delivery: at most mqtt.max_inflight readings are unacked. QoS 0 counts as delivered once
+ * Delivery: at most mqtt.max_inflight messages are unacked. QoS 0 counts as delivered once
  * written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks are batched into one Queue.ack() per
  * turn. A seq stays excluded from next() until its ack reached the Queue, so it is never sent
  * twice within one session.
+ *
+ * Refusals (see refusal.ts): a PUBACK/PUBREC reason ≥ 0x80 with a permanent code moves the reading
+ * to dead letters (Queue.deadLetter) at once; a transient code keeps it inflight in its window slot
+ * and lets it be sent again after a backoff. A poison pill — a message that makes the broker drop
+ * the connection — is found by elimination: after a session that was lost with readings unacked,
+ * the next sessions send one reading at a time until those suspects are acked; a reading that was
+ * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
+ * stable) is moved to dead letters. Nothing the broker refuses can block the queue.
+ *
+ * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
+ * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
+ * its header comment has the life of a batched reading. A batch's PUBACK acks every reading in
+ * it; a refused batch is split in halves until the refused reading is alone, which goes to the
+ * dead letter. max_rate counts messages, max_rate_bytes their payload and topic bytes.
  *
  * Status: "online" retained on every connect; last will "offline" retained (QoS 1); on stop()
  * the publisher publishes "offline" itself and then sends DISCONNECT, so the broker drops the will.
@@ -38,9 +52,12 @@ import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
 import type { PublisherStats } from "../runtime/status.ts";
+import { BATCH_CONTENT_TYPE, encodeBatch } from "../wire/index.ts";
 import { backoffDelayS } from "./backoff.ts";
+import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
 import {
   buildEnvelope,
+  type Envelope,
   encodeEnvelope,
   STATUS_OFFLINE,
   STATUS_ONLINE,
@@ -48,8 +65,9 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
+import { POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
-import { availableTokens, createTokenBucket, msUntilToken, takeTokens } from "./token-bucket.ts";
+import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
 import { topicMatches } from "./topic-filter.ts";
 
 export type MqttConfig = Config["mqtt"];
@@ -119,6 +137,15 @@ interface Subscription {
 
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
+/** The same when batching: enough to fill several full messages per call. */
+const BATCH_FETCH = 4096;
+
+/** A reading on its way in a batch: its envelope is built (and stamped) once, when it is taken. */
+interface Item extends BatchItem {
+  reading: QueuedReading;
+  envelope: Envelope;
+  json: string;
+}
 
 function isSecureUrl(url: string): boolean {
   return url.startsWith("mqtts:") || url.startsWith("wss:");
@@ -148,8 +175,31 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let rateTimer: unknown;
   let unsubscribeQueue: (() => void) | undefined;
   const bucket = createTokenBucket(cfg.max_rate, monoMs());
+  const byteBucket = createTokenBucket(cfg.max_rate_bytes, monoMs());
+  const limits = {
+    maxReadings: cfg.batch.max_readings,
+    maxBytes: cfg.batch.max_bytes,
+    maxDelayMs: cfg.batch.max_delay_ms,
+    alonePriority: cfg.batch.alone_priority,
+  };
+  const batcher = cfg.batch.enabled ? new Batcher<Item>(limits) : undefined;
+  /** Halves of refused batches, published before anything new. */
+  const splits: Item[][] = [];
+  let dueTimer: unknown;
+  /** Transiently refused messages waiting for their retry (each keeps its window slot). */
+  const batchRetryTimers = new Map<unknown, Item[]>();
+  /**
+   * Most readings per message while suspects of a lost connection remain: halved each time the
+   * connection drops early with one batch in flight, so a batch that kills the connection is cut
+   * down until the one reading that does is alone (and then struck out like any single message).
+   */
+  let suspectCap = cfg.batch.max_readings;
 
+  /** Seqs handed to the broker and not yet acked (QoS 0: not yet written). */
   const inflight = new Set<number>();
+  /** inflight plus the readings the batcher holds: what next() must not return again. */
+  const taken = new Set<number>();
+  let inflightMessages = 0;
   let pendingResends = 0;
   let pendingSends = 0;
   let ackBuffer: number[] = [];
@@ -158,7 +208,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let idleWaiters: Array<() => void> = [];
   const subscriptions: Subscription[] = [];
 
-  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0 };
+  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0, deadLettered: 0, refused: 0 };
+  /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
+  const suspects = new Map<number, number>();
+  /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
+  const retryTimers = new Map<number, unknown>();
+  const retryAttempts = new Map<number, number>();
+  /** stream|code pairs already logged at warn: further refusals of the same kind go to debug. */
+  const refusalsLogged = new Set<string>();
   let backoffS = 0;
   let lastError: string | undefined;
   /** The failure last logged at warn level: repeats of it go to debug, so an outage is not a log flood. */
@@ -250,11 +307,21 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.client.end(true);
     if (s !== session) return;
     session = undefined;
+    const wasConnected = s.connectedAtMs !== undefined;
+    const early = wasConnected && monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000;
+    if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
+      suspectCap = Math.ceil(inflight.size / 2);
+    if (wasConnected) suspectUnacked(early);
     inflight.clear();
+    // Held readings were never marked inflight: released, next() returns them again in order.
+    taken.clear();
+    batcher?.release();
+    splits.length = 0;
+    inflightMessages = 0;
+    clearRetries();
     pendingResends = 0;
     notifyIdle();
     if (state === "stopping" || state === "stopped") return;
-    const wasConnected = s.connectedAtMs !== undefined;
     if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
     failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
   }
@@ -278,6 +345,86 @@ export function createPublisher(options: PublisherOptions): Publisher {
       counters.reconnects++;
       connect();
     }, delayS * 1000);
+  }
+
+  /**
+   * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
+   * from now on); one that was alone in flight gets a strike if the session never became stable.
+   */
+  function suspectUnacked(early: boolean): void {
+    const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    if (unacked.length === 1 && early) {
+      const seq = unacked[0] as number;
+      const strikes = (suspects.get(seq) ?? 0) + 1;
+      suspects.set(seq, strikes);
+      if (strikes >= POISON_STRIKES) {
+        moveToDeadLetters(seq, "", {
+          kind: "permanent",
+          code: 0,
+          reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
+        });
+      }
+      return;
+    }
+    for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+  }
+
+  function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
+    try {
+      queue.deadLetter([seq], refusal.reason);
+    } catch (error) {
+      // Could not store it aside (e.g. disk full): it stays inflight and is tried again next session.
+      log.error({ seq, err: describeError(error) }, "could not move a refused message to dead letters");
+      return;
+    }
+    suspects.delete(seq);
+    retryAttempts.delete(seq);
+    inflight.delete(seq);
+    taken.delete(seq);
+    counters.deadLettered++;
+    const key = `${stream}|${refusal.code}`;
+    const fields = { seq, stream, reason: refusal.reason, deadLettered: counters.deadLettered };
+    if (!refusalsLogged.has(key)) {
+      refusalsLogged.add(key);
+      log.warn(
+        { ...fields, hint: "fieldrelay queue dead-letter list shows them; requeue after fixing the cause" },
+        "message refused by the broker: moved to dead letters",
+      );
+    } else log.debug(fields, "message refused by the broker: moved to dead letters");
+    notifyIdle();
+    scheduleDrain();
+  }
+
+  /** A transient refusal: keep the slot, send again after a backoff. */
+  function retryLater(seq: number, refusal: Refusal): void {
+    const attemptN = retryAttempts.get(seq) ?? 0;
+    retryAttempts.set(seq, attemptN + 1);
+    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
+    if (attemptN === 0)
+      log.warn(
+        { seq, reason: refusal.reason, retryInS: round3(delayS) },
+        "broker refused a message for now; retrying",
+      );
+    retryTimers.set(
+      seq,
+      scheduler.setTimeout(() => {
+        retryTimers.delete(seq);
+        inflight.delete(seq);
+        notifyIdle();
+        scheduleDrain();
+      }, delayS * 1000),
+    );
+  }
+
+  function clearRetries(): void {
+    for (const [timer, items] of batchRetryTimers) {
+      scheduler.clearTimeout(timer);
+      for (const item of items) inflight.delete(item.seq);
+    }
+    batchRetryTimers.clear();
+    for (const timer of retryTimers.values()) scheduler.clearTimeout(timer);
+    for (const seq of retryTimers.keys()) inflight.delete(seq);
+    retryTimers.clear();
   }
 
   function resubscribeAll(s: Session): void {
@@ -312,27 +459,39 @@ export function createPublisher(options: PublisherOptions): Publisher {
     });
   }
 
+  function waitForRate(now: number): void {
+    if (rateTimer !== undefined) return;
+    rateTimer = scheduler.setTimeout(
+      () => {
+        rateTimer = undefined;
+        drain();
+      },
+      Math.max(1, msUntilToken(bucket, now), msUntilToken(byteBucket, now)),
+    );
+  }
+
   function drain(): void {
     const s = session;
     if (!s || state !== "connected" || s.closed) return;
-    while (inflight.size < cfg.max_inflight) {
-      let room = Math.min(cfg.max_inflight - inflight.size, MAX_BATCH);
+    if (batcher) {
+      drainBatched(s, batcher);
+      return;
+    }
+    // While suspects of a lost connection remain, one reading at a time finds the poison pill.
+    const window = suspects.size > 0 ? 1 : cfg.max_inflight;
+    while (inflight.size < window) {
+      let room = Math.min(window - inflight.size, MAX_BATCH);
       const now = monoMs();
       room = Math.min(room, availableTokens(bucket, now));
+      if (availableTokens(byteBucket, now) < 1) room = 0;
       if (room === 0) {
-        if (rateTimer === undefined) {
-          rateTimer = scheduler.setTimeout(
-            () => {
-              rateTimer = undefined;
-              drain();
-            },
-            Math.max(1, msUntilToken(bucket, now)),
-          );
-        }
+        waitForRate(now);
         return;
       }
       const batch = queue.next(room, inflight);
       if (batch.length === 0) return;
+      // The queue sends inflight rows first: a non-suspect here means the suspects are gone (evicted).
+      if (window === 1 && !suspects.has((batch[0] as QueuedReading).seq)) suspects.clear();
       takeTokens(bucket, batch.length, now);
       queue.markInflight(batch.map((r) => r.seq));
       for (const reading of batch) publishReading(s, reading);
@@ -340,14 +499,159 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
   }
 
+  function toItem(reading: QueuedReading): Item {
+    const envelope = buildEnvelope(reading, deviceId, options.stamp(reading));
+    const json = encodeEnvelope(envelope);
+    const { seq, stream, qos, priority } = reading;
+    return { seq, stream, qos, priority, bytes: Buffer.byteLength(json), reading, envelope, json };
+  }
+
+  /** Take readings from the queue into the batcher, publish what is full or due, arm the due timer. */
+  function drainBatched(s: Session, b: Batcher<Item>): void {
+    const now = monoMs();
+    if (suspects.size > 0 && drainSuspects(s, now)) return;
+    while (b.readyCount < cfg.max_inflight - inflightMessages && b.held < holdCap(limits)) {
+      const got = queue.next(BATCH_FETCH, taken);
+      for (const reading of got) {
+        taken.add(reading.seq);
+        b.add(toItem(reading), now);
+      }
+      if (got.length < BATCH_FETCH) break;
+    }
+    while (inflightMessages < cfg.max_inflight) {
+      const fromSplit = splits.length > 0;
+      const items = splits.shift() ?? b.take(now);
+      if (!items) break;
+      if (availableTokens(bucket, now) < 1 || availableTokens(byteBucket, now) < 1) {
+        if (fromSplit) splits.unshift(items);
+        else b.unshift(items);
+        waitForRate(now);
+        return;
+      }
+      takeTokens(bucket, 1, now);
+      publishItems(s, items, now);
+      if (s.closed) return;
+    }
+    if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
+    dueTimer = undefined;
+    const dueMs = b.msUntilDue(now);
+    if (dueMs !== undefined && inflightMessages < cfg.max_inflight) {
+      dueTimer = scheduler.setTimeout(
+        () => {
+          dueTimer = undefined;
+          drain();
+        },
+        Math.max(1, dueMs),
+      );
+    }
+  }
+
+  /**
+   * After a lost session, the readings it left unacked go one message at a time, at most
+   * suspectCap per message (see suspectCap), until they are acked. Returns false once none is left.
+   */
+  function drainSuspects(s: Session, now: number): boolean {
+    if (inflightMessages > 0) return true;
+    const got = queue.next(suspectCap, taken);
+    const head = got[0];
+    // The queue sends inflight rows first: a non-suspect here means the suspects are gone (evicted).
+    if (!head || !suspects.has(head.seq)) {
+      suspects.clear();
+      suspectCap = cfg.batch.max_readings;
+      return false;
+    }
+    if (availableTokens(bucket, now) < 1 || availableTokens(byteBucket, now) < 1) {
+      waitForRate(now);
+      return true;
+    }
+    const same = got.filter((r) => suspects.has(r.seq) && r.stream === head.stream && r.qos === head.qos);
+    for (const r of same) taken.add(r.seq);
+    takeTokens(bucket, 1, now);
+    publishItems(s, same.map(toItem), now);
+    return true;
+  }
+
+  function countPublished(n: number): void {
+    counters.published += n;
+    const resent = Math.min(n, pendingResends);
+    counters.resent += resent;
+    pendingResends -= resent;
+  }
+
+  /** Publish one message: a lone reading as its envelope, more as a batch. Same seqs on every resend. */
+  function publishItems(s: Session, items: Item[], now: number): void {
+    const seqs = items.map((i) => i.seq);
+    queue.markInflight(seqs);
+    for (const seq of seqs) inflight.add(seq);
+    inflightMessages++;
+    countPublished(items.length);
+    const first = items[0]!;
+    const topic = streamTopic(cfg.topic_prefix, deviceId, first.stream);
+    const lone = items.length === 1;
+    const payload = lone ? first.json : Buffer.from(encodeBatch(items.map((i) => i.envelope)));
+    spendTokens(byteBucket, Buffer.byteLength(payload) + topic.length, now);
+    const publishOptions: IClientPublishOptions = { qos: first.reading.qos, retain: false };
+    if (v5) {
+      publishOptions.properties = lone
+        ? { userProperties: { seq: String(first.seq) } }
+        : { contentType: BATCH_CONTENT_TYPE };
+      if (cfg.message_expiry_s > 0) publishOptions.properties.messageExpiryInterval = cfg.message_expiry_s;
+    }
+    s.client.publish(topic, payload, publishOptions, (error) => {
+      // The session ended first: the rows stay inflight in the Queue and are resent next session.
+      if (s.closed || s !== session) return;
+      inflightMessages--;
+      if (!error) {
+        ackBuffer.push(...seqs);
+        scheduleAckFlush();
+        return;
+      }
+      const refusal = refusalOf(error);
+      if (refusal === undefined) return;
+      counters.refused++;
+      if (refusal.kind === "transient") retryMessageLater(items, refusal);
+      else if (items.length > 1) {
+        // Split to isolate the refused reading; its neighbours go on in the other half.
+        splits.unshift(...splitHalves(items));
+        log.debug(
+          { stream: first.stream, readings: items.length, reason: refusal.reason },
+          "broker refused a batch: splitting it to isolate the refused reading",
+        );
+        scheduleDrain();
+      } else moveToDeadLetters(first.seq, first.stream, refusal);
+    });
+  }
+
+  /** A transient refusal of a message: it keeps its window slot and goes again, whole, after a backoff. */
+  function retryMessageLater(items: Item[], refusal: Refusal): void {
+    inflightMessages++;
+    const key = items[0]!.seq;
+    const attemptN = retryAttempts.get(key) ?? 0;
+    retryAttempts.set(key, attemptN + 1);
+    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
+    if (attemptN === 0)
+      log.warn(
+        { seq: key, readings: items.length, reason: refusal.reason, retryInS: round3(delayS) },
+        "broker refused a message for now; retrying",
+      );
+    const timer: unknown = scheduler.setTimeout(() => {
+      batchRetryTimers.delete(timer);
+      inflightMessages--;
+      splits.unshift(items);
+      scheduleDrain();
+    }, delayS * 1000);
+    batchRetryTimers.set(timer, items);
+  }
+
   function publishReading(s: Session, reading: QueuedReading): void {
     inflight.add(reading.seq);
-    counters.published++;
-    if (pendingResends > 0) {
-      counters.resent++;
-      pendingResends--;
-    }
+    countPublished(1);
     const payload = encodeEnvelope(buildEnvelope(reading, deviceId, options.stamp(reading)));
+    spendTokens(
+      byteBucket,
+      Buffer.byteLength(payload) + cfg.topic_prefix.length + deviceId.length + reading.stream.length + 2,
+      monoMs(),
+    );
     const publishOptions: IClientPublishOptions = { qos: reading.qos, retain: false };
     if (v5) {
       publishOptions.properties = { userProperties: { seq: String(reading.seq) } };
@@ -358,8 +662,16 @@ export function createPublisher(options: PublisherOptions): Publisher {
       payload,
       publishOptions,
       (error) => {
-        // An error means the session ended first: the row stays inflight in the Queue and is resent.
-        if (error) return;
+        if (error) {
+          // A refusal (MQTT 5 reason ≥ 0x80); any other error means the session ended first: the
+          // row stays inflight in the Queue and is resent.
+          const refusal = s.closed ? undefined : refusalOf(error);
+          if (!refusal) return;
+          counters.refused++;
+          if (refusal.kind === "permanent") moveToDeadLetters(reading.seq, reading.stream, refusal);
+          else retryLater(reading.seq, refusal);
+          return;
+        }
         ackBuffer.push(reading.seq);
         scheduleAckFlush();
       },
@@ -380,7 +692,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
     queue.ack(seqs);
     counters.delivered += seqs.length;
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
-    for (const seq of seqs) inflight.delete(seq);
+    for (const seq of seqs) {
+      inflight.delete(seq);
+      taken.delete(seq);
+      suspects.delete(seq);
+      retryAttempts.delete(seq);
+    }
     notifyIdle();
     drain();
   }
@@ -421,8 +738,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     unsubscribeQueue = undefined;
     if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
     if (rateTimer !== undefined) scheduler.clearTimeout(rateTimer);
-    reconnectTimer = rateTimer = undefined;
+    if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
+    reconnectTimer = rateTimer = dueTimer = undefined;
     backoffS = 0;
+    clearRetries();
 
     const s = session;
     let unacked = 0;

@@ -47,3 +47,13 @@ export function msUntilToken(bucket: TokenBucket, nowMs: number): number {
   if (bucket.tokens >= 1) return 0;
   return Math.ceil(((1 - bucket.tokens) * 1000) / bucket.ratePerS);
 }
+
+/**
+ * Spend `amount` tokens even beyond what the bucket holds, leaving it in debt: a message bigger
+ * than one second's worth of bytes still goes, and the next waits until the debt is paid back.
+ */
+export function spendTokens(bucket: TokenBucket, amount: number, nowMs: number): void {
+  if (bucket.ratePerS <= 0) return;
+  refill(bucket, nowMs);
+  bucket.tokens -= amount;
+}

@@ -27,6 +27,7 @@ import type { Anchor, AnchorSource, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { commitDecision } from "./batching.ts";
+import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./dead-letter.ts"; // #12 dead letters
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
@@ -190,6 +191,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       db.exec("PRAGMA journal_size_limit = 16777216");
       if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPageCount}`);
       migrate(db);
+      ensureDeadLetterTable(db); // #12 dead letters: own table, not a migration (see dead-letter.ts)
     } catch (error) {
       db.close(false);
       if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
@@ -435,12 +437,30 @@ export class SqliteQueue implements Queue, AnchorStore {
     return () => this.listeners.delete(listener);
   }
 
+  // ---- #12 dead letters (hostile helper; storage and format in dead-letter.ts) ----
+  private deadLetterCount: number | undefined;
+  private lastDeadLetterReason: string | undefined;
+
+  /** Move refused readings aside: stored as dead letters first, then dropped like an ack (not counted as delivered). */
+  deadLetter(seqs: number[], reason: string): void {
+    const readings = seqs.map((s) => this.get(s)).filter((r): r is QueuedReading => r !== undefined);
+    if (readings.length === 0) return;
+    insertDeadLetters(this.db, readings, reason, Date.now());
+    const { delivered, deliveredBeforeCommit } = this.counters;
+    this.ack(readings.map((r) => r.seq));
+    Object.assign(this.counters, { delivered, deliveredBeforeCommit });
+    this.deadLetterCount = countDeadLetters(this.db);
+    this.lastDeadLetterReason = reason;
+  }
+  // ---- end #12 dead letters ----
+
   async flush(): Promise<void> {
     this.commit();
   }
 
   stats(): QueueStats {
     const totals = this.totals();
+    this.deadLetterCount ??= countDeadLetters(this.db); // #12 dead letters
     return {
       ...this.counters,
       evictedByPriority: { ...this.evictedByPriority },
@@ -454,6 +474,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastError: this.lastError,
       seqNext: this.seqNext,
+      deadLetters: this.deadLetterCount, // #12 dead letters
+      lastDeadLetterReason: this.lastDeadLetterReason, // #12 dead letters
     };
   }
 

@@ -51,6 +51,10 @@ export interface QueueStats {
   /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
   lastError: string | undefined;
   seqNext: number;
+  /** #12: readings the broker refused for good, kept in the dead-letter table. */
+  deadLetters: number;
+  /** #12: why the last reading was moved to dead letters by this process. */
+  lastDeadLetterReason?: string | undefined;
 }
 
 /**
@@ -68,6 +72,8 @@ export interface Queue {
   markInflight(seqs: number[]): void;
   /** The broker acknowledged these: delete them (batched). */
   ack(seqs: number[]): void;
+  /** #12: the broker refused these for good: keep them as dead letters and stop sending them. */
+  deadLetter(seqs: number[], reason: string): void;
   /** Called whenever new readings become available to send. Returns an unsubscribe function. */
   onAvailable(listener: () => void): () => void;
   /** Commit the write-behind buffer now. */

@@ -383,6 +383,8 @@ describe("Queue stats and anchors", () => {
       refusing: false,
       lastCommitMonoMs: clock.now - 2300,
       lastError: undefined,
+      deadLetters: 0,
+      lastDeadLetterReason: undefined,
       seqNext: expect.any(Number),
     });
     await q.close();

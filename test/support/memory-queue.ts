@@ -22,6 +22,8 @@ export class MemoryQueue implements Queue {
   private counters = { captured: 0, delivered: 0 };
   /** Every seq ever acked, in ack order (tests assert on it). */
   readonly ackLog: number[] = [];
+  /** Readings moved to dead letters, with their reason (#12). */
+  readonly deadLetters: Array<{ seq: number; reason: string }> = [];
   /** Every markInflight call's seqs, in order. */
   readonly markLog: number[] = [];
 
@@ -88,6 +90,14 @@ export class MemoryQueue implements Queue {
     }
   }
 
+  deadLetter(seqs: number[], reason: string): void {
+    for (const seq of seqs) {
+      let found = this.inflightRows.delete(seq);
+      if (!found) for (const group of this.byPriority.values()) found = group.delete(seq) || found;
+      if (found) this.deadLetters.push({ seq, reason });
+    }
+  }
+
   onAvailable(listener: () => void): () => void {
     const wrapped = () => listener();
     this.listeners.add(wrapped);
@@ -134,6 +144,7 @@ export class MemoryQueue implements Queue {
       lastCommitMonoMs: undefined,
       lastError: undefined,
       seqNext: this.seqNext,
+      deadLetters: this.deadLetters.length,
     };
   }
 

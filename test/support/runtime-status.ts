@@ -39,6 +39,7 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       lastCommitMonoMs: NOW_MONO_MS - 500,
       lastError: undefined,
       seqNext: 121,
+      deadLetters: 0,
       ...o.queue,
     },
     publisher: {

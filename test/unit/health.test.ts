@@ -35,6 +35,7 @@ describe("evaluateHealth", () => {
       "broker",
       "clock",
       "database",
+      "dead_letters",
       "disk",
       "power",
       "queue",
@@ -45,6 +46,17 @@ describe("evaluateHealth", () => {
       expect(c.status).toBe("ok");
       expect(c.reason.length).toBeGreaterThan(0);
     }
+  });
+
+  it("is degraded, with the reason, while the broker's refusals sit in dead letters", () => {
+    const r = evaluate(
+      fakeStatus({
+        queue: { deadLetters: 4, lastDeadLetterReason: "broker refused the PUBLISH: 0x87 Not authorized" },
+      }),
+    );
+    expect(r.status).toBe("degraded");
+    expect(r.checks.dead_letters?.status).toBe("degraded");
+    expect(r.checks.dead_letters?.reason).toMatch(/4 reading\(s\).*0x87 Not authorized.*dead-letter list/);
   });
 
   it("is only degraded when the broker is unreachable, never unhealthy", () => {

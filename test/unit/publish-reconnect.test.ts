@@ -266,6 +266,13 @@ describe("Publisher drain", () => {
       last()
         .readings()
         .map((p) => JSON.parse(p.payload).seq),
+    ).toEqual([2]); // unacked at a lost connection: suspects, sent one at a time (poison-pill search)
+    last().ack();
+    await flush();
+    expect(
+      last()
+        .readings()
+        .map((p) => JSON.parse(p.payload).seq),
     ).toEqual([2, 3]);
     last().ack();
     await flush();
@@ -408,5 +415,101 @@ describe("Publisher stop", () => {
     scheduler.advance(2000);
     expect(await stopping).toEqual({ unacked: 2 });
     expect(queue.stats().inflight).toBe(2);
+  });
+});
+
+/** What mqtt.js hands the publish callback for a PUBACK reason code ≥ 0x80 (ErrorWithReasonCode). */
+const refusedWith = (code: number) => Object.assign(new Error(`Publish error: ${code}`), { code });
+
+describe("Publisher refusals (#12): nothing the broker refuses blocks the queue", () => {
+  const seqsOf = (c: FakeClient) => c.readings().map((p) => JSON.parse(p.payload).seq as number);
+
+  it("moves a reading refused with a permanent code (0x87) to dead letters and sends the next", async () => {
+    const { publisher, queue, last, lines } = fakePublisher({ max_inflight: 1, protocol_version: 5 });
+    for (let i = 0; i < 3; i++) queue.capture(reading());
+    publisher.start();
+    last().emit("connect");
+    await flush();
+    expect(seqsOf(last())).toEqual([1]);
+    last().readings()[0]!.opts.__acked = true;
+    last().readings()[0]!.cb(refusedWith(0x87));
+    await flush();
+    expect(queue.deadLetters).toEqual([
+      { seq: 1, reason: "broker refused the PUBLISH: 0x87 Not authorized" },
+    ]);
+    expect(seqsOf(last())).toEqual([1, 2]);
+    last().ack();
+    await flush();
+    last().ack();
+    await flush();
+    expect(queue.size).toBe(0);
+    expect(queue.ackLog).toEqual([2, 3]);
+    expect(
+      lines.filter((l) => l.msg === "message refused by the broker: moved to dead letters"),
+    ).toHaveLength(1);
+  });
+
+  it("retries a reading refused with a transient code (0x97 quota exceeded) after a backoff", async () => {
+    const { publisher, queue, scheduler, last } = fakePublisher({ max_inflight: 1, protocol_version: 5 });
+    queue.capture(reading());
+    queue.capture(reading());
+    publisher.start();
+    last().emit("connect");
+    await flush();
+    last().readings()[0]!.opts.__acked = true;
+    last().readings()[0]!.cb(refusedWith(0x97));
+    await flush();
+    expect(queue.deadLetters).toEqual([]);
+    expect(seqsOf(last())).toEqual([1]); // it keeps its slot while it waits
+    scheduler.runNext();
+    await flush();
+    expect(seqsOf(last())).toEqual([1, 1]);
+    last().ack();
+    await flush();
+    last().ack();
+    await flush();
+    expect(queue.ackLog).toEqual([1, 2]);
+  });
+
+  it("finds a message that makes the broker drop the connection, one at a time, and dead-letters it", async () => {
+    const { publisher, queue, scheduler, last, clients } = fakePublisher({ max_inflight: 4 });
+    for (let i = 0; i < 3; i++) queue.capture(reading());
+    publisher.start();
+    last().emit("connect");
+    await flush();
+    expect(seqsOf(last())).toEqual([1, 2, 3]);
+    // Seq 1 is the poison: the broker drops every connection it arrives on.
+    for (let strike = 0; strike <= 3; strike++) {
+      last().emit("close");
+      scheduler.runNext();
+      last().emit("connect");
+      await flush();
+      if (strike < 3) expect(seqsOf(last())).toEqual([1]);
+    }
+    expect(queue.deadLetters.map((d) => d.seq)).toEqual([1]);
+    expect(queue.deadLetters[0]?.reason).toMatch(/dropped the connection 3 times/);
+    expect(seqsOf(last())).toEqual([2]);
+    last().ack();
+    await flush();
+    last().ack();
+    await flush();
+    expect(queue.ackLog).toEqual([2, 3]);
+    expect(clients.length).toBe(5);
+  });
+
+  it("does not suspect an innocent message of one broker restart", async () => {
+    const { publisher, queue, scheduler, last } = fakePublisher({ max_inflight: 4 });
+    queue.capture(reading());
+    publisher.start();
+    last().emit("connect");
+    await flush();
+    last().emit("close");
+    scheduler.runNext();
+    last().emit("connect");
+    await flush();
+    last().ack();
+    await flush();
+    expect(queue.deadLetters).toEqual([]);
+    expect(queue.ackLog).toEqual([1]);
   });
 });

@@ -1,6 +1,14 @@
 import { type Command, Option } from "commander";
 import { ExitCode } from "../../errors/index.ts";
-import { openQueueReader, QueueError, type QueueReader, type StoredReading } from "../../queue/index.ts";
+import {
+  type DeadLetter,
+  type DeadLetterFile,
+  openDeadLetterFile,
+  openQueueReader,
+  QueueError,
+  type QueueReader,
+  type StoredReading,
+} from "../../queue/index.ts";
 import type { Io } from "../io.ts";
 import { type ConfigOptions, loadConfigForCommand, withConfig } from "../options.ts";
 
@@ -101,8 +109,108 @@ export function queueCommand(program: Command, io: Io, setExit: (code: number) =
       }
     });
 
+  // ---- #12: dead letters (readings the broker refused for good) ----
+  const deadLetter = queue
+    .command("dead-letter")
+    .description("readings the broker refused for good: list, export, requeue");
+  const openDead = (opts: QueueCliOptions, write: boolean): DeadLetterFile | undefined => {
+    let path = opts.db;
+    if (path === undefined) {
+      const config = loadConfigForCommand(opts.config, io, setExit);
+      if (!config) return undefined;
+      path = config.queue.path;
+    }
+    try {
+      return openDeadLetterFile(path, write);
+    } catch (error) {
+      if (!(error instanceof QueueError)) throw error;
+      io.err(`fieldrelay: ${error.describe()}`);
+      setExit(error.code === "db-missing" ? ExitCode.noInput : ExitCode.dataErr);
+      return undefined;
+    }
+  };
+  withDb(deadLetter.command("list").description("seq, stream, priority and reason of each dead letter"))
+    .option("--json", "one JSON object per line")
+    .action((opts: QueueCliOptions & { json?: boolean }) => {
+      const file = openDead(opts, false);
+      if (!file) return;
+      try {
+        let n = 0;
+        for (const d of file.list()) {
+          n++;
+          io.out(
+            opts.json
+              ? deadJson(d)
+              : `${String(d.seq).padStart(8)}  p${d.priority}  ${JSON.stringify(d.stream)}  ${new Date(d.deadAtMs).toISOString()}  ${d.reason}`,
+          );
+        }
+        if (!opts.json && n === 0) io.out("no dead letters");
+        setExit(ExitCode.ok);
+      } finally {
+        file.close();
+      }
+    });
+  withDb(deadLetter.command("export").description("every dead letter with its values, NDJSON"))
+    .addOption(new Option("--format <format>", "output format").choices(["ndjson"]).default("ndjson"))
+    .action((opts: QueueCliOptions) => {
+      const file = openDead(opts, false);
+      if (!file) return;
+      try {
+        for (const d of file.list()) io.out(deadJson(d));
+        setExit(ExitCode.ok);
+      } finally {
+        file.close();
+      }
+    });
+  withDb(
+    deadLetter
+      .command("requeue")
+      .description(
+        "move dead letters back into the queue under their own seq (stop fieldrelay first; they are sent at its next start)",
+      )
+      .argument("[seq...]", "seqs to requeue"),
+  )
+    .option("--all", "requeue every dead letter")
+    .action((seqArgs: string[], opts: QueueCliOptions & { all?: boolean }) => {
+      const seqs = seqArgs.map(Number);
+      if ((!opts.all && seqs.length === 0) || (opts.all && seqs.length > 0)) {
+        io.err("fieldrelay: name the seqs to requeue, or pass --all (not both)");
+        setExit(ExitCode.usage);
+        return;
+      }
+      const bad = seqArgs.find((a) => !/^[1-9][0-9]{0,15}$/.test(a));
+      if (bad !== undefined) {
+        io.err(
+          `fieldrelay: "${bad}" is not a seq (a whole number ≥ 1); see fieldrelay queue dead-letter list`,
+        );
+        setExit(ExitCode.usage);
+        return;
+      }
+      const file = openDead(opts, true);
+      if (!file) return;
+      try {
+        const moved = file.requeue(opts.all ? undefined : seqs);
+        const unknown = seqs.filter((s) => !moved.includes(s));
+        io.out(`requeued ${moved.length} reading(s)${moved.length ? `: ${moved.join(", ")}` : ""}`);
+        if (unknown.length > 0) {
+          io.err(`fieldrelay: no dead letter with seq ${unknown.join(", ")}`);
+          setExit(ExitCode.dataErr);
+        } else setExit(ExitCode.ok);
+      } finally {
+        file.close();
+      }
+    });
+  for (const cmd of deadLetter.commands) cmd.exitOverride();
+  deadLetter.exitOverride();
+  // ---- end dead letters ----
+
   for (const cmd of queue.commands) cmd.exitOverride();
   queue.exitOverride();
+}
+
+/** One dead letter as a JSON line (mono_ns as a string, like toJson). */
+function deadJson(d: DeadLetter): string {
+  return JSON.stringify({ ...d, monoNs: d.monoNs.toString() });
 }
 
 /** One reading as a JSON line; mono_ns as a decimal string (it does not fit a JSON number). */
