@@ -12,6 +12,7 @@
  */
 import {
   type ClockMessage,
+  ClockMessageError,
   type DecodedReading,
   decodeClockMessage,
   decodeReadings,
@@ -48,7 +49,12 @@ export type Classified =
   | { kind: "ignored"; why: "status" | "cmd" }
   | { kind: "dead"; dead: DeadLetterKind; reason: string };
 
-export function classifyMessage(prefix: string, topic: string, payload: Uint8Array): Classified {
+export function classifyMessage(
+  prefix: string,
+  topic: string,
+  payload: Uint8Array,
+  contentType?: string,
+): Classified {
   if (!topic.startsWith(`${prefix}/`)) return dead("foreign-topic", `topic outside ${prefix}/`);
   const levels = topic.slice(prefix.length + 1).split("/");
   const device = levels[0] ?? "";
@@ -56,22 +62,23 @@ export function classifyMessage(prefix: string, topic: string, payload: Uint8Arr
   if (levels.length === 2 && levels[1] === "status") return { kind: "ignored", why: "status" };
   if (levels.length >= 2 && levels[1] === "cmd") return { kind: "ignored", why: "cmd" };
   if (levels.length === 3 && levels[1] === "clock") return clock(device, levels[2]!, payload);
-  if (levels.length === 2 && levels[1] !== "") return readings(device, levels[1]!, payload);
+  if (levels.length === 2 && levels[1] !== "") return readings(device, levels[1]!, payload, contentType);
   return dead("foreign-topic", `not <device>/<stream> or <device>/clock/<boot>`);
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function dead(kind: DeadLetterKind, reason: string): Classified {
   return { kind: "dead", dead: kind, reason };
 }
 
-function readings(device: string, stream: string, payload: Uint8Array): Classified {
+function readings(device: string, stream: string, payload: Uint8Array, contentType?: string): Classified {
   if (stream === "clock") return dead("reserved-stream", "a reading on the reserved stream name clock");
   let decoded: DecodedReading[];
   try {
-    decoded = decodeReadings(payload);
+    decoded = decodeReadings(payload, contentType);
   } catch (error) {
-    if (error instanceof WireFormatError || error instanceof SyntaxError)
-      return dead("malformed-reading", (error as Error).message);
+    if (error instanceof WireFormatError) return dead("malformed-reading", error.message);
     throw error;
   }
   const rows: ReadingRow[] = [];
@@ -87,7 +94,7 @@ function readings(device: string, stream: string, payload: Uint8Array): Classifi
       tsMs,
       tq: r.tq,
       teMs: r.te_ms ?? null,
-      boot: r.boot ?? null,
+      boot: r.boot?.toLowerCase() ?? null,
       monoMs: r.mono_ms ?? null,
       values: JSON.stringify(r.values),
       anomaly: r.anomaly === true,
@@ -102,9 +109,12 @@ function clock(device: string, boot: string, payload: Uint8Array): Classified {
   try {
     message = decodeClockMessage(payload);
   } catch (error) {
-    if (error instanceof WireFormatError) return dead("malformed-clock", error.message);
+    if (error instanceof ClockMessageError) return dead("malformed-clock", error.message);
     throw error;
   }
+  message.boot = message.boot.toLowerCase();
+  if (!UUID.test(message.boot))
+    return dead("malformed-clock", `boot "${message.boot}" is not a boot_id (uuid)`);
   if (message.device !== device)
     return dead("device-mismatch", `clock message of device "${message.device}" on the topic of "${device}"`);
   if (message.boot !== boot.toLowerCase())

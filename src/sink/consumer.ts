@@ -149,7 +149,7 @@ export function startConsumer(options: ConsumerOptions): Consumer {
 
   client.on("message", (topic, payload, packet: IPublishPacket) => {
     stats.received += 1;
-    const classified = classifyMessage(m.topic_prefix, topic, payload);
+    const classified = classifyMessage(m.topic_prefix, topic, payload, packet.properties?.contentType);
     let work: Work;
     switch (classified.kind) {
       case "readings":

@@ -45,14 +45,17 @@ const keyOf = (device: string, boot: string) => `${device}\u0000${boot}`;
 /** Anchors merged as a set: the same anchor published again (every clock message repeats them) counts once. */
 export function mergeAnchors(a: ClockAnchor[], b: ClockAnchor[]): ClockAnchor[] {
   const seen = new Map<string, ClockAnchor>();
-  for (const x of [...a, ...b])
-    seen.set(`${x.mono_ms}|${x.wall_ms}|${x.src}|${x.err_ms}|${x.ppm}`, {
+  for (const x of [...a, ...b]) {
+    const anchor: ClockAnchor = {
       mono_ms: x.mono_ms,
       wall_ms: x.wall_ms,
       src: x.src,
       err_ms: x.err_ms,
       ppm: x.ppm,
-    });
+    };
+    if (x.rate_ppm !== undefined && x.rate_ppm !== 0) anchor.rate_ppm = x.rate_ppm;
+    seen.set(JSON.stringify(anchor), anchor);
+  }
   return [...seen.values()].sort((x, y) => x.mono_ms - y.mono_ms || x.wall_ms - y.wall_ms);
 }
 
@@ -116,7 +119,8 @@ export function createPgStore(sql: SQL, table: string): Store {
         {
           ts: r.ts.toISOString(),
           tq: r.tq,
-          te_ms: r.te_ms === null ? undefined : Number(r.te_ms),
+          // A row without a bound (an edge older than te_ms) cannot be compared: never re-stamped.
+          te_ms: r.te_ms === null ? 0 : Number(r.te_ms),
           boot: message.boot,
           mono_ms: r.mono_ms,
         },
@@ -192,14 +196,14 @@ export function createPgStore(sql: SQL, table: string): Store {
                   {
                     ts: new Date(tsMs).toISOString(),
                     tq,
-                    te_ms: teMs ?? undefined,
+                    te_ms: teMs ?? 0,
                     boot: r.boot!,
                     mono_ms: r.monoMs!,
                   },
                   { v: 1, device: r.device, boot: r.boot!, anchors: stored },
                 );
               if (better) {
-                tsMs = better.ts;
+                tsMs = Date.parse(better.ts);
                 tq = better.tq;
                 teMs = better.te_ms;
               }

@@ -1,11 +1,12 @@
-/** The wire formats the sink reads; switches to src/wire when #13 and #15 land. */
+/** The wire formats the sink reads (src/wire): readings (envelope or batch) and clock messages. */
 export {
-  type ClockAnchor,
   type ClockMessage,
+  ClockMessageError,
   type DecodedReading,
   decodeClockMessage,
   decodeReadings,
   restamp,
-  type TimeQuality,
+  type WireAnchor as ClockAnchor,
   WireFormatError,
-} from "./interim-wire.ts";
+  type WireTimeQuality as TimeQuality,
+} from "../wire/index.ts";
