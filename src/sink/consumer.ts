@@ -80,7 +80,8 @@ export function startConsumer(options: ConsumerOptions): Consumer {
     reconnectPeriod: Math.round(m.reconnect_s * 1000),
     connectTimeout: 30_000,
     properties: { sessionExpiryInterval: m.session_expiry_s, receiveMaximum: options.maxPending },
-    resubscribe: true,
+    // The sink subscribes itself on every connect (below).
+    resubscribe: false,
   };
   if (m.username) clientOptions.username = m.username;
   if (m.password) clientOptions.password = m.password;
@@ -122,14 +123,16 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       { url: m.url, clientId: m.client_id, sessionPresent: connack.sessionPresent },
       "connected to the broker",
     );
-    if (!connack.sessionPresent) {
-      client.subscribe({ [shared]: { qos: 1 }, [clock]: { qos: 1, rh: 1 } }, (error, granted) => {
-        if (error) log.error({ err: describeError(error) }, "subscribe failed");
-        else if (granted?.some((g) => g.qos > 2))
-          log.error({ granted }, "the broker refused a subscription (shared subscriptions need MQTT 5)");
-        else log.info({ topics: [shared, clock] }, "subscribed");
-      });
-    }
+    // Subscribe on every connect, also when the broker says the session is present: mosquitto 2.0
+    // does not keep shared subscriptions across its own restart (the session comes back without
+    // them). Subscribing again to an existing subscription keeps its queued messages, and retain
+    // handling 1 sends the clock topics' retained messages only when the subscription is new.
+    client.subscribe({ [shared]: { qos: 1 }, [clock]: { qos: 1, rh: 1 } }, (error, granted) => {
+      if (error) log.error({ err: describeError(error) }, "subscribe failed");
+      else if (granted?.some((g) => g.qos > 2))
+        log.error({ granted }, "the broker refused a subscription (shared subscriptions need MQTT 5)");
+      else log.info({ topics: [shared, clock] }, "subscribed");
+    });
   });
   client.on("close", () => {
     if (stats.connected)
