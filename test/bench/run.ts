@@ -38,11 +38,28 @@ async function drainRows(): Promise<BenchRow[]> {
   }
 }
 
+/** Benchmark 5: the fleet sink into PostgreSQL vs direct inserts with the same client and batch size. */
+async function sinkRows(): Promise<BenchRow[]> {
+  const { runSinkBenchmark } = await import("./sink.ts");
+  const r = await runSinkBenchmark();
+  return [
+    {
+      name: `sink: ${r.readings} readings (${r.perMessage} per message) mosquitto → PostgreSQL, committed (vs direct Bun.sql inserts, same batch size)`,
+      value: r.sinkPerS,
+      unit: "readings/s",
+      baseline: r.directPerS,
+      ratio: r.ratio,
+      target: "ratio ≥ 0.5 and ≥ 20 000 readings/s",
+    },
+  ];
+}
+
 const rows: BenchRow[] = [];
 const only = process.argv[2];
 const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
   ["drain", drainRows],
+  ["sink", sinkRows],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;
