@@ -82,8 +82,8 @@ function makeReadings(n: number): Envelope[][] {
       r.mono_ms = seq * 1000;
     }
     const key = `${device}/${stream}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = []));
+    const g = groups.get(key) ?? [];
+    if (g.length === 0) groups.set(key, g);
     g.push(r);
   }
   return [...groups.values()];
