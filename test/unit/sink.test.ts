@@ -15,6 +15,7 @@ import {
   type SinkStatus,
   type Store,
   sinkHealth,
+  validateSinkConfig,
   type Work,
 } from "../../src/sink/index.ts";
 import { BATCH_CONTENT_TYPE, encodeBatch } from "../../src/wire/index.ts";
@@ -311,6 +312,14 @@ describe("Sink config", () => {
     });
     expect(c.sink.batch_size).toBe(500);
     expect(c.mqtt.share_group).toBe("fieldrelay-sink");
+  });
+
+  it("deploy/sink.example.toml is valid and shows every default", () => {
+    const example = loadSinkConfig({
+      path: join(import.meta.dirname, "../../deploy/sink.example.toml"),
+      env: {},
+    });
+    expect(example).toEqual(validateSinkConfig({}, "defaults"));
   });
 
   it("refuses passwords in the file or the URL, and names every bad key", () => {
