@@ -6,8 +6,8 @@
  * commit stays unacknowledged in the session and comes again at the next start.
  */
 import { SQL } from "bun";
-import { parseListen } from "../config/index.ts";
-import { describeError } from "../errors/index.ts";
+import { parseListen, redactUrl } from "../config/index.ts";
+import { describeError, FieldrelayError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { SinkConfig } from "./config.ts";
 import { type Consumer, startConsumer } from "./consumer.ts";
@@ -36,11 +36,24 @@ export interface SinkOptions {
   abort?: AbortSignal;
 }
 
+/** SinkDatabaseError: the database refuses the sink for a reason retrying will not fix. */
+export class SinkDatabaseError extends FieldrelayError {}
+
 /** Errors that retrying will not fix: wrong password, unknown database or role, a newer schema. */
-function fatalAtStart(error: unknown): boolean {
-  if (error instanceof SchemaError) return true;
+function fatalAtStart(error: unknown, url: string): FieldrelayError | undefined {
+  if (error instanceof SchemaError) return error;
   const state = (error as { errno?: unknown }).errno;
-  return typeof state === "string" && /^(28|3D|42501)/.test(state);
+  if (typeof state !== "string" || !/^(28|3D|42501)/.test(state)) return undefined;
+  const hint = state.startsWith("28")
+    ? "check the user in postgres.url and FIELDRELAY_SINK_POSTGRES_PASSWORD"
+    : state === "3D000"
+      ? "create the database (createdb) or fix postgres.url"
+      : "grant the user CREATE and INSERT/UPDATE/SELECT on the sink's tables";
+  return new SinkDatabaseError(`PostgreSQL at ${redactUrl(url)} refused the sink: ${describeError(error)}`, {
+    hint,
+    context: { sqlstate: state },
+    cause: error,
+  });
 }
 
 export async function startSink(options: SinkOptions): Promise<Sink | undefined> {
@@ -64,9 +77,10 @@ export async function startSink(options: SinkOptions): Promise<Sink | undefined>
       );
       break;
     } catch (error) {
-      if (fatalAtStart(error)) {
+      const fatal = fatalAtStart(error, config.postgres.url);
+      if (fatal) {
         await sql.close();
-        throw error;
+        throw fatal;
       }
       if (attempt === 0)
         log.warn({ err: describeError(error) }, "database not reachable yet; retrying before subscribing");

@@ -16,6 +16,7 @@ import {
   validateSinkConfig,
 } from "../../src/sink/index.ts";
 import { BATCH_CONTENT_TYPE, encodeBatch } from "../../src/wire/index.ts";
+import { run, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { MqttWireProxy } from "../support/mqtt-proxy.ts";
 import { freePort } from "../support/ports.ts";
@@ -368,6 +369,50 @@ describe.skipIf(skip)("fieldrelay sink (mosquitto + PostgreSQL)", () => {
     expect(a.status().consumer.received + b.status().consumer.received).toBe(200);
     expect(a.status().consumer.received).toBeGreaterThan(0);
     expect(b.status().consumer.received).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(skip)("fieldrelay sink command", () => {
+  let pg: PostgresCluster;
+  const ws = new Workspace("fr-sink-cli-");
+  beforeAll(async () => {
+    pg = await PostgresCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await pg?.close();
+    ws.cleanup();
+  });
+
+  it("--check prints the effective config with the password redacted; a bad config exits 78 naming the key", async () => {
+    const good = ws.writeConfig({ postgres: { url: pg.url() } }, "good.toml");
+    const r = await run("source", ["sink", "-c", good, "--check"], {
+      env: { FIELDRELAY_SINK_POSTGRES_PASSWORD: "very-secret" },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('table = "readings"');
+    expect(r.stdout).not.toContain("very-secret");
+    const bad = ws.writeConfig({ postgres: { url: `postgres://u:pw@127.0.0.1:${pg.port}/x` } }, "bad.toml");
+    const b = await run("source", ["sink", "-c", bad]);
+    expect(b.code).toBe(78);
+    expect(b.stderr).toMatch(
+      /postgres\.url: must not contain a password; set FIELDRELAY_SINK_POSTGRES_PASSWORD/,
+    );
+  });
+
+  it("a wrong database password is one line with what to do, exit 69, no stack trace", async () => {
+    const config = ws.writeConfig(
+      { postgres: { url: pg.url() }, health: { listen: "" }, mqtt: { url: "mqtt://127.0.0.1:1" } },
+      "wrong.toml",
+    );
+    const r = await run("source", ["sink", "-c", config], {
+      env: { FIELDRELAY_SINK_POSTGRES_PASSWORD: "wrong" },
+    });
+    expect(r.code).toBe(69);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /refused the sink: .*password.* — check the user in postgres\.url and FIELDRELAY_SINK_POSTGRES_PASSWORD/,
+    );
   });
 });
 
