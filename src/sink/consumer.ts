@@ -112,8 +112,19 @@ export function startConsumer(options: ConsumerOptions): Consumer {
       return;
     }
     stats.acked += 1;
+    // A commit acks many messages in one go: cork the socket so they leave in one write.
+    const stream = (client as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream;
+    if (!corked && stream?.cork && stream.uncork) {
+      corked = true;
+      stream.cork();
+      queueMicrotask(() => {
+        corked = false;
+        stream.uncork?.();
+      });
+    }
     send({ cmd: "puback", messageId, reasonCode: 0 } as never);
   };
+  let corked = false;
 
   const shared = `$share/${m.share_group}/${m.topic_prefix}/+/+`;
   const clock = `${m.topic_prefix}/+/clock/+`;

@@ -108,15 +108,14 @@ export function createWriter(options: WriterOptions): Writer {
   }
 
   function take(): Pending[] {
-    const batch: Pending[] = [];
     let rows = 0;
-    while (queue.length > 0 && (batch.length === 0 || rows + rowsOf(queue[0]!.work) <= batchSize)) {
-      const p = queue.shift()!;
-      rows += rowsOf(p.work);
-      batch.push(p);
+    let count = 0;
+    while (count < queue.length && (count === 0 || rows + rowsOf(queue[count]!.work) <= batchSize)) {
+      rows += rowsOf(queue[count]!.work);
+      count++;
     }
     queuedRows -= rows;
-    return batch;
+    return queue.splice(0, count);
   }
 
   function committed(batch: Pending[], result: BatchResult, startedMs: number): void {
