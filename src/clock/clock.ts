@@ -1,34 +1,47 @@
 /**
- * Clock stamps readings and re-stamps them for publishing (rules in anchors.ts).
+ * Clock stamps readings and re-stamps them for publishing (rules in anchors.ts, error model in
+ * bounds.ts).
  *
  * Anchors are recorded:
- *   - at start(): "rtc" from a valid RTC (never while OSF is set), else "system" (the
- *     unsynchronised system clock, with SYSTEM_UNCERTAINTY_MS);
- *   - on every change of sync state: "ntp" when the clock becomes synchronised (a start-up
- *     in the synced state counts as a change), and — when sync is lost — nothing: readings then
- *     fall back to the best anchor this boot has;
- *   - every anchorIntervalS of monotonic time while synced ("ntp").
+ *   - at start(): "rtc" from one plain RTC read (±500 ms; never while OSF is set), else "system"
+ *     (the unsynchronised system clock, with SYSTEM_UNCERTAINTY_MS). start() does not wait for a
+ *     second edge, so the service is up at once; the first tick captures one.
+ *   - "rtc" by second-edge capture (rtc/edge.ts) on the first tick, then every anchorIntervalS of
+ *     monotonic time, right after the clock becomes synchronised (so NTP checks the RTC), and
+ *     after a stall (ticks more than 3 intervals apart: suspend/resume, a frozen process). These
+ *     are what make offline stamps follow the RTC's ±2 ppm instead of the crystal.
+ *   - "ntp" on every change to the synced state (a start-up in the synced state counts) and every
+ *     anchorIntervalS while synced; when sync is lost, nothing — stamps then follow the anchors.
+ *   - "rtc-set" when the clock writes the RTC (its offset jumps there).
+ * Anchors of the current boot are kept in memory compacted to MAX_ANCHORS_PER_BOOT (bounds.ts);
+ * the AnchorStore keeps every one it is given (append-only) and is read once per boot.
+ *
  * While synced, tick() compares the RTC with the system clock; beyond maxDriftMs it writes the
  * system time to the RTC on the direct I2C path, and on the kernel path logs that the kernel
  * does this itself (every 11 minutes while NTP-synced).
  *
- * now() is synchronous and cheap (one adjtimex or stat per call): it notices sync changes at
- * once, so a reading is never stamped with a quality its anchor does not back.
+ * now() is synchronous and cheap (one adjtimex or stat per call plus the cached estimate): it
+ * notices sync changes at once, so a reading is never stamped with a quality its anchor does not back.
  */
 
 import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
-import type { ClockStatus } from "../runtime/status.ts";
-import { bestAnchor, bestPerSource, publishStamp, SYSTEM_UNCERTAINTY_MS, wallFromAnchor } from "./anchors.ts";
+import { bestEstimate, type WireAnchor } from "../wire/index.ts";
+import { NTP_DEFAULT_UNCERTAINTY_MS, nsToMs, publishStamp, SYSTEM_UNCERTAINTY_MS } from "./anchors.ts";
 import { monotonicNs, readBootId } from "./boot.ts";
-import type { Rtc, RtcReading } from "./rtc/types.ts";
+import {
+  CRYSTAL_PPM,
+  compactAnchors,
+  crystalRate,
+  effectiveAnchors,
+  isEdgeAnchor,
+  rtcPpmAt,
+} from "./bounds.ts";
+import { type RtcSample, readRtcEdge, readRtcPlain } from "./rtc/edge.ts";
+import type { Rtc } from "./rtc/types.ts";
+import type { ClockStatus } from "./status.ts";
 import type { SyncSource, SyncState } from "./sync.ts";
 import type { Anchor, AnchorSource, AnchorStore, PublishStamp, Stamp } from "./types.ts";
-
-/** The uncertainty of an RTC anchor: the chip counts whole seconds. */
-export const RTC_UNCERTAINTY_MS = 1000;
-/** An ntp anchor when the source gives no estimate. */
-export const NTP_DEFAULT_UNCERTAINTY_MS = 100;
 
 /** IntervalScheduler runs fn every intervalMs until the returned function is called; injected by tests. */
 export type IntervalScheduler = (fn: () => void, intervalMs: number) => () => void;
@@ -38,6 +51,8 @@ export const intervalScheduler: IntervalScheduler = (fn, intervalMs) => {
   timer.unref?.();
   return () => clearInterval(timer);
 };
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface ClockOptions {
   /** system.root: where proc/sys/kernel/random/boot_id is found. */
@@ -49,7 +64,9 @@ export interface ClockOptions {
   monoNs?: () => bigint;
   wallMs?: () => number;
   scheduler?: IntervalScheduler;
-  /** clock.anchor_interval_s: a fresh ntp anchor this often while synced. */
+  /** Waits ms (second-edge polling); injected so tests move time instead of sleeping. */
+  sleep?: (ms: number) => Promise<void>;
+  /** clock.anchor_interval_s: a fresh ntp anchor (while synced) and RTC read this often. */
   anchorIntervalS: number;
   /** rtc.max_drift_ms: RTC − system beyond this (while synced) is corrected. */
   maxDriftMs: number;
@@ -61,12 +78,18 @@ export interface Clock {
   readonly bootId: string;
   /** The stamp for a reading captured now. */
   now(): Stamp;
-  /** The time to publish a stamp with (possibly corrected by a later, better anchor). */
+  /** The error bound of a stamp taken now, ms. */
+  boundMs(): number;
+  /** The time to publish a stamp with (possibly corrected by later anchors), with its bound. */
   publishStamp(stamp: Stamp): PublishStamp;
+  /** This boot's anchors as the clock message carries them (bounds.ts), sorted by mono. */
+  anchors(): WireAnchor[];
+  /** Increases whenever anchors() may have changed. */
+  anchorsVersion(): number;
   status(): ClockStatus;
   /** Record the start-up anchor and begin periodic ticks. */
   start(): Promise<void>;
-  /** One periodic turn: sync state, periodic anchor, RTC drift. start() schedules it. */
+  /** One periodic turn: sync state, periodic anchors, RTC drift. start() schedules it. */
   tick(): Promise<void>;
   stop(): void;
 }
@@ -75,41 +98,54 @@ export function createClock(o: ClockOptions): Clock {
   const monoNs = o.monoNs ?? monotonicNs;
   const wallMs = o.wallMs ?? Date.now;
   const scheduler = o.scheduler ?? intervalScheduler;
+  const sleep = o.sleep ?? realSleep;
   const log = o.log;
   const bootId = readBootId(o.root);
   const rtcPath = o.rtc?.path ?? "none";
-  // Per boot, only the best anchor of each source matters (bestPerSource). Other boots' anchors
-  // never change; this boot's are folded in as they are recorded.
-  const cache = new Map<string, Anchor[]>();
-  const anchorsFor = (boot: string): Anchor[] => {
-    let list = cache.get(boot);
-    if (!list) {
-      list = bestPerSource(o.anchors.anchorsFor(boot));
-      cache.set(boot, list);
+  const tickIntervalMs = o.tickIntervalMs ?? 10_000;
+  const intervalNs = BigInt(o.anchorIntervalS) * 1_000_000_000n;
+
+  // Raw and effective anchors per boot. Other boots' never change; this boot's are compacted and
+  // re-derived as they are recorded.
+  const cache = new Map<string, { raw: Anchor[]; effective: WireAnchor[] }>();
+  const entry = (boot: string) => {
+    let e = cache.get(boot);
+    if (!e) {
+      const raw = compactAnchors(o.anchors.anchorsFor(boot));
+      e = { raw, effective: effectiveAnchors(raw) };
+      cache.set(boot, e);
     }
-    return list;
+    return e;
   };
-  // The newest anchor of each source this boot: for the periodic ntp anchor and status().
+  let version = 0;
   const newest = new Map<AnchorSource, Anchor>();
-  for (const a of o.anchors.anchorsFor(bootId)) {
+  for (const a of entry(bootId).raw) {
     const n = newest.get(a.source);
     if (!n || a.monoNs > n.monoNs) newest.set(a.source, a);
   }
   let sync: SyncState | undefined;
   let rtcOffsetMs: number | undefined;
   let stopTicks: (() => void) | undefined;
-  let checkingDrift = false;
+  let busy = false;
   let kernelDriftLogged = false;
+  let rtcDue = true;
+  let lastTickNs: bigint | undefined;
 
-  function record(source: AnchorSource, mono: bigint, wall: number, uncertaintyMs: number): Anchor {
-    const anchor: Anchor = { bootId, monoNs: mono, wallMs: wall, source, uncertaintyMs };
+  function record(a: Omit<Anchor, "bootId">, quiet = false): Anchor {
+    const anchor: Anchor = { bootId, ...a };
     o.anchors.saveAnchor(anchor);
-    cache.set(bootId, bestPerSource([...anchorsFor(bootId), anchor]));
-    newest.set(source, anchor);
-    log.info(
-      { source, wall: new Date(wall).toISOString(), monoNs: String(mono), uncertaintyMs },
-      `clock anchored to ${source}`,
-    );
+    const raw = compactAnchors([...entry(bootId).raw, anchor]);
+    cache.set(bootId, { raw, effective: effectiveAnchors(raw) });
+    version++;
+    newest.set(a.source, anchor);
+    const fields = {
+      source: a.source,
+      wall: new Date(a.wallMs).toISOString(),
+      monoNs: String(a.monoNs),
+      uncertaintyMs: a.uncertaintyMs,
+    };
+    if (quiet) log.debug(fields, `clock anchored to ${a.source}`);
+    else log.info(fields, `clock anchored to ${a.source}`);
     return anchor;
   }
 
@@ -154,9 +190,19 @@ export function createClock(o: ClockOptions): Clock {
     sync = next;
     if (next.synced) {
       const last = newest.get("ntp");
-      const stale = last === undefined || mono - last.monoNs >= BigInt(o.anchorIntervalS) * 1_000_000_000n;
+      const stale = last === undefined || mono - last.monoNs >= intervalNs;
       if (becameSynced || stale)
-        record("ntp", mono, wallMs(), next.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS);
+        record(
+          {
+            source: "ntp",
+            monoNs: mono,
+            wallMs: wallMs(),
+            uncertaintyMs: next.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS,
+          },
+          !becameSynced,
+        );
+      // NTP checks the RTC as soon as it can: that bounds the RTC's offset for this boot.
+      if (becameSynced) rtcDue = true;
     }
     return next;
   }
@@ -164,44 +210,77 @@ export function createClock(o: ClockOptions): Clock {
   function now(): Stamp {
     const mono = monoNs();
     if (refresh(mono).synced) return { bootId, monoNs: mono, wallMs: wallMs(), tq: "ntp" };
-    const rtcAnchor = anchorsFor(bootId).find((a) => a.source === "rtc");
-    // The system clock may say 2000-01-01 after an offline boot: derive from the RTC anchor instead.
-    if (rtcAnchor) return { bootId, monoNs: mono, wallMs: wallFromAnchor(rtcAnchor, mono), tq: "rtc" };
+    const { raw, effective } = entry(bootId);
+    // The system clock may say 2000-01-01 after an offline boot: follow the anchors instead.
+    if (raw.some((a) => a.source === "rtc")) {
+      const e = bestEstimate(nsToMs(mono), effective);
+      if (e) return { bootId, monoNs: mono, wallMs: e.wallMs, tq: "rtc" };
+    }
     return { bootId, monoNs: mono, wallMs: wallMs(), tq: "unsynced" };
   }
 
-  async function readRtc(): Promise<RtcReading | undefined> {
+  function boundMs(): number {
+    const mono = monoNs();
+    if (refresh(mono).synced) return sync?.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS;
+    return bestEstimate(nsToMs(mono), entry(bootId).effective)?.errMs ?? SYSTEM_UNCERTAINTY_MS;
+  }
+
+  const edgeIo = (rtc: Rtc) => ({
+    read: () => rtc.read(),
+    monoMs: () => nsToMs(monoNs()),
+    sleep,
+  });
+
+  async function sampleRtc(edge: boolean): Promise<RtcSample | undefined> {
     if (!o.rtc) return undefined;
     try {
-      return await o.rtc.read();
+      return await (edge ? readRtcEdge : readRtcPlain)(edgeIo(o.rtc));
     } catch (error) {
       log.warn({ err: error, rtc: o.rtc.description }, "RTC read failed");
       return undefined;
     }
   }
 
-  async function checkDrift(): Promise<void> {
+  const msToNs = (ms: number) => BigInt(Math.round(ms * 1e6));
+
+  function recordRtc(s: RtcSample, quiet: boolean): void {
+    if (!s.reading.valid || s.wallMs === undefined) return;
+    record(
+      {
+        source: "rtc",
+        monoNs: msToNs(s.monoMs),
+        wallMs: s.wallMs,
+        uncertaintyMs: s.uncertaintyMs,
+        ppm: rtcPpmAt(s.reading.temperatureC),
+      },
+      quiet,
+    );
+  }
+
+  /** While synced: RTC − system; set the RTC when it drifted beyond maxDriftMs. */
+  async function checkDrift(s: RtcSample): Promise<void> {
     if (!o.rtc || !sync?.synced) return;
-    const reading = await readRtc();
-    if (!reading) return;
-    const wall = wallMs();
-    rtcOffsetMs = reading.wallMs === undefined ? undefined : reading.wallMs - wall;
-    const drifted = !reading.valid || rtcOffsetMs === undefined || Math.abs(rtcOffsetMs) > o.maxDriftMs;
+    const wall = wallMs() - (nsToMs(monoNs()) - s.monoMs);
+    rtcOffsetMs = s.wallMs === undefined ? undefined : Math.round(s.wallMs - wall);
+    const drifted = !s.reading.valid || rtcOffsetMs === undefined || Math.abs(rtcOffsetMs) > o.maxDriftMs;
     if (!drifted) {
       kernelDriftLogged = false;
       return;
     }
-    const why = reading.valid
+    const why = s.reading.valid
       ? `RTC is ${rtcOffsetMs} ms off the synchronised system clock`
-      : reading.problem;
+      : s.reading.problem;
     if (o.rtc.write) {
       try {
-        await o.rtc.write(wallMs());
+        const value = wallMs();
+        await o.rtc.write(value);
+        record({ source: "rtc-set", monoNs: monoNs(), wallMs: value, uncertaintyMs: 0 }, true);
         log.warn(
-          { rtcOffsetMs, osf: reading.osf, rtc: o.rtc.description },
+          { rtcOffsetMs, osf: s.reading.osf, rtc: o.rtc.description },
           `${why}; RTC set from the system clock`,
         );
         rtcOffsetMs = 0;
+        rtcDue = true;
       } catch (error) {
         log.error({ err: error, rtc: o.rtc.description }, `${why}; setting the RTC failed`);
       }
@@ -216,58 +295,85 @@ export function createClock(o: ClockOptions): Clock {
   }
 
   async function tick(): Promise<void> {
-    refresh(monoNs());
-    // An RTC read can be slow (I2C); never stack drift checks behind each other.
-    if (checkingDrift) return;
-    checkingDrift = true;
+    const mono = monoNs();
+    // A stall (suspend, a frozen process): the crystal ran unobserved; check the RTC again.
+    if (lastTickNs !== undefined && mono - lastTickNs > BigInt(3 * tickIntervalMs) * 1_000_000n)
+      rtcDue = true;
+    lastTickNs = mono;
+    refresh(mono);
+    if (!o.rtc || busy) return;
+    const lastRtc = newest.get("rtc");
+    const due = rtcDue || lastRtc === undefined || mono - lastRtc.monoNs >= intervalNs;
+    // While synced the RTC is read for the drift check on every tick; an anchor is kept when due.
+    if (!due && !sync?.synced) return;
+    // An RTC read can be slow (I2C, edge polling); never stack them behind each other.
+    busy = true;
     try {
-      await checkDrift();
+      const s = await sampleRtc(due);
+      if (!s) return;
+      // Without an edge (the second never ticked in time) the plain read still counts, ±500 ms.
+      if (due) {
+        rtcDue = false;
+        recordRtc(s, true);
+      }
+      await checkDrift(s);
     } finally {
-      checkingDrift = false;
+      busy = false;
     }
   }
 
   async function start(): Promise<void> {
-    const reading = await readRtc();
-    // Taken after the (possibly slow, I2C) read so the anchor pairs the RTC's value with its moment.
-    const mono = monoNs();
-    if (reading?.valid && reading.wallMs !== undefined) {
-      rtcOffsetMs = reading.wallMs - wallMs();
-      record("rtc", mono, reading.wallMs, RTC_UNCERTAINTY_MS);
+    const s = await sampleRtc(false);
+    if (s?.reading.valid && s.wallMs !== undefined) {
+      rtcOffsetMs = Math.round(s.wallMs - wallMs());
+      recordRtc(s, false);
     } else {
-      if (reading)
+      if (s)
         log.warn(
-          { rtc: o.rtc?.description, osf: reading.osf },
-          `RTC not used as an anchor: ${reading.problem}`,
+          { rtc: o.rtc?.description, osf: s.reading.osf },
+          `RTC not used as an anchor: ${s.reading.problem}`,
         );
-      record("system", mono, wallMs(), SYSTEM_UNCERTAINTY_MS);
+      record({ source: "system", monoNs: monoNs(), wallMs: wallMs(), uncertaintyMs: SYSTEM_UNCERTAINTY_MS });
     }
-    await tick();
-    stopTicks = scheduler(() => void tick(), o.tickIntervalMs ?? 10_000);
+    refresh(monoNs());
+    stopTicks = scheduler(() => void tick(), tickIntervalMs);
   }
 
   function status(): ClockStatus {
     const mono = monoNs();
-    const best = bestAnchor(anchorsFor(bootId));
     const [ntp, rtc] = [newest.get("ntp"), newest.get("rtc")];
     const lastGood = ntp && rtc ? (ntp.monoNs > rtc.monoNs ? ntp : rtc) : (ntp ?? rtc);
     const tq = now().tq;
+    const raw = entry(bootId).raw;
+    const rate = crystalRate(
+      raw.filter(isEdgeAnchor),
+      raw.filter((a) => a.source === "rtc-set").map((a) => a.monoNs),
+    );
+    const bound = boundMs();
     return {
-      source: best?.source ?? "none",
+      source: (["ntp", "rtc", "system"] as const).find((x) => newest.has(x)) ?? "none",
       quality: tq,
       synced: sync?.synced ?? false,
-      estimatedErrorMs: sync?.synced ? sync.estimatedErrorMs : tq === "rtc" ? RTC_UNCERTAINTY_MS : undefined,
+      estimatedErrorMs: bound >= SYSTEM_UNCERTAINTY_MS ? undefined : bound,
       rtcOffsetMs,
       lastGoodAnchorAgeS: lastGood ? Number(mono - lastGood.monoNs) / 1e9 : undefined,
       rtcPath,
       bootId,
+      crystalPpm: rate.ppm < CRYSTAL_PPM ? rate.ratePpm : undefined,
+      anchors: raw.length,
     };
   }
 
   return {
     bootId,
     now,
-    publishStamp: (stamp) => publishStamp(stamp, anchorsFor(stamp.bootId), bootId),
+    boundMs,
+    publishStamp: (stamp) => {
+      const e = entry(stamp.bootId);
+      return publishStamp(stamp, e.raw, bootId, e.effective);
+    },
+    anchors: () => entry(bootId).effective,
+    anchorsVersion: () => version,
     status,
     start,
     tick,

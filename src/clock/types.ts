@@ -18,7 +18,8 @@ export interface Stamp {
   tq: Exclude<TimeQuality, "corrected">;
 }
 
-export type AnchorSource = "ntp" | "rtc" | "system";
+/** "rtc-set" marks the moment the clock wrote the RTC: its offset jumps there (bounds.ts). */
+export type AnchorSource = "ntp" | "rtc" | "system" | "rtc-set";
 
 /** Anchor ties a monotonic instant of one boot to a wall time from a source. */
 export interface Anchor {
@@ -26,7 +27,10 @@ export interface Anchor {
   monoNs: bigint;
   wallMs: number;
   source: AnchorSource;
+  /** ntp: the kernel's error estimate; rtc: how well the RTC's tick instant is known (bounds.ts). */
   uncertaintyMs: number;
+  /** rtc: the RTC's stated rate at its temperature, ppm. Not persisted; absent = RTC_PPM_WIDE. */
+  ppm?: number;
 }
 
 /** AnchorStore persists anchors (the queue database implements it). */
@@ -40,6 +44,8 @@ export interface AnchorStore {
 export interface PublishStamp {
   wallMs: number;
   tq: TimeQuality;
+  /** Error bound of wallMs, ms: the true time is within wallMs ± errMs (published as te_ms). */
+  errMs: number;
   /** Set when the stamp could not be corrected, e.g. "earlier boot, never anchored". */
   note?: string;
 }

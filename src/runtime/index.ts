@@ -28,6 +28,7 @@ import type { Logger } from "../log/index.ts";
 import { createPublisher } from "../publish/index.ts";
 import { openQueue } from "../queue/index.ts";
 import { createNotifier, startWatchdog, statusLine } from "../system/index.ts";
+import { startClockMessages } from "./clock-message.ts";
 import { Sampler } from "./sampler.ts";
 import type { RuntimeStatus } from "./status.ts";
 
@@ -98,6 +99,14 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
     monoMs,
   });
   publisher.start();
+  const clockMessages = startClockMessages({
+    clock,
+    prefix: config.mqtt.topic_prefix,
+    deviceId: config.device.id,
+    connected: () => publisher.stats().connected,
+    send: (topic, payload, options) => publisher.send(topic, payload, options),
+    log: component("clock"),
+  });
 
   const sampler = new Sampler({
     sensors: config.sensor,
@@ -167,6 +176,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
     await sampler.stop();
     await ingest?.stop();
     await health?.stop();
+    clockMessages.stop();
     await publisher.stop(0);
     clock.stop();
     await queue.close();
@@ -216,6 +226,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
         await stopSampling();
         for (const stop of stops) await stop();
         await queue.flush();
+        clockMessages.stop();
         const result = await publisher.stop(config.shutdown_timeout_s * 1000);
         await health?.stop();
         clock.stop();

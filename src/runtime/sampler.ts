@@ -1,6 +1,9 @@
 /**
  * Sampler runs every configured sensor on its own interval, turns each Sample into a Reading
- * stamped by the clock at the moment of the read, and hands it to capture. A failing sensor is
+ * stamped by the clock at the moment of measurement, and hands it to capture. The clock is read
+ * before and after each read(); the driver's stampAt (sensors/types.ts) says which moment counts:
+ * before it, its midpoint (conversions: DS18B20 ~750 ms, BME280, SHT3x, ADS1115), or after it
+ * (pulse counts). A failing sensor is
  * counted, logged when its state changes (not on every failure) and retried; the others go on.
  */
 import type { Stamp } from "../clock/types.ts";
@@ -8,7 +11,7 @@ import type { SensorConfig } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { CaptureResult, FieldValue, Reading } from "../queue/types.ts";
-import { findDriver, type Sample, type Sensor, type SensorContext } from "../sensors/index.ts";
+import { findDriver, type Sample, type Sensor, type SensorContext, type StampAt } from "../sensors/index.ts";
 import type { SensorStats } from "./status.ts";
 
 export interface SamplerOptions {
@@ -42,6 +45,16 @@ export function toReadings(config: SensorConfig, samples: Sample[], stamp: Stamp
     values: scaleValues(s.values, config.scale, config.offset),
     ...(s.anomaly ? { anomaly: true } : {}),
   }));
+}
+
+/** The stamp of a measurement from the clock readings before and after read() (module comment). */
+export function measurementStamp(at: StampAt, before: Stamp, after: () => Stamp): Stamp {
+  if (at === "start") return before;
+  const end = after();
+  if (at === "end" || end.bootId !== before.bootId) return end;
+  // Monotonic midpoint; the wall time follows the start stamp's (one quality per stamp).
+  const half = (end.monoNs - before.monoNs) / 2n;
+  return { ...before, monoNs: before.monoNs + half, wallMs: before.wallMs + Number(half) / 1e6 };
 }
 
 interface Slot {
@@ -131,8 +144,10 @@ export class Sampler {
         if (!driver) throw new Error(`unknown driver "${slot.config.driver}"`);
         slot.sensor = await driver.open(slot.config as never, this.options.ctx);
       }
+      const before = this.options.now();
       const samples = await slot.sensor.read();
-      const readings = toReadings(slot.config, samples, this.options.now());
+      const stamp = measurementStamp(slot.sensor.stampAt ?? "start", before, this.options.now);
+      const readings = toReadings(slot.config, samples, stamp);
       for (const reading of readings) {
         const result = this.options.capture(reading);
         if (!result.ok) log.warn({ sensor: slot.config.name, reason: result.detail }, "reading refused");

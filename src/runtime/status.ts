@@ -2,8 +2,10 @@
  * RuntimeStatus is the live view that health, metrics, sd_notify STATUS and the `status` command
  * read. Each part reports a snapshot; none of them depends on the health code.
  */
-import type { AnchorSource, TimeQuality } from "../clock/types.ts";
+import type { ClockStatus } from "../clock/index.ts";
 import type { QueueStats } from "../queue/types.ts";
+
+export type { ClockStatus };
 
 export interface PublisherStats {
   connected: boolean;
@@ -27,19 +29,6 @@ export interface SensorStats {
   /** Monotonic seconds since the last successful read; undefined if none yet. */
   lastSuccessAgeS: number | undefined;
   lastError: string | undefined;
-}
-
-export interface ClockStatus {
-  source: AnchorSource | "none";
-  quality: Exclude<TimeQuality, "corrected">;
-  synced: boolean;
-  estimatedErrorMs: number | undefined;
-  /** RTC minus system clock, ms; undefined without a readable RTC. */
-  rtcOffsetMs: number | undefined;
-  /** Seconds since the last ntp/rtc anchor; undefined if none this boot. */
-  lastGoodAnchorAgeS: number | undefined;
-  rtcPath: "kernel" | "i2c" | "none";
-  bootId: string;
 }
 
 export interface RuntimeStatus {

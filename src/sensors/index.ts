@@ -1,2 +1,2 @@
 export { driverNames, findDriver } from "./registry.ts";
-export type { FieldValue, Sample, Sensor, SensorContext, SensorDriver } from "./types.ts";
+export type { FieldValue, Sample, Sensor, SensorContext, SensorDriver, StampAt } from "./types.ts";

@@ -16,8 +16,20 @@ export interface Sample {
   anomaly?: boolean;
 }
 
+/**
+ * When within a read() the quantity was measured, so the sampler stamps that moment (the clock
+ * is read before and after the read):
+ *   start    — read() samples at once (a GPIO level, a register that holds the latest value);
+ *   midpoint — read() triggers a conversion and waits for it (DS18B20 ~750 ms, BME280, SHT3x,
+ *              ADS1115 single-shot): the value integrates over the conversion, centred mid-read;
+ *   end      — read() reports what accumulated up to now (pulse counts).
+ */
+export type StampAt = "start" | "midpoint" | "end";
+
 /** Sensor is an opened device. read() may reject with a typed error; the sampler keeps going. */
 export interface Sensor {
+  /** When the measurement happens within read() (default "start"). */
+  readonly stampAt?: StampAt;
   read(): Promise<Sample[]>;
   close(): Promise<void>;
 }

@@ -59,7 +59,7 @@ async function runPublisher(url: string, queue: Queue, n: number, maxInflight: n
     mqtt: configSchema.parse({ device: { id: DEVICE }, mqtt: { url, max_inflight: maxInflight } }).mqtt,
     deviceId: DEVICE,
     queue,
-    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq }),
+    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq, errMs: 0 }),
   });
   const t0 = performance.now();
   publisher.start();
@@ -72,7 +72,7 @@ async function runPublisher(url: string, queue: Queue, n: number, maxInflight: n
 async function runRaw(url: string, rows: QueuedReading[]): Promise<number> {
   const payloads = rows.map((r) => ({
     topic: streamTopic("fieldrelay", DEVICE, r.stream),
-    payload: encodeEnvelope(buildEnvelope(r, DEVICE, { wallMs: r.wallMs, tq: r.tq })),
+    payload: encodeEnvelope(buildEnvelope(r, DEVICE, { wallMs: r.wallMs, tq: r.tq, errMs: 0 })),
   }));
   const t0 = performance.now();
   const client = await connectAsync(url, { clientId: "bench-raw", reconnectPeriod: 0, clean: true });

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { EARLIER_BOOT_NOTE } from "../../src/clock/anchors.ts";
+import { EARLIER_BOOT_NOTE, SYSTEM_UNCERTAINTY_MS } from "../../src/clock/anchors.ts";
 import { createClock } from "../../src/clock/clock.ts";
 import { Ds3231Model } from "../../src/clock/rtc/model.ts";
 import { linuxI2cOpener } from "../../src/clock/rtc/open-bus.ts";
@@ -216,6 +216,7 @@ describe("Clock scenarios on a fake device", () => {
       expect(second.clock.publishStamp(s)).toEqual({
         wallMs: s.wallMs,
         tq: "unsynced",
+        errMs: SYSTEM_UNCERTAINTY_MS,
         note: EARLIER_BOOT_NOTE,
       });
     for (const s of newBoot) {
@@ -242,5 +243,38 @@ describe("Clock scenarios on a fake device", () => {
       expect(p.tq).toBe("corrected");
       expect(Math.abs(p.wallMs - truthOld[i]!)).toBeLessThan(50);
     });
+  });
+
+  it("sync lost, then regained with a +30 s step: a reading a minute before resync is corrected from the nearby anchor", async () => {
+    const d = device();
+    let sync = { synced: true, estimatedErrorMs: 5 as number | undefined };
+    const clock = createClock({
+      root: d.root,
+      syncSource: { name: "test", read: () => sync },
+      anchors: new MemoryAnchors(),
+      log: silentLogger(),
+      monoNs: () => d.monoNs,
+      wallMs: d.wallMs,
+      scheduler: () => () => {},
+      sleep: async (ms) => d.advanceS(ms / 1000),
+      anchorIntervalS: 100_000,
+      maxDriftMs: 2000,
+    });
+    // The first sync put the system clock 30 s behind the truth (a bad server), claiming ±5 ms.
+    d.wallOffsetMs = -30_000;
+    await clock.start();
+    sync = { synced: false, estimatedErrorMs: undefined };
+    d.advanceS(9 * 3600);
+    clock.now();
+    const reading = clock.now();
+    d.advanceS(60);
+    // A good server steps the clock +30 s; right after a step the kernel states a wider error.
+    d.wallOffsetMs = 0;
+    sync = { synced: true, estimatedErrorMs: 20 };
+    clock.now();
+    const p = clock.publishStamp(reading);
+    expect(p.tq).toBe("corrected");
+    expect(Math.abs(p.wallMs - d.truthMs(reading.monoNs))).toBeLessThan(50);
+    expect(Math.abs(p.wallMs - d.truthMs(reading.monoNs))).toBeLessThanOrEqual(p.errMs);
   });
 });

@@ -105,7 +105,7 @@ function harness(
     mqtt: mqttConfig({ min_backoff_s: 0.1, max_backoff_s: 1, ...mqtt }),
     deviceId: DEVICE,
     queue,
-    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq }),
+    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq, errMs: 0 }),
     log: createLogger({ level: "debug", destination: { write: (s: string) => logs.push(JSON.parse(s)) } }),
     random: () => 0.5,
     monoMs: scheduler.monoMs,

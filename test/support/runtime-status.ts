@@ -65,6 +65,8 @@ export function fakeStatus(o: StatusOverrides = {}): RuntimeStatus {
       lastGoodAnchorAgeS: 30,
       rtcPath: "kernel",
       bootId: "5b1e4c2a-0000-4000-8000-000000000001",
+      crystalPpm: 41.5,
+      anchors: 12,
       ...o.clock,
     },
     samplerProgressMonoMs: o.samplerProgressMonoMs ?? NOW_MONO_MS - 200,

@@ -107,29 +107,49 @@ describe("Message envelope", () => {
   const row = { ...reading({ values: { temperature_c: 21.5, door: true } }), seq: 42 };
 
   it("carries seq, device, stream, an ISO-8601 UTC time with ms, quality and values", () => {
-    const env = buildEnvelope(row, "pi-7", { wallMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), tq: "corrected" });
+    const env = buildEnvelope(row, "pi-7", {
+      wallMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+      tq: "corrected",
+      errMs: 11.2,
+    });
     expect(env).toEqual({
       seq: 42,
       device: "pi-7",
       stream: "env",
       ts: "2026-01-02T03:04:05.006Z",
       tq: "corrected",
+      te_ms: 12,
       values: { temperature_c: 21.5, door: true },
     });
     expect(JSON.parse(encodeEnvelope(env))).toEqual(env);
   });
 
   it("adds anomaly only when true and time_note only when the stamp has a note", () => {
-    const plain = buildEnvelope({ ...row, anomaly: false }, "d", { wallMs: 0, tq: "ntp" });
+    const plain = buildEnvelope({ ...row, anomaly: false }, "d", { wallMs: 0, tq: "ntp", errMs: 5 });
     expect("anomaly" in plain).toBe(false);
     expect("time_note" in plain).toBe(false);
     const flagged = buildEnvelope({ ...row, anomaly: true }, "d", {
       wallMs: 0,
       tq: "unsynced",
+      errMs: 1e9,
       note: "earlier boot, never anchored",
     });
     expect(flagged.anomaly).toBe(true);
     expect(flagged.time_note).toBe("earlier boot, never anchored");
+  });
+
+  it("carries boot and mono_ms only while the time can still improve (unsynced, rtc)", () => {
+    const r = { ...row, bootId: "b00t", monoNs: 1_234_567_891n };
+    for (const tq of ["unsynced", "rtc"] as const)
+      expect(buildEnvelope(r, "d", { wallMs: 0, tq, errMs: 900.2 })).toMatchObject({
+        te_ms: 901,
+        boot: "b00t",
+        mono_ms: 1234.567,
+      });
+    for (const tq of ["ntp", "corrected"] as const) {
+      const env = buildEnvelope(r, "d", { wallMs: 0, tq, errMs: 3 });
+      expect("boot" in env || "mono_ms" in env).toBe(false);
+    }
   });
 
   it("puts readings under <prefix>/<device>/<stream> and status under <prefix>/<device>/status", () => {

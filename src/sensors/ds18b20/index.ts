@@ -61,6 +61,7 @@ export const ds18b20: SensorDriver<typeof options> = {
     const device = `ds18b20 ${choice.id}`;
     const path = join(dir, choice.id, config.file);
     return {
+      stampAt: "midpoint",
       async read() {
         let text: string;
         try {

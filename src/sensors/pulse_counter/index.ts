@@ -40,6 +40,7 @@ export function createPulseCounter(
         (events, lost) => accumulator.add(events, lost),
       );
       return {
+        stampAt: "end",
         async read() {
           return [{ values: { ...accumulator.take(ctx.monoMs()) } }];
         },

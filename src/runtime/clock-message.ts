@@ -1,0 +1,53 @@
+/**
+ * Publishes this boot's clock message (contract 2, src/wire/clock.ts): retained at QoS 1 on
+ * `<prefix>/<device>/clock/<boot_id>`, carrying every anchor the clock keeps for the boot, each
+ * time they change (checked every few seconds; anchors change about every clock.anchor_interval_s
+ * and at once when NTP syncs). Retained, so a consumer that connects later — the fleet sink after
+ * an outage — still gets the newest. A failed send is retried on the next check; nothing is queued
+ * on disk: the next message supersedes it anyway.
+ */
+import type { Clock } from "../clock/index.ts";
+import { describeError } from "../errors/index.ts";
+import type { Logger } from "../log/index.ts";
+import { CLOCK_MESSAGE_VERSION, clockTopic, encodeClockMessage } from "../wire/index.ts";
+
+export interface ClockMessageOptions {
+  clock: Pick<Clock, "bootId" | "anchors" | "anchorsVersion">;
+  prefix: string;
+  deviceId: string;
+  connected: () => boolean;
+  send: (topic: string, payload: string, options: { qos: 1; retain: true }) => Promise<void>;
+  log: Logger;
+  /** How often to look for changed anchors, ms (default 5 000). */
+  checkIntervalMs?: number;
+}
+
+/** Start publishing; returns a function that stops it. `check` is exposed for tests. */
+export function startClockMessages(o: ClockMessageOptions): { stop: () => void; check: () => Promise<void> } {
+  const topic = clockTopic(o.prefix, o.deviceId, o.clock.bootId);
+  let published = -1;
+  let sending = false;
+  async function check(): Promise<void> {
+    const version = o.clock.anchorsVersion();
+    if (sending || version === published || !o.connected()) return;
+    const anchors = o.clock.anchors();
+    if (anchors.length === 0) return;
+    sending = true;
+    try {
+      await o.send(
+        topic,
+        encodeClockMessage({ v: CLOCK_MESSAGE_VERSION, device: o.deviceId, boot: o.clock.bootId, anchors }),
+        { qos: 1, retain: true },
+      );
+      published = version;
+      o.log.debug({ topic, anchors: anchors.length }, "clock message published");
+    } catch (error) {
+      o.log.debug({ topic, err: describeError(error) }, "clock message not published; retrying");
+    } finally {
+      sending = false;
+    }
+  }
+  const timer = setInterval(() => void check(), o.checkIntervalMs ?? 5000);
+  timer.unref?.();
+  return { stop: () => clearInterval(timer), check };
+}
