@@ -47,7 +47,10 @@ interface OpenGroup<T extends BatchItem> {
   openedMs: number;
 }
 
-/** Held readings beyond which open groups are closed regardless of their size (bounds RAM). */
+/**
+ * Readings in open groups beyond which the oldest group is closed whatever its size, so many
+ * streams cannot hold unbounded RAM. The publisher also stops taking from the queue at this many held.
+ */
 export function holdCap(limits: BatchLimits): number {
   return Math.max(4 * limits.maxReadings, 10_000);
 }
@@ -56,6 +59,8 @@ export class Batcher<T extends BatchItem> {
   private readonly open = new Map<string, OpenGroup<T>>();
   private readonly ready: T[][] = [];
   private heldCount = 0;
+  /** Readings in open groups (the rest of heldCount is in ready ones). */
+  private openCount = 0;
 
   constructor(readonly limits: BatchLimits) {}
 
@@ -87,9 +92,10 @@ export class Batcher<T extends BatchItem> {
     }
     group.items.push(item);
     group.bytes += item.bytes;
+    this.openCount++;
     if (group.items.length >= this.limits.maxReadings || group.bytes >= this.limits.maxBytes)
       this.close(group);
-    else if (this.heldCount >= holdCap(this.limits)) this.closeOldest();
+    else if (this.openCount >= holdCap(this.limits)) this.closeOldest();
   }
 
   /**
@@ -133,11 +139,13 @@ export class Batcher<T extends BatchItem> {
     this.ready.length = 0;
     this.open.clear();
     this.heldCount = 0;
+    this.openCount = 0;
     return out;
   }
 
   private close(group: OpenGroup<T>): void {
     this.open.delete(group.key);
+    this.openCount -= group.items.length;
     if (group.items.length > 0) this.ready.push(group.items);
   }
 

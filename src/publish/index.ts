@@ -5,6 +5,7 @@
  */
 
 export { backoffDelayS } from "./backoff.ts";
+export { Batcher, type BatchItem, type BatchLimits, holdCap, splitHalves } from "./batcher.ts";
 export {
   buildEnvelope,
   type Envelope,
@@ -30,6 +31,7 @@ export {
   availableTokens,
   createTokenBucket,
   msUntilToken,
+  spendTokens,
   type TokenBucket,
   takeTokens,
 } from "./token-bucket.ts";

@@ -145,6 +145,8 @@ interface Item extends BatchItem {
   reading: QueuedReading;
   envelope: Envelope;
   json: string;
+  /** The envelope's ts in ms (encodeBatch need not parse it back). */
+  wallMs: number;
 }
 
 function isSecureUrl(url: string): boolean {
@@ -500,10 +502,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function toItem(reading: QueuedReading): Item {
-    const envelope = buildEnvelope(reading, deviceId, options.stamp(reading));
+    const stamp = options.stamp(reading);
+    const envelope = buildEnvelope(reading, deviceId, stamp);
     const json = encodeEnvelope(envelope);
     const { seq, stream, qos, priority } = reading;
-    return { seq, stream, qos, priority, bytes: Buffer.byteLength(json), reading, envelope, json };
+    // Characters, not UTF-8 bytes: max_bytes is a bound on size, and counting bytes cost more than the rest.
+    return { seq, stream, qos, priority, bytes: json.length, reading, envelope, json, wallMs: stamp.wallMs };
   }
 
   /** Take readings from the queue into the batcher, publish what is full or due, arm the due timer. */
@@ -588,7 +592,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const first = items[0]!;
     const topic = streamTopic(cfg.topic_prefix, deviceId, first.stream);
     const lone = items.length === 1;
-    const payload = lone ? first.json : Buffer.from(encodeBatch(items.map((i) => i.envelope)));
+    const payload = lone
+      ? first.json
+      : Buffer.from(
+          encodeBatch(
+            items.map((i) => i.envelope),
+            { timesMs: items.map((i) => i.wallMs) },
+          ),
+        );
     spendTokens(byteBucket, Buffer.byteLength(payload) + topic.length, now);
     const publishOptions: IClientPublishOptions = { qos: first.reading.qos, retain: false };
     if (v5) {

@@ -39,6 +39,7 @@ export function isPlainObject(x: unknown): x is Record<string, unknown> {
 export function isoToMs(ts: string): number | undefined {
   if (!ISO_MS.test(ts)) return undefined;
   const ms = Date.parse(ts);
+  // Date.parse may roll an impossible date (Feb 30) over; writing it back catches that.
   return Number.isFinite(ms) && new Date(ms).toISOString() === ts ? ms : undefined;
 }
 

@@ -69,7 +69,7 @@ async function runPublisher(url: string, queue: Queue, n: number, maxInflight: n
   return seconds;
 }
 
-async function runRaw(url: string, rows: QueuedReading[]): Promise<number> {
+export async function runRaw(url: string, rows: QueuedReading[]): Promise<number> {
   const payloads = rows.map((r) => ({
     topic: streamTopic("fieldrelay", DEVICE, r.stream),
     payload: encodeEnvelope(buildEnvelope(r, DEVICE, { wallMs: r.wallMs, tq: r.tq, errMs: 0 })),

@@ -60,6 +60,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["queue", async () => (await import("./queue.ts")).runQueueBenchmarks()],
   ["drain", drainRows],
   ["sink", sinkRows],
+  ["batch", async () => (await import("./batch.ts")).batchRows()],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;

@@ -118,9 +118,19 @@ export class MosquittoBroker {
   async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const proc = this.proc;
     if (!proc || proc.exitCode !== null) return;
+    proc.kill("SIGCONT"); // a paused broker would not act on SIGTERM
     proc.kill(signal);
     await proc.exited;
     this.proc = undefined;
+  }
+
+  /** Freeze the broker (SIGSTOP): connections stay open but nothing is acked, so publishes stay inflight. */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.proc?.kill("SIGCONT");
   }
 
   async restart(): Promise<void> {

@@ -14,6 +14,7 @@ export const MOSQUITTO: Tool = { cmd: "mosquitto", pkg: "mosquitto" };
 export const QEMU_AARCH64: Tool = { cmd: "qemu-aarch64-static", pkg: "qemu-user-static" };
 export const OPENSSL: Tool = { cmd: "openssl", pkg: "openssl" };
 export const GCC: Tool = { cmd: "gcc", pkg: "gcc" };
+export const PYTHON3: Tool = { cmd: "python3", pkg: "python3" };
 export const AARCH64_LIBC: Tool = {
   cmd: "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1",
   pkg: "libc6-arm64-cross",

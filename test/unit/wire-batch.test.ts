@@ -156,3 +156,13 @@ describe("decodeReadings on malformed input", () => {
     malformed(new Uint8Array(deflateSync(Buffer.alloc(65 * 1024 * 1024, 0x20))), /zlib stream/);
   });
 });
+
+describe("encodeBatch with the times given (the publisher's fast path)", () => {
+  it("encodes exactly what parsing ts would, whatever the order of the readings", () => {
+    const readings = profileReadings("sensor", 50, { time: "unsynced" });
+    const shuffled = [...readings].reverse();
+    const timesMs = shuffled.map((r) => Date.parse(r.ts));
+    expect(decodeReadings(encodeBatch(shuffled, { timesMs }))).toEqual(readings);
+    expect(() => encodeBatch(shuffled, { timesMs: timesMs.slice(1) })).toThrow(WireFormatError);
+  });
+});
