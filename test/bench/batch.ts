@@ -68,7 +68,7 @@ async function drain(url: string, queue: Queue, n: number, batch: boolean): Prom
     mqtt: configSchema.parse({ device: { id: DEVICE }, mqtt: { url, batch: { enabled: batch } } }).mqtt,
     deviceId: DEVICE,
     queue,
-    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq }),
+    stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq, errMs: 0 }),
   });
   const t0 = performance.now();
   publisher.start();

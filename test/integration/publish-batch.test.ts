@@ -71,7 +71,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
   }
 }
 
-const stamp = (r: QueuedReading) => ({ wallMs: r.wallMs, tq: r.tq });
+const stamp = (r: QueuedReading) => ({ wallMs: r.wallMs, tq: r.tq, errMs: 0 });
 /** The envelope the publisher sends for a reading: what the decoded reading must equal exactly. */
 const expected = (r: QueuedReading) => buildEnvelope(r, DEVICE, stamp(r));
 

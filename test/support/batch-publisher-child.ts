@@ -18,7 +18,7 @@ const publisher = createPublisher({
   mqtt,
   deviceId: "pi-7",
   queue,
-  stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq }),
+  stamp: (r) => ({ wallMs: r.wallMs, tq: r.tq, errMs: 0 }),
 });
 publisher.start();
 const timer = setInterval(() => {

@@ -97,7 +97,7 @@ describe("batch format round trip", () => {
       qos: 1,
       values: { temperature_c: 21.5 },
     };
-    const envelope = buildEnvelope(queued, "pi-7", { wallMs: queued.wallMs, tq: "ntp" });
+    const envelope = buildEnvelope(queued, "pi-7", { wallMs: queued.wallMs, tq: "ntp", errMs: 0 });
     const payload = new TextEncoder().encode(encodeEnvelope(envelope));
     expect(decodeReadings(payload)).toEqual([envelope]);
     expect(decodeReadings(payload, "application/json")).toEqual([envelope]);
