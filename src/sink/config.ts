@@ -54,7 +54,8 @@ export const sinkConfigSchema = z.strictObject({
       username: z.string().min(1).optional(),
       password: z.string().min(1).optional(),
       client_id: z.string().min(1).max(256).default(`fieldrelay-sink-${hostname()}`),
-      share_group: topicLevel("share group").default("fieldrelay-sink"),
+      /** "" subscribes without sharing: every sink takes every reading (see README "Scale"). */
+      share_group: z.union([z.literal(""), topicLevel("share group")]).default("fieldrelay-sink"),
       session_expiry_s: int(0, 4294967295).default(7 * 24 * 3600),
       keepalive_s: int(5, 3600).default(30),
       reconnect_s: z.number().min(0.1).max(3600).default(2),

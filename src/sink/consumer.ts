@@ -5,6 +5,7 @@
  *
  * Subscriptions:
  *   $share/<group>/<prefix>/+/+    readings and status, shared: the sinks of a group split the load
+ *                                  (share_group "": <prefix>/+/+, every sink takes every message)
  *   <prefix>/+/clock/+             clock messages, NOT shared (retain handling 1): every sink gets
  *                                  each boot's retained message once, which a shared subscription
  *                                  never delivers; applying one twice changes nothing.
@@ -126,7 +127,8 @@ export function startConsumer(options: ConsumerOptions): Consumer {
   };
   let corked = false;
 
-  const shared = `$share/${m.share_group}/${m.topic_prefix}/+/+`;
+  const readings = `${m.topic_prefix}/+/+`;
+  const shared = m.share_group === "" ? readings : `$share/${m.share_group}/${readings}`;
   const clock = `${m.topic_prefix}/+/clock/+`;
   client.on("connect", (connack) => {
     stats.connected = true;

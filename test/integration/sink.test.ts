@@ -370,6 +370,19 @@ describe.skipIf(skip)("fieldrelay sink (mosquitto + PostgreSQL)", () => {
     expect(a.status().consumer.received).toBeGreaterThan(0);
     expect(b.status().consumer.received).toBeGreaterThan(0);
   });
+
+  it('an unshared sink (share_group "") gets what was published while it reconnected after a broker restart', async () => {
+    // mosquitto 2.0 restores a persistent session's plain subscriptions after its restart, but not
+    // its $share ones: this is the configuration that loses nothing on mosquitto (README "Scale").
+    const prefix = fresh();
+    const s = await sink({ mqtt: { share_group: "", reconnect_s: 2 } }, "unshared");
+    await broker.stop("SIGTERM");
+    await broker.start();
+    await until(() => publisher.connected, "publisher back");
+    for (let seq = 1; seq <= 10; seq++) await publish(`${prefix}/pi-10/env`, envelope("pi-10", seq));
+    expect(s.status().consumer.connected).toBe(false); // published before the sink was back
+    await until(async () => (await count()) === 10, "all 10 after the sink reconnected");
+  });
 });
 
 describe.skipIf(skip)("fieldrelay sink command", () => {
