@@ -118,7 +118,7 @@ export function createWriter(options: WriterOptions): Writer {
     return queue.splice(0, count);
   }
 
-  function committed(batch: Pending[], result: BatchResult, startedMs: number): void {
+  function committed(batch: Pending[], result: BatchResult): void {
     const now = nowMs();
     s.commits += 1;
     s.messages += batch.length;
@@ -137,14 +137,12 @@ export function createWriter(options: WriterOptions): Writer {
       batch.map((p) => now - p.receivedMs),
       result,
     );
-    void startedMs;
   }
 
   async function writeAlone(batch: Pending[]): Promise<void> {
     for (const p of batch) {
-      const started = nowMs();
       try {
-        committed([p], await store.writeBatch([p.work]), started);
+        committed([p], await store.writeBatch([p.work]));
       } catch (error) {
         if (!isDataError(error)) throw error;
         s.refusedByDatabase += 1;
@@ -159,7 +157,7 @@ export function createWriter(options: WriterOptions): Writer {
           dead: "refused-by-database",
           reason: describeError(error),
         };
-        committed([p], await store.writeBatch([dead]), started);
+        committed([p], await store.writeBatch([dead]));
       }
     }
   }
@@ -168,10 +166,9 @@ export function createWriter(options: WriterOptions): Writer {
     if (committing || stopped || queue.length === 0) return;
     const batch = take();
     const run = (async () => {
-      const started = nowMs();
       try {
         try {
-          committed(batch, await store.writeBatch(batch.map((p) => p.work)), started);
+          committed(batch, await store.writeBatch(batch.map((p) => p.work)));
         } catch (error) {
           if (!isDataError(error)) throw error;
           await writeAlone(batch);

@@ -197,6 +197,14 @@ describe.skipIf(skip)("fieldrelay sink (mosquitto + PostgreSQL)", () => {
     await blocker.unsafe(`LOCK TABLE ${table} IN EXCLUSIVE MODE`);
     await publish(`${prefix}/pi-3/env`, envelope("pi-3", 1));
     await until(() => first.status().consumer.received === 1, "received");
+    // The sink's INSERT is in its transaction, waiting for the lock.
+    await until(
+      async () =>
+        Number(
+          (await db.unsafe(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`))[0].n,
+        ) > 0,
+      "the INSERT waiting on the lock",
+    );
     proxy.cut(true); // the network fails while the transaction waits
     await blocker`COMMIT`;
     blocker.release();

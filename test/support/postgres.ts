@@ -135,7 +135,7 @@ export class PostgresCluster {
       await waitForPort(this.port, 20_000);
       // The port opens before recovery ends; ask until the server accepts queries.
       for (let i = 0; ; i++) {
-        if (this.psql("fieldrelay_probe", "SELECT 1", "postgres").exitCode === 0) break;
+        if (this.psql("SELECT 1", "postgres").exitCode === 0) break;
         if (i > 200) throw new Error("server accepts connections but not queries");
         await Bun.sleep(50);
       }
@@ -144,7 +144,7 @@ export class PostgresCluster {
     }
   }
 
-  private psql(_tag: string, sql: string, database = "fieldrelay") {
+  private psql(sql: string, database = "fieldrelay") {
     return Bun.spawnSync(
       PostgresCluster.asOwner([
         "psql",
@@ -170,7 +170,7 @@ export class PostgresCluster {
 
   /** Run SQL through psql on the private socket (trust auth): for setup and assertions. */
   query(sql: string, database = "fieldrelay"): string {
-    const r = this.psql("query", sql, database);
+    const r = this.psql(sql, database);
     if (r.exitCode !== 0) throw new Error(`psql failed: ${r.stderr.toString()}`);
     return r.stdout.toString().trim();
   }
