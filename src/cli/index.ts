@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { describeError, ExitCode, FieldrelayError } from "../errors/index.ts";
 import { checkConfigCommand } from "./commands/check-config.ts";
+import { clockCommand } from "./commands/clock.ts";
 import { gpioCommand } from "./commands/gpio.ts";
 import { i2cCommand } from "./commands/i2c.ts";
 import { queueCommand } from "./commands/queue.ts";
@@ -40,6 +41,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   checkConfigCommand(program, io, setExit);
   runCommand(program, io, setExit);
   rtcCommand(program, io, setExit);
+  clockCommand(program, io, setExit);
   statusCommand(program, io, setExit);
   queueCommand(program, io, setExit);
   sensorCommand(program, io, setExit);

@@ -37,6 +37,26 @@ export const EARLIER_BOOT_NOTE = "earlier boot, never anchored";
 /** Monotonic ns as the ms the wire carries. */
 export const nsToMs = (ns: bigint) => Number(ns / 1000n) / 1000;
 
+/** How many anchors on each side of a stamp the device weighs (see nearestAnchors). */
+export const NEAREST_PER_SIDE = 8;
+
+/**
+ * The anchors around monoMs in a list sorted by mono: NEAREST_PER_SIDE on each side. The
+ * intersection over a subset still contains the true time, so the bound stays honest; far
+ * anchors almost never bind, and this keeps a stamp O(log n) instead of O(n) for 256 anchors.
+ */
+export function nearestAnchors(sorted: readonly WireAnchor[], monoMs: number): readonly WireAnchor[] {
+  if (sorted.length <= 2 * NEAREST_PER_SIDE) return sorted;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.mono_ms < monoMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted.slice(Math.max(0, lo - NEAREST_PER_SIDE), lo + NEAREST_PER_SIDE);
+}
+
 /** The error the kernel stated for an ntp stamp: that of the newest ntp anchor at or before it. */
 export function ntpErrorAt(monoNs: bigint, anchors: readonly Anchor[]): number {
   let at: Anchor | undefined;
@@ -57,7 +77,8 @@ export function publishStamp(
 ): PublishStamp {
   const own = anchors.filter((a) => a.bootId === stamp.bootId);
   if (stamp.tq === "ntp") return { wallMs: stamp.wallMs, tq: "ntp", errMs: ntpErrorAt(stamp.monoNs, own) };
-  const e = bestEstimate(nsToMs(stamp.monoNs), effective ?? effectiveAnchors(own));
+  const m = nsToMs(stamp.monoNs);
+  const e = bestEstimate(m, nearestAnchors(effective ?? effectiveAnchors(own), m));
   if (e) {
     const corrected = stamp.tq === "unsynced" || own.some((a) => a.source === "ntp");
     return { wallMs: e.wallMs, tq: corrected ? "corrected" : "rtc", errMs: e.errMs };

@@ -35,7 +35,8 @@
  * time, first a plain (not edge-captured) rtc anchor when an edge-captured one exists, else the
  * inner anchor whose neighbours are closest together (so the kept ones stay evenly spread over
  * the boot). It never drops the first or last of a source, an rtc-set marker, or an rtc anchor
- * taken within a minute of an ntp anchor (that pair is NTP checking the RTC).
+ * next to an ntp anchor or an rtc-set marker (where NTP checks the RTC; ntp anchors between
+ * them can go, which frees them in turn).
  */
 import type { WireAnchor } from "../wire/index.ts";
 import type { Anchor } from "./types.ts";
@@ -192,17 +193,13 @@ export function effectiveAnchors(raw: readonly Anchor[]): WireAnchor[] {
 }
 
 export const MAX_ANCHORS_PER_BOOT = 256;
-const MINUTE_NS = 60_000_000_000n;
 
 /** compactAnchors returns `raw` thinned to at most `max` anchors (module comment). */
 export function compactAnchors(raw: readonly Anchor[], max = MAX_ANCHORS_PER_BOOT): Anchor[] {
   const list = [...raw].sort((a, b) => (a.monoNs < b.monoNs ? -1 : a.monoNs > b.monoNs ? 1 : 0));
-  const nearNtp = (i: number) =>
-    [list[i - 1], list[i + 1]].some(
-      (n) =>
-        n?.source === "ntp" &&
-        (n.monoNs > list[i]!.monoNs ? n.monoNs - list[i]!.monoNs : list[i]!.monoNs - n.monoNs) < MINUTE_NS,
-    );
+  // An rtc anchor next to an ntp anchor or an RTC write ends a chain: NTP checks the RTC there.
+  const chainEnd = (i: number) =>
+    [list[i - 1], list[i + 1]].some((n) => n?.source === "ntp" || n?.source === "rtc-set");
   while (list.length > max) {
     const plain = list.findIndex((a) => a.source === "rtc" && !isEdgeAnchor(a));
     if (plain >= 0 && list.some(isEdgeAnchor)) {
@@ -221,7 +218,7 @@ export function compactAnchors(raw: readonly Anchor[], max = MAX_ANCHORS_PER_BOO
     let bestGap = 0n;
     for (let i = 1; i < list.length - 1; i++) {
       const a = list[i]!;
-      if (a.source === "rtc-set" || ends.has(a) || (a.source === "rtc" && nearNtp(i))) continue;
+      if (a.source === "rtc-set" || ends.has(a) || (a.source === "rtc" && chainEnd(i))) continue;
       const gap = list[i + 1]!.monoNs - list[i - 1]!.monoNs;
       if (drop < 0 || gap < bestGap) [drop, bestGap] = [i, gap];
     }

@@ -12,7 +12,8 @@
  *     are what make offline stamps follow the RTC's ±2 ppm instead of the crystal.
  *   - "ntp" on every change to the synced state (a start-up in the synced state counts) and every
  *     anchorIntervalS while synced; when sync is lost, nothing — stamps then follow the anchors.
- *   - "rtc-set" when the clock writes the RTC (its offset jumps there).
+ *   - "rtc-set" when the clock writes the RTC, and on the kernel path whenever the clock becomes
+ *     synchronised (the kernel then writes it): the RTC's offset may jump there.
  * Anchors of the current boot are kept in memory compacted to MAX_ANCHORS_PER_BOOT (bounds.ts);
  * the AnchorStore keeps every one it is given (append-only) and is read once per boot.
  *
@@ -27,7 +28,13 @@
 import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import { bestEstimate, type WireAnchor } from "../wire/index.ts";
-import { NTP_DEFAULT_UNCERTAINTY_MS, nsToMs, publishStamp, SYSTEM_UNCERTAINTY_MS } from "./anchors.ts";
+import {
+  NTP_DEFAULT_UNCERTAINTY_MS,
+  nearestAnchors,
+  nsToMs,
+  publishStamp,
+  SYSTEM_UNCERTAINTY_MS,
+} from "./anchors.ts";
 import { monotonicNs, readBootId } from "./boot.ts";
 import {
   CRYSTAL_PPM,
@@ -86,6 +93,8 @@ export interface Clock {
   anchors(): WireAnchor[];
   /** Increases whenever anchors() may have changed. */
   anchorsVersion(): number;
+  /** Increases each time the clock becomes synchronised (readings captured before can now be fixed). */
+  syncEpoch(): number;
   status(): ClockStatus;
   /** Record the start-up anchor and begin periodic ticks. */
   start(): Promise<void>;
@@ -118,6 +127,7 @@ export function createClock(o: ClockOptions): Clock {
     return e;
   };
   let version = 0;
+  let epoch = 0;
   const newest = new Map<AnchorSource, Anchor>();
   for (const a of entry(bootId).raw) {
     const n = newest.get(a.source);
@@ -131,9 +141,24 @@ export function createClock(o: ClockOptions): Clock {
   let rtcDue = true;
   let lastTickNs: bigint | undefined;
 
+  /**
+   * A store that cannot save (disk full, read-only) must not stop capture: the anchor is kept in
+   * memory and used for this process's lifetime; the failure is logged once until a save works.
+   */
+  let saveFailing = false;
   function record(a: Omit<Anchor, "bootId">, quiet = false): Anchor {
     const anchor: Anchor = { bootId, ...a };
-    o.anchors.saveAnchor(anchor);
+    try {
+      o.anchors.saveAnchor(anchor);
+      saveFailing = false;
+    } catch (error) {
+      if (!saveFailing)
+        log.error(
+          { err: describeError(error), source: a.source },
+          "clock anchor not saved (kept in memory; a restart before the next save loses it)",
+        );
+      saveFailing = true;
+    }
     const raw = compactAnchors([...entry(bootId).raw, anchor]);
     cache.set(bootId, { raw, effective: effectiveAnchors(raw) });
     version++;
@@ -202,7 +227,14 @@ export function createClock(o: ClockOptions): Clock {
           !becameSynced,
         );
       // NTP checks the RTC as soon as it can: that bounds the RTC's offset for this boot.
-      if (becameSynced) rtcDue = true;
+      if (becameSynced) {
+        rtcDue = true;
+        epoch++;
+        // On the kernel path the kernel copies the system time to the RTC as soon as NTP syncs
+        // (and every 11 minutes after): its offset may jump here, so no bound is carried across.
+        if (o.rtc?.path === "kernel")
+          record({ source: "rtc-set", monoNs: mono, wallMs: wallMs(), uncertaintyMs: 0 }, true);
+      }
     }
     return next;
   }
@@ -213,7 +245,7 @@ export function createClock(o: ClockOptions): Clock {
     const { raw, effective } = entry(bootId);
     // The system clock may say 2000-01-01 after an offline boot: follow the anchors instead.
     if (raw.some((a) => a.source === "rtc")) {
-      const e = bestEstimate(nsToMs(mono), effective);
+      const e = bestEstimate(nsToMs(mono), nearestAnchors(effective, nsToMs(mono)));
       if (e) return { bootId, monoNs: mono, wallMs: e.wallMs, tq: "rtc" };
     }
     return { bootId, monoNs: mono, wallMs: wallMs(), tq: "unsynced" };
@@ -222,7 +254,8 @@ export function createClock(o: ClockOptions): Clock {
   function boundMs(): number {
     const mono = monoNs();
     if (refresh(mono).synced) return sync?.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS;
-    return bestEstimate(nsToMs(mono), entry(bootId).effective)?.errMs ?? SYSTEM_UNCERTAINTY_MS;
+    const m = nsToMs(mono);
+    return bestEstimate(m, nearestAnchors(entry(bootId).effective, m))?.errMs ?? SYSTEM_UNCERTAINTY_MS;
   }
 
   const edgeIo = (rtc: Rtc) => ({
@@ -374,6 +407,7 @@ export function createClock(o: ClockOptions): Clock {
     },
     anchors: () => entry(bootId).effective,
     anchorsVersion: () => version,
+    syncEpoch: () => epoch,
     status,
     start,
     tick,

@@ -25,6 +25,7 @@ export {
   type IntervalScheduler,
   intervalScheduler,
 } from "./clock.ts";
+export { type ClockReport, clockReport } from "./report.ts";
 export { Ds3231 } from "./rtc/ds3231.ts";
 export { type RtcSample, readRtcEdge, readRtcPlain } from "./rtc/edge.ts";
 export { Ds3231Model, type Ds3231ModelOptions } from "./rtc/model.ts";

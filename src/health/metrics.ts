@@ -185,7 +185,7 @@ export function createMetrics(version: string): Metrics {
   gauge("clock_synced", "1 when the kernel clock is synchronised", () => (c().synced ? 1 : 0));
   gauge(
     "clock_estimated_error_seconds",
-    "Estimated error of the wall clock, by anchor source (absent when unknown)",
+    "Error bound of a stamp taken now (te_ms of a reading), by best anchor source; grows with monotonic distance from the anchors at the stated ppm (absent when unbounded)",
     () => [[{ source: c().source }, seconds(c().estimatedErrorMs)]],
     ["source"],
   );
@@ -195,6 +195,13 @@ export function createMetrics(version: string): Metrics {
     () => [[{ rtc_path: c().rtcPath }, seconds(c().rtcOffsetMs)]],
     ["rtc_path"],
   );
+  gauge(
+    "clock_crystal_rate_ppm",
+    "CLOCK_MONOTONIC's rate against the RTC, ppm (the board's crystal; absent until measured)",
+    () => [[{ rtc_path: c().rtcPath }, c().crystalPpm]],
+    ["rtc_path"],
+  );
+  gauge("clock_anchors", "Anchors kept for this boot (bounded)", () => c().anchors);
   gauge(
     "clock_last_anchor_age_seconds",
     "Seconds since the last ntp/rtc anchor of this boot (absent before the first)",

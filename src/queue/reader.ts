@@ -5,6 +5,7 @@
  */
 import { Database } from "bun:sqlite";
 import { chownSync, existsSync, statSync } from "node:fs";
+import type { Anchor, AnchorSource } from "../clock/types.ts";
 import { QueueError } from "./errors.ts";
 import { ROW_COLUMNS, rowToReading } from "./rows.ts";
 import { SEQ_RESERVED_KEY, schemaVersion } from "./schema.ts";
@@ -34,6 +35,8 @@ export interface QueueReader {
   peek(n: number): StoredReading[];
   /** Every stored reading in seq order, streamed. */
   export(): IterableIterator<StoredReading>;
+  /** The clock's anchors of one boot, as stored (`fieldrelay clock`). */
+  anchorsFor(bootId: string): Anchor[];
   close(): void;
 }
 
@@ -69,6 +72,25 @@ export function openQueueReader(path: string): QueueReader {
     inflight: row.inflight === 1,
   });
   return {
+    anchorsFor(bootId) {
+      const rows = db
+        .query(
+          "SELECT CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, source, uncertainty_ms FROM anchors WHERE boot_id = ?",
+        )
+        .all(bootId) as Array<{
+        mono_ns: string;
+        wall_ms: number;
+        source: AnchorSource;
+        uncertainty_ms: number;
+      }>;
+      return rows.map((r) => ({
+        bootId,
+        monoNs: BigInt(r.mono_ns),
+        wallMs: r.wall_ms,
+        source: r.source,
+        uncertaintyMs: r.uncertainty_ms,
+      }));
+    },
     stats() {
       const byPriority: QueueFileStats["byPriority"] = {};
       let rows = 0;

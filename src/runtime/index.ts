@@ -106,6 +106,7 @@ export async function startRuntime({ config, log, env = process.env }: RuntimeOp
     connected: () => publisher.stats().connected,
     send: (topic, payload, options) => publisher.send(topic, payload, options),
     log: component("clock"),
+    monoMs,
   });
 
   const sampler = new Sampler({

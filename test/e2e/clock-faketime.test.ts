@@ -11,6 +11,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { openQueueReader } from "../../src/queue/index.ts";
+import { runFaketimeRestamp } from "../support/faketime-clock.ts";
 import { binaryMissing, spawn, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { FAKETIME, MOSQUITTO, missing } from "../support/tools.ts";
@@ -135,4 +136,26 @@ describe.skipIf(skip)("compiled x64 binary under libfaketime: offline boot with 
       child.kill("SIGKILL");
     }
   });
+
+  it("a consumer re-stamps readings it received unsynced from the boot's clock message (reference rule)", async () => {
+    const r = await runFaketimeRestamp();
+    expect(r.unsynced.length).toBeGreaterThanOrEqual(8);
+    for (const m of r.unsynced) {
+      // Offline at 2000-01-01: what the device believed, with an honest (huge) bound.
+      expect(new Date(m.ts).getUTCFullYear()).toBe(2000);
+      expect(m.te_ms).toBeGreaterThan(365 * 86_400_000);
+      expect(m.boot).toBe(r.clock.boot);
+      expect(typeof m.mono_ms).toBe("number");
+    }
+    for (const m of r.ntp) expect("boot" in m || "mono_ms" in m).toBe(false);
+    // The error figure depends on machine load (npm run bench clock gives the distribution);
+    // here: every re-stamped reading is inside its new bound (+1 ms for Date.now()'s resolution).
+    for (const e of r.errors) {
+      expect(e.errorMs, `seq ${e.seq}`).toBeLessThanOrEqual(e.teMs + 1);
+      expect(e.errorMs, `seq ${e.seq}`).toBeLessThan(1000);
+    }
+    console.log(
+      `re-stamp errors (ms) over ${r.errors.length} readings: max ${Math.max(...r.errors.map((e) => e.errorMs)).toFixed(2)}, bound ${Math.max(...r.errors.map((e) => e.teMs))}`,
+    );
+  }, 120_000);
 });

@@ -1,6 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { monotonicNs } from "../../src/clock/index.ts";
+import { silentLogger } from "../../src/log/index.ts";
+import { openQueue } from "../../src/queue/index.ts";
 import { run, Workspace } from "../support/fieldrelay.ts";
 
 const ws = new Workspace("fr-rtc-cli-");
@@ -80,5 +83,65 @@ describe("fieldrelay rtc", () => {
     const r = await run("source", ["rtc", "status", "--config", bad]);
     expect(r.code).toBe(65);
     expect(r.stdout).toMatch(/INVALID/);
+  });
+});
+
+describe("fieldrelay clock", () => {
+  it("shows this boot's anchors with their bounds, the crystal's rate and the bound now", async () => {
+    const root = join(ws.dir, "clock-root");
+    mkdirSync(join(root, "proc/sys/kernel/random"), { recursive: true });
+    const bootId = "c1c1c1c1-0000-4000-8000-000000000001";
+    writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), `${bootId}\n`);
+    const dbPath = join(ws.dir, "clock-queue.db");
+    const q = await openQueue({ path: dbPath, log: silentLogger(), commitIntervalMs: 0 });
+    // NTP checked the RTC an hour ago, then the RTC was read at its second's edge every 10 min;
+    // the crystal runs 40 ppm fast against it.
+    const mono = monotonicNs();
+    const t0 = Date.now() - 3_600_000;
+    const start = mono - 3_600_000_000_000n;
+    q.saveAnchor({ bootId, monoNs: start, wallMs: t0, source: "ntp", uncertaintyMs: 8 });
+    for (let i = 0; i <= 6; i++)
+      q.saveAnchor({
+        bootId,
+        monoNs: start + BigInt(Math.round(i * 600_000 * 1.00004 * 1e6)),
+        wallMs: t0 + i * 600_000,
+        source: "rtc",
+        uncertaintyMs: 2,
+      });
+    q.saveAnchor({ bootId: "other-boot", monoNs: 1n, wallMs: 0, source: "ntp", uncertaintyMs: 1 });
+    await q.close();
+    const cfg = ws.writeConfig(
+      {
+        device: { id: "pi-1" },
+        system: { root },
+        queue: { path: dbPath },
+        clock: { sync_source: `file:${join(ws.dir, "never-synced")}` },
+      },
+      "clock.toml",
+    );
+    const r = await run("source", ["clock", "--json", "--config", cfg]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ bootId, synced: false, stored: 8 });
+    expect(report.anchors).toHaveLength(8);
+    expect(report.crystal.ratePpm).toBeCloseTo(40, 1);
+    expect(report.boundMs).toBeGreaterThan(8);
+    expect(report.boundMs).toBeLessThan(100);
+    expect(Math.abs(Date.parse(report.now) - Date.now())).toBeLessThan(5000);
+    const text = await run("source", ["clock", "--config", cfg]);
+    expect(text.stdout).toMatch(/crystal:\s+\+40\.\d\d ppm against the RTC/);
+    expect(text.stdout).toMatch(/anchors:\s+8 kept of 8 stored/);
+  });
+
+  it("says which file is missing when there is no queue database (66)", async () => {
+    const root = join(ws.dir, "clock-root");
+    const cfg = ws.writeConfig(
+      { device: { id: "pi-1" }, system: { root }, queue: { path: join(ws.dir, "nope.db") } },
+      "clock-missing.toml",
+    );
+    const r = await run("source", ["clock", "--config", cfg]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/^fieldrelay: queue database .*nope\.db does not exist/);
   });
 });

@@ -146,6 +146,7 @@ describe.skipIf(skip)("Publisher against mosquitto", () => {
       stream: "env",
       ts: "2026-01-02T03:04:05.678Z",
       tq: "ntp",
+      te_ms: 0,
       values: { temperature_c: 10 },
     });
     expect(sub.messages.find((m) => m.topic.endsWith("/door"))!.payload).toContain('"anomaly":true');

@@ -327,3 +327,85 @@ describe("Clock monotonic source", () => {
     expect(monotonicNs()).toBeGreaterThanOrEqual(a);
   });
 });
+
+describe("Clock offline discipline", () => {
+  /** An RTC whose seconds follow the fake device's monotonic clock (true time = TRUTH + elapsed). */
+  function tickingRtc() {
+    const startNs = dev.monoNs;
+    let reads = 0;
+    const rtc: Rtc = {
+      path: "kernel",
+      description: "ticking test rtc",
+      read: async () => {
+        reads++;
+        const elapsed = Number(dev.monoNs - startNs) / 1e6;
+        return {
+          wallMs: TRUTH + Math.floor(elapsed / 1000) * 1000,
+          valid: true,
+          osf: false,
+          temperatureC: 25,
+        };
+      },
+      close: async () => {},
+    };
+    return { rtc, reads: () => reads };
+  }
+
+  it("reads the RTC at its second's edge on the first tick and every anchorIntervalS, to a few ms", async () => {
+    dev = new FakeDevice();
+    const { rtc } = tickingRtc();
+    const { clock, anchors } = clockOn(dev, { rtc, anchorIntervalS: 60, tickIntervalMs: 10_000 });
+    await clock.start();
+    dev.advance(10_000);
+    await clock.tick();
+    const edges = () => anchors.saved.filter((a) => a.source === "rtc" && a.uncertaintyMs < 500);
+    expect(edges()).toHaveLength(1);
+    for (let i = 0; i < 6; i++) {
+      dev.advance(10_000);
+      await clock.tick();
+    }
+    expect(edges()).toHaveLength(2);
+    for (const a of edges()) {
+      expect(a.uncertaintyMs).toBeLessThanOrEqual(2);
+      // The RTC's second a.wallMs began at elapsed = a.wallMs − TRUTH.
+      expect(Math.abs(Number(a.monoNs - 5_000_000_000n) / 1e6 - (a.wallMs - TRUTH))).toBeLessThanOrEqual(
+        a.uncertaintyMs,
+      );
+    }
+  });
+
+  it("reads the RTC again after a stall (ticks far apart: suspend, a frozen process)", async () => {
+    dev = new FakeDevice();
+    const { rtc } = tickingRtc();
+    const { clock, anchors } = clockOn(dev, { rtc, anchorIntervalS: 3600, tickIntervalMs: 10_000 });
+    await clock.start();
+    await clock.tick();
+    const rtcCount = () => anchors.saved.filter((a) => a.source === "rtc").length;
+    const before = rtcCount();
+    dev.advance(10_000);
+    await clock.tick();
+    expect(rtcCount()).toBe(before);
+    dev.advance(40_000);
+    await clock.tick();
+    expect(rtcCount()).toBe(before + 1);
+  });
+
+  it("keeps stamping when the anchor store cannot save (disk full), and says so once", async () => {
+    dev = new FakeDevice();
+    const full = {
+      saveAnchor: () => {
+        throw new Error("SQLITE_FULL: database or disk is full");
+      },
+      anchorsFor: () => [],
+    };
+    const { clock, lines } = clockOn(dev, { anchors: full as never, rtc: fixedRtc({}) });
+    await clock.start();
+    dev.sync = { synced: true, estimatedErrorMs: 3 };
+    dev.wall = TRUTH;
+    expect(clock.now().tq).toBe("ntp");
+    dev.sync = { synced: false, estimatedErrorMs: undefined };
+    dev.advance(1000);
+    expect(clock.now()).toMatchObject({ tq: "rtc" });
+    expect(lines.filter((l) => /clock anchor not saved/.test(String(l.msg)))).toHaveLength(1);
+  });
+});

@@ -50,6 +50,19 @@ describe("metrics rendering", () => {
     expect(fams.find((f) => f.name === "fieldrelay_clock_synced")?.metrics).toEqual([{ value: "1" }]);
   });
 
+  it("exports the clock's bound, crystal rate and kept anchors", async () => {
+    const text = await render(
+      fakeStatus({ clock: { estimatedErrorMs: 5200, crystalPpm: 48.5, anchors: 256 } }),
+    );
+    const fams = parsePrometheusTextFormat(text);
+    const value = (name: string) => fams.find((f) => f.name === name)?.metrics.map((m) => m.value);
+    expect(value("fieldrelay_clock_estimated_error_seconds")).toEqual(["5.2"]);
+    expect(value("fieldrelay_clock_crystal_rate_ppm")).toEqual(["48.5"]);
+    expect(value("fieldrelay_clock_anchors")).toEqual(["256"]);
+    const unknown = parsePrometheusTextFormat(await render(fakeStatus({ clock: { crystalPpm: undefined } })));
+    expect(unknown.find((f) => f.name === "fieldrelay_clock_crystal_rate_ppm")?.metrics ?? []).toEqual([]);
+  });
+
   it("refuses to collect outside a render (no stale snapshot is ever exposed)", async () => {
     const metrics = createMetrics("x");
     await expect(metrics.registry.metrics()).rejects.toThrow(/outside render/);

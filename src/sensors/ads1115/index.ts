@@ -66,7 +66,7 @@ export const ads1115: SensorDriver<typeof options> = {
       return (b[0]! << 8) | b[1]!;
     };
     return {
-      stampAt: "midpoint",
+      stampAt: "midpoint", // single-shot conversion inside read()
       async read() {
         const values: Record<string, FieldValue> = {};
         for (const input of config.inputs) {

@@ -142,7 +142,7 @@ export const bme280: SensorDriver<typeof options> = {
       ),
     );
     return {
-      stampAt: "midpoint",
+      stampAt: "midpoint", // forced mode: read() triggers one conversion and waits for it
       async read() {
         await chip.writeByte(REG_CTRL_HUM, osrsH);
         await chip.writeByte(REG_CTRL_MEAS, (osrsT << 5) | (osrsP << 2) | MODE_FORCED);

@@ -61,7 +61,7 @@ export const ds18b20: SensorDriver<typeof options> = {
     const device = `ds18b20 ${choice.id}`;
     const path = join(dir, choice.id, config.file);
     return {
-      stampAt: "midpoint",
+      stampAt: "midpoint", // the kernel converts for ~750 ms inside the read; the value integrates over it
       async read() {
         let text: string;
         try {

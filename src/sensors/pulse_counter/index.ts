@@ -40,7 +40,7 @@ export function createPulseCounter(
         (events, lost) => accumulator.add(events, lost),
       );
       return {
-        stampAt: "end",
+        stampAt: "end", // counts accumulated up to the read
         async read() {
           return [{ values: { ...accumulator.take(ctx.monoMs()) } }];
         },

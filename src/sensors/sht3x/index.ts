@@ -40,7 +40,7 @@ export const sht3x: SensorDriver<typeof options> = {
     const device = `sht3x on i2c-${config.bus} at ${hex2(config.address)}`;
     const command = SINGLE_SHOT_NO_STRETCH[config.repeatability];
     return {
-      stampAt: "midpoint",
+      stampAt: "midpoint", // single-shot measurement inside read()
       async read() {
         await chip.write(Uint8Array.of(command >> 8, command & 0xff));
         await sleep(MEASUREMENT_MS[config.repeatability]);
