@@ -516,6 +516,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (suspects.size > 0 && drainSuspects(s, now)) return;
     while (b.readyCount < cfg.max_inflight - inflightMessages && b.held < holdCap(limits)) {
       const got = queue.next(BATCH_FETCH, taken);
+      // Marked inflight as soon as they are held: the queue then skips them cheaply instead of
+      // re-reading every held row on each next() (which made a batched drain slower than none),
+      // and after a crash they are sent first, as they would have been anyway.
+      if (got.length > 0) queue.markInflight(got.map((r) => r.seq));
       for (const reading of got) {
         taken.add(reading.seq);
         b.add(toItem(reading), now);
@@ -556,11 +560,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
    */
   function drainSuspects(s: Session, now: number): boolean {
     if (inflightMessages > 0) return true;
-    const got = queue.next(suspectCap, taken);
-    const head = got[0];
-    // The queue sends inflight rows first: a non-suspect here means the suspects are gone (evicted).
-    if (!head || !suspects.has(head.seq)) {
-      suspects.clear();
+    // Suspects are among the inflight rows, which the queue returns first; so are rows the last
+    // session held but never sent (marked when taken), so look past those.
+    const pool = queue.next(BATCH_FETCH, taken).filter((r) => suspects.has(r.seq));
+    const head = pool[0];
+    if (!head) {
+      suspects.clear(); // acked, dead-lettered or evicted meanwhile
       suspectCap = cfg.batch.max_readings;
       return false;
     }
@@ -568,7 +573,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       waitForRate(now);
       return true;
     }
-    const same = got.filter((r) => suspects.has(r.seq) && r.stream === head.stream && r.qos === head.qos);
+    const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspectCap);
     for (const r of same) taken.add(r.seq);
     takeTokens(bucket, 1, now);
     publishItems(s, same.map(toItem), now);

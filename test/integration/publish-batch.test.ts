@@ -8,7 +8,7 @@ import { configSchema } from "../../src/config/index.ts";
 import { createLogger, silentLogger } from "../../src/log/index.ts";
 import { buildEnvelope, createPublisher, ManualScheduler, type Publisher } from "../../src/publish/index.ts";
 import { openQueue, openQueueReader } from "../../src/queue/index.ts";
-import type { Queue, QueuedReading } from "../../src/queue/types.ts";
+import type { FieldValue, Queue, QueuedReading } from "../../src/queue/types.ts";
 import { BATCH_CONTENT_TYPE, type DecodedReading, decodeReadings } from "../../src/wire/index.ts";
 import { MemoryQueue, reading } from "../support/memory-queue.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
@@ -193,6 +193,31 @@ describe.skipIf(skip)("Batched delivery to mosquitto", () => {
     expect(queue.size).toBe(5); // the others wait for company or for max_delay_ms
   });
 
+  it("paces messages to max_rate_bytes: after each message it waits until the link has carried its bytes", async () => {
+    const sub = await Decoder.open(broker.url);
+    cleanups.push(() => sub.close());
+    const queue = new MemoryQueue();
+    // Random text does not compress: each batch of 10 is well over the 1000 B burst.
+    const pad = () => Buffer.from(crypto.getRandomValues(new Uint8Array(90))).toString("hex");
+    for (let i = 0; i < 30; i++) queue.capture(reading({ values: { n: i, pad: pad() } }));
+    const scheduler = new ManualScheduler();
+    start(
+      broker.url,
+      queue,
+      { max_rate_bytes: 1000, batch: { enabled: true, max_readings: 10, max_delay_ms: 10 } },
+      { scheduler },
+    );
+    await until(() => sub.messages.length === 1, "the first batch");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sub.messages).toHaveLength(1); // the second waits for the byte budget
+    const payload = sub.messages[0]!.packet.payload as Buffer;
+    const owedMs = ((payload.length + `fieldrelay/${DEVICE}/env`.length) * 1000) / 1000;
+    // The burst allowance is one second's worth (1000 B): the wait is what the message cost beyond it.
+    expect(scheduler.pendingDelaysMs()).toContain(Math.ceil(owedMs - 1000 + 1));
+    scheduler.advance(Math.ceil(owedMs));
+    await until(() => sub.messages.length === 2, "the second batch after the wait");
+  });
+
   it("delivers every reading through a broker outage mid-drain, in batches, each seq decoded exactly", async () => {
     const sub = await Decoder.open(broker.url, { clientId: "batch-outage-sub", clean: false });
     const dir = tmp();
@@ -302,6 +327,36 @@ describe.skipIf(skip)("Batched delivery to mosquitto", () => {
     expect(publisher.stats().resent).toBeGreaterThanOrEqual(inflightAtKill.length);
     for (const r of sub.readings()) expect(r).toEqual(expected(rows.get(r.seq)!));
     expect(sub.errors).toEqual([]);
+  });
+});
+
+describe.skipIf(skip)("A batch the broker drops the connection over (packet too large)", () => {
+  it("is halved on every early drop until the reading that causes it is alone, which goes to dead letters after its strikes", async () => {
+    const broker = await MosquittoBroker.start({ extra: ["max_packet_size 3000"] });
+    cleanups.push(() => broker.close());
+    const sub = await Decoder.open(broker.url);
+    cleanups.push(() => sub.close());
+    const queue = new MemoryQueue();
+    const rows = new Map<number, QueuedReading>();
+    for (let i = 0; i < 12; i++) {
+      // One reading carries 6 KB of random text: alone or in any batch it exceeds the broker's limit.
+      const values: Record<string, FieldValue> = { n: i };
+      if (i === 5) values.blob = Buffer.from(crypto.getRandomValues(new Uint8Array(4500))).toString("base64");
+      const r = reading({ values });
+      const res = queue.capture(r);
+      if (res.ok) rows.set(res.seq, { ...r, seq: res.seq });
+    }
+    const logs: Array<Record<string, unknown>> = [];
+    start(
+      broker.url,
+      queue,
+      { max_backoff_s: 1, batch: { enabled: true, max_readings: 8, max_delay_ms: 2000 } },
+      { logs },
+    );
+    await until(() => queue.size === 0, "every reading delivered or dead-lettered", 30_000);
+    expect(queue.deadLetters.map((d) => d.seq)).toEqual([6]);
+    expect([...sub.distinctSeqs()].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]);
+    for (const r of sub.readings()) expect(r).toEqual(expected(rows.get(r.seq)!));
   });
 });
 

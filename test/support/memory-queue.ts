@@ -48,9 +48,10 @@ export class MemoryQueue implements Queue {
   next(limit: number, exclude: ReadonlySet<number>): QueuedReading[] {
     const out: QueuedReading[] = [];
     if (limit <= 0) return out;
-    const inflight = [...this.inflightRows.values()]
-      .filter((r) => !exclude.has(r.seq))
-      .sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+    // Usually every inflight row is the caller's own (excluded): filter before sorting.
+    const inflight: QueuedReading[] = [];
+    for (const r of this.inflightRows.values()) if (!exclude.has(r.seq)) inflight.push(r);
+    inflight.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
     for (const row of inflight) {
       if (out.length >= limit) return out;
       out.push(row);

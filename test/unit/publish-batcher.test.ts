@@ -1,4 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/index.ts";
 import {
   Batcher,
   type BatchItem,
@@ -111,5 +116,61 @@ describe("byte rate (max_rate_bytes)", () => {
     spendTokens(bucket, 5000, 0);
     expect(msUntilToken(bucket, 0)).toBe(4001);
     expect(msUntilToken(bucket, 4001)).toBe(0);
+  });
+});
+
+describe("[mqtt.batch] config", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fr-batch-config-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const load = (toml: string, env: Record<string, string> = {}) => {
+    const path = join(dir, "config.toml");
+    writeFileSync(path, `[device]\nid = "pi-1"\n${toml}`);
+    return loadConfig({ path, env });
+  };
+
+  it("is off by default, with limits that keep live data at most 2 s", () => {
+    expect(load("").mqtt).toMatchObject({
+      max_rate_bytes: 0,
+      batch: {
+        enabled: false,
+        max_readings: 500,
+        max_bytes: 262_144,
+        max_delay_ms: 2000,
+        alone_priority: 11,
+      },
+    });
+  });
+
+  it("deploy/config.example.toml states its defaults", () => {
+    const example = fileURLToPath(new URL("../../deploy/config.example.toml", import.meta.url));
+    const { mqtt } = loadConfig({ path: example, env: {} });
+    expect({ batch: mqtt.batch, max_rate_bytes: mqtt.max_rate_bytes }).toEqual({
+      batch: load("").mqtt.batch,
+      max_rate_bytes: 0,
+    });
+  });
+
+  it("is set from the file or the environment (FIELDRELAY_MQTT_BATCH_*)", () => {
+    const config = load("[mqtt.batch]\nmax_readings = 100\n", {
+      FIELDRELAY_MQTT_BATCH_ENABLED: "true",
+      FIELDRELAY_MQTT_BATCH_MAX_DELAY_MS: "60000",
+      FIELDRELAY_MQTT_MAX_RATE_BYTES: "2000",
+    });
+    expect(config.mqtt.batch).toMatchObject({ enabled: true, max_readings: 100, max_delay_ms: 60_000 });
+    expect(config.mqtt.max_rate_bytes).toBe(2000);
+  });
+
+  it("names the key of a bad value", () => {
+    let caught: unknown;
+    try {
+      load("[mqtt.batch]\nmax_readings = 1\nalone_priority = 12\n");
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).problems.map((p) => p.path).sort()).toEqual([
+      "mqtt.batch.alone_priority",
+      "mqtt.batch.max_readings",
+    ]);
   });
 });
