@@ -26,6 +26,7 @@ export const COMMANDS: ReadonlyArray<[string, () => Promise<Register>]> = [
   ["sensor", async () => (await import("./commands/sensor.ts")).sensorCommand],
   ["i2c", async () => (await import("./commands/i2c.ts")).i2cCommand],
   ["gpio", async () => (await import("./commands/gpio.ts")).gpioCommand],
+  ["sink", async () => (await import("./commands/sink.ts")).sinkCommand],
 ];
 
 /** The commands argv needs registered: the one it names, or all of them. */

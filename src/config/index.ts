@@ -1,10 +1,13 @@
 export {
+  applyEnvOverrides,
   ConfigError,
   type ConfigProblem,
   DEFAULT_CONFIG_PATH,
   formatProblems,
   loadConfig,
+  readConfigFile,
   validateConfig,
+  zodProblems,
 } from "./load.ts";
 export { REDACTED, redactConfig, redactUrl } from "./redact.ts";
 export {
@@ -12,6 +15,10 @@ export {
   configSchema,
   isLoopback,
   type Listen,
+  listenAddress,
+  mqttUrl,
   parseListen,
   type SensorConfig,
+  tls as tlsSchema,
+  topicLevel,
 } from "./schema.ts";

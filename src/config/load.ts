@@ -14,6 +14,7 @@ import { type Config, configSchema, type SensorConfig } from "./schema.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/fieldrelay/config.toml";
 const ENV_PREFIX = "FIELDRELAY_";
+const SINK_ENV_PREFIX = "FIELDRELAY_SINK_";
 
 /** ConfigProblem is one reason a config is unusable: where (key path or file) and why. */
 export interface ConfigProblem {
@@ -82,7 +83,8 @@ export function validateConfig(
   return result.data;
 }
 
-function readConfigFile(path: string): Record<string, unknown> {
+/** Read and parse a TOML config file; throws ConfigError naming the file, or the line and column. */
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -167,15 +169,19 @@ function coerce(value: string, kind: ReturnType<typeof leafKind>): unknown {
  * FIELDRELAY_MQTT_TLS_CA → mqtt.tls.ca, FIELDRELAY_SHUTDOWN_TIMEOUT_S → shutdown_timeout_s.
  * Keys contain underscores too, so the name is matched against the schema, not split blindly.
  */
-function applyEnvOverrides(
+export function applyEnvOverrides(
   raw: Record<string, unknown>,
   env: LoadOptions["env"],
   problems: ConfigProblem[],
+  schema: z.ZodType = configSchema as unknown as z.ZodType,
+  prefix = ENV_PREFIX,
 ): Map<string, string> {
   const applied = new Map<string, string>();
-  const targets = envTargets(configSchema as unknown as z.ZodType, []);
+  const targets = envTargets(schema, [], prefix);
   for (const [name, value] of Object.entries(env ?? {})) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    if (!name.startsWith(prefix) || value === undefined) continue;
+    // The fleet sink (src/sink) has its own file and its own FIELDRELAY_SINK_* variables.
+    if (prefix === ENV_PREFIX && name.startsWith(SINK_ENV_PREFIX)) continue;
     const target = targets.get(name);
     if (!target) {
       const near = closest(name, [...targets.keys()]);
@@ -200,6 +206,7 @@ function applyEnvOverrides(
 function envTargets(
   schema: z.ZodType,
   path: string[],
+  prefix: string,
 ): Map<string, { path: string[]; kind: ReturnType<typeof leafKind> }> {
   const out = new Map<string, { path: string[]; kind: ReturnType<typeof leafKind> }>();
   const shape = shapeOf(schema);
@@ -208,9 +215,9 @@ function envTargets(
     if (path.length === 0 && key === "sensor") continue; // arrays of tables have no env form
     const childPath = [...path, key];
     if (shapeOf(child)) {
-      for (const [k, v] of envTargets(child, childPath)) out.set(k, v);
+      for (const [k, v] of envTargets(child, childPath, prefix)) out.set(k, v);
     } else {
-      out.set(ENV_PREFIX + childPath.join("_").toUpperCase(), { path: childPath, kind: leafKind(child) });
+      out.set(prefix + childPath.join("_").toUpperCase(), { path: childPath, kind: leafKind(child) });
     }
   }
   return out;

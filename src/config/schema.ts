@@ -75,7 +75,7 @@ export function isLoopback(host: string): boolean {
   }
 }
 
-const mqttUrl = z.string().refine(
+export const mqttUrl = z.string().refine(
   (s) => {
     try {
       const u = new URL(s);
@@ -94,7 +94,7 @@ const int = (min: number, max: number) => z.int().min(min).max(max);
 const priority = int(1, 10);
 const qos = z.union([z.literal(0), z.literal(1), z.literal(2)], { error: "must be 0, 1 or 2" });
 
-const tls = z
+export const tls = z
   .strictObject({
     ca: z.string().min(1).optional(),
     cert: z.string().min(1).optional(),

@@ -62,6 +62,28 @@ async function pageRows(): Promise<BenchRow[]> {
   ];
 }
 
+/** Benchmark 5: the fleet sink into PostgreSQL vs direct inserts with the same client and batch size. */
+async function sinkRows(): Promise<BenchRow[]> {
+  const { runSinkBenchmark } = await import("./sink.ts");
+  const rows: BenchRow[] = [];
+  // Batches of 50 (the edge with [mqtt.batch] on) and single envelopes (batching off, the default).
+  for (const [readings, perMessage] of [
+    [200_000, 50],
+    [100_000, 1],
+  ] as const) {
+    const r = await runSinkBenchmark(readings, perMessage);
+    rows.push({
+      name: `sink: ${r.readings} readings, ${r.perMessage} per message, mosquitto → PostgreSQL, committed (vs direct Bun.sql inserts, same batch size)`,
+      value: r.sinkPerS,
+      unit: "readings/s",
+      baseline: r.directPerS,
+      ratio: r.ratio,
+      target: "ratio ≥ 0.5 and ≥ 20 000 readings/s",
+    });
+  }
+  return rows;
+}
+
 /**
  * Benchmark 3: the compiled x64 binary under libfaketime boots offline at 2000-01-01 with a LAN
  * broker, then syncs; a consumer re-stamps the readings it received unsynced from the clock
@@ -133,6 +155,7 @@ const suites: Array<[string, () => Promise<BenchRow[]>]> = [
   ["page", pageRows],
   ["startup", async () => (await import("./startup.ts")).runStartupBenchmarks()],
   ["batch", async () => (await import("./batch.ts")).batchRows()],
+  ["sink", sinkRows],
 ];
 for (const [name, run] of suites) {
   if (only && only !== name) continue;
