@@ -21,4 +21,5 @@ export {
   type SensorConfig,
   tls as tlsSchema,
   topicLevel,
+  topicPrefix,
 } from "./schema.ts";

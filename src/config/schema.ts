@@ -117,23 +117,25 @@ const batch = z.strictObject({
   alone_priority: int(1, 11).default(11),
 });
 
+/** topicPrefix: a topic prefix MQTT can carry and a subscription filter cannot misread. */
+export const topicPrefix = z
+  .string()
+  .min(1)
+  .refine((s) => !/[+#]/.test(s) && !s.includes("\0") && !s.startsWith("/") && !s.endsWith("/"), {
+    error: "must not contain '+', '#' or NUL, nor start or end with '/'",
+  })
+  .refine((s) => mqttStringProblem(s) === undefined, {
+    error: (issue) =>
+      `must be a string MQTT can carry (no control characters, non-characters or unpaired surrogates); found ${mqttStringProblem(String(issue.input))}`,
+  })
+  .refine((s) => Buffer.byteLength(s) <= MAX_TOPIC_BYTES - 1024, {
+    error: `must be at most ${MAX_TOPIC_BYTES - 1024} bytes (MQTT topics end at ${MAX_TOPIC_BYTES})`,
+  });
+
 const mqtt = z
   .strictObject({
     url: mqttUrl.default("mqtt://127.0.0.1:1883"),
-    topic_prefix: z
-      .string()
-      .min(1)
-      .refine((s) => !/[+#]/.test(s) && !s.includes("\0") && !s.startsWith("/") && !s.endsWith("/"), {
-        error: "must not contain '+', '#' or NUL, nor start or end with '/'",
-      })
-      .refine((s) => mqttStringProblem(s) === undefined, {
-        error: (issue) =>
-          `must be a string MQTT can carry (no control characters, non-characters or unpaired surrogates); found ${mqttStringProblem(String(issue.input))}`,
-      })
-      .refine((s) => Buffer.byteLength(s) <= MAX_TOPIC_BYTES - 1024, {
-        error: `must be at most ${MAX_TOPIC_BYTES - 1024} bytes (MQTT topics end at ${MAX_TOPIC_BYTES})`,
-      })
-      .default("fieldrelay"),
+    topic_prefix: topicPrefix.default("fieldrelay"),
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
     protocol_version: z

@@ -28,6 +28,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { QueueError } from "./errors.ts";
 import { acquireQueueLock } from "./lock.ts";
+import type { Row } from "./rows.ts";
 import { payloadBytes } from "./schema.ts";
 import type { QueuedReading } from "./types.ts";
 
@@ -53,20 +54,8 @@ export interface DeadLetter extends QueuedReading {
   deadAtMs: number;
 }
 
-interface DeadRow {
-  seq: number;
-  stream: string;
-  priority: number;
-  qos: number;
-  boot_id: string;
-  mono_ns: string;
-  wall_ms: number;
-  tq: string;
-  vals: string;
-  anomaly: number;
-  reason: string;
-  dead_at_ms: number;
-}
+/** A dead_letters row: the readings columns (without bytes and inflight) plus why and when. */
+type DeadRow = Omit<Row, "bytes" | "inflight"> & { reason: string; dead_at_ms: number };
 
 const COLUMNS =
   "seq, stream, priority, qos, boot_id, CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, tq, vals, anomaly, reason, dead_at_ms";

@@ -15,6 +15,7 @@ import {
   readConfigFile,
   tlsSchema,
   topicLevel,
+  topicPrefix,
   zodProblems,
 } from "../config/index.ts";
 
@@ -44,13 +45,7 @@ export const sinkConfigSchema = z.strictObject({
   mqtt: z
     .strictObject({
       url: mqttUrl.default("mqtt://127.0.0.1:1883"),
-      topic_prefix: z
-        .string()
-        .min(1)
-        .refine((s) => !/[+#]/.test(s) && !s.includes("\0") && !s.startsWith("/") && !s.endsWith("/"), {
-          error: "must not contain '+', '#' or NUL, nor start or end with '/'",
-        })
-        .default("fieldrelay"),
+      topic_prefix: topicPrefix.default("fieldrelay"),
       username: z.string().min(1).optional(),
       password: z.string().min(1).optional(),
       client_id: z.string().min(1).max(256).default(`fieldrelay-sink-${hostname()}`),

@@ -12,6 +12,7 @@
  */
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
+import { seededRandom } from "../../src/sensors/simulated/model.ts";
 import { binaryMissing, type Flavor, spawn, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { freePort } from "../support/ports.ts";
@@ -23,17 +24,8 @@ const CASES = Number(process.env.FIELDRELAY_FUZZ_CASES ?? 10_000);
 const SEED = Number(process.env.FIELDRELAY_FUZZ_SEED ?? 12);
 const CONCURRENCY = 16;
 
-/** mulberry32: small, seeded, good enough to pick cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the simulated sensors' seeded generator): small, seeded, good enough to pick cases. */
+const prng = seededRandom;
 
 type Rand = () => number;
 const int = (r: Rand, n: number) => Math.floor(r() * n);

@@ -15,6 +15,8 @@
  *   "b<lo>-<hi>,<s>…"  the broker received these seqs (logged before it sent the PUBACKs)
  *   "p<name>"          a phase of the workload begins
  */
+
+import { seededRandom } from "../../../src/sensors/simulated/model.ts";
 import { isDurabilityPoint, type LogEntry, writesData } from "./log-writes.ts";
 
 export interface CrashPoint {
@@ -35,17 +37,8 @@ export interface PlanOptions {
   maxFlushPoints?: number;
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing sample can be reproduced from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** prng: mulberry32 (the simulated sensors' seeded generator), so a failing sample can be reproduced from its seed. */
+export const prng = seededRandom;
 
 /** The crash points of a log, in log order (flush point p before the samples after p). */
 export function planCrashPoints(entries: readonly LogEntry[], o: PlanOptions): CrashPoint[] {
