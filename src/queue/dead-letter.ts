@@ -28,7 +28,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { QueueError } from "./errors.ts";
 import { acquireQueueLock } from "./lock.ts";
-import type { Row } from "./rows.ts";
+import { type ReadingRow, rowToReading } from "./rows.ts";
 import { payloadBytes } from "./schema.ts";
 import type { QueuedReading } from "./types.ts";
 
@@ -55,27 +55,13 @@ export interface DeadLetter extends QueuedReading {
 }
 
 /** A dead_letters row: the readings columns (without bytes and inflight) plus why and when. */
-type DeadRow = Omit<Row, "bytes" | "inflight"> & { reason: string; dead_at_ms: number };
+type DeadRow = ReadingRow & { reason: string; dead_at_ms: number };
 
 const COLUMNS =
   "seq, stream, priority, qos, boot_id, CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, tq, vals, anomaly, reason, dead_at_ms";
 
 function toDeadLetter(row: DeadRow): DeadLetter {
-  const d: DeadLetter = {
-    seq: row.seq,
-    stream: row.stream,
-    priority: row.priority,
-    qos: row.qos as QueuedReading["qos"],
-    bootId: row.boot_id,
-    monoNs: BigInt(row.mono_ns),
-    wallMs: row.wall_ms,
-    tq: row.tq as QueuedReading["tq"],
-    values: JSON.parse(row.vals) as QueuedReading["values"],
-    reason: row.reason,
-    deadAtMs: row.dead_at_ms,
-  };
-  if (row.anomaly) d.anomaly = true;
-  return d;
+  return { ...rowToReading(row), reason: row.reason, deadAtMs: row.dead_at_ms };
 }
 
 function hasTable(db: Database): boolean {

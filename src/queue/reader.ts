@@ -7,7 +7,7 @@ import { Database } from "bun:sqlite";
 import { chownSync, existsSync, statSync } from "node:fs";
 import type { Anchor, AnchorSource } from "../clock/types.ts";
 import { QueueError } from "./errors.ts";
-import { ROW_COLUMNS, rowToReading } from "./rows.ts";
+import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { SEQ_RESERVED_KEY, schemaVersion } from "./schema.ts";
 import { readSeqFile } from "./seq-file.ts";
 import type { QueuedReading } from "./types.ts";
@@ -67,7 +67,7 @@ export function openQueueReader(path: string): QueueReader {
       cause: error,
     });
   }
-  const toStored = (row: Parameters<typeof rowToReading>[0]): StoredReading => ({
+  const toStored = (row: Row): StoredReading => ({
     ...rowToReading(row),
     inflight: row.inflight === 1,
   });
@@ -126,17 +126,17 @@ export function openQueueReader(path: string): QueueReader {
     peek(n) {
       const inflight = db
         .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 1 ORDER BY seq LIMIT ?`)
-        .all(n) as Parameters<typeof rowToReading>[0][];
+        .all(n) as Row[];
       const rest = db
         .query(
           `SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
         )
-        .all(Math.max(0, n - inflight.length)) as Parameters<typeof rowToReading>[0][];
+        .all(Math.max(0, n - inflight.length)) as Row[];
       return [...inflight, ...rest].map(toStored);
     },
     *export() {
       for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM readings_v ORDER BY seq`).iterate())
-        yield toStored(row as Parameters<typeof rowToReading>[0]);
+        yield toStored(row as Row);
     },
     close() {
       db.close(false);

@@ -19,7 +19,10 @@ export interface Row {
 export const ROW_COLUMNS =
   "seq, stream, priority, qos, boot_id, CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight";
 
-export function rowToReading(row: Row): QueuedReading {
+/** ReadingRow is what rowToReading reads: a row's reading columns, without the queue's bookkeeping. */
+export type ReadingRow = Omit<Row, "bytes" | "inflight">;
+
+export function rowToReading(row: ReadingRow): QueuedReading {
   const r: QueuedReading = {
     seq: row.seq,
     stream: row.stream,
