@@ -45,7 +45,7 @@ describe.skipIf(skip)("compiled x64 binary under libfaketime: offline boot with 
     const fakeTime = join(ws.dir, "faketime");
     const synced = join(ws.dir, "synchronized");
     // Relative offset that puts "now" at 2000-01-01T00:00:00Z; re-read on every call (NO_CACHE).
-    writeFileSync(fakeTime, `-${Math.round((Date.now() - Y2000_MS) / 1000)}\n`);
+    writeFileSync(fakeTime, `-${Math.floor((Date.now() - Y2000_MS) / 1000)}\n`);
     const config = ws.writeConfig({
       device: { id: "pi-faketime" },
       mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },

@@ -105,7 +105,7 @@ describe.skipIf(skip)("edge binary → mosquitto → two sink processes → Post
     // The edge boots offline: its clock says 2000-01-01 and nothing says it is synchronised.
     const fakeTime = join(ws.dir, "faketime");
     const synced = join(ws.dir, "synchronized");
-    writeFileSync(fakeTime, `-${Math.round((Date.now() - Y2000_MS) / 1000)}\n`);
+    writeFileSync(fakeTime, `-${Math.floor((Date.now() - Y2000_MS) / 1000)}\n`);
     const edgeConfig = ws.writeConfig({
       device: { id: DEVICE },
       mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },

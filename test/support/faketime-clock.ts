@@ -72,7 +72,7 @@ export async function runFaketimeRestamp(): Promise<RestampResult> {
   await sub.subscribeAsync(`fieldrelay/${DEVICE}/#`, { qos: 1 });
   const fakeTime = join(ws.dir, "faketime");
   const synced = join(ws.dir, "synchronized");
-  writeFileSync(fakeTime, `-${Math.round((Date.now() - Y2000_MS) / 1000)}\n`);
+  writeFileSync(fakeTime, `-${Math.floor((Date.now() - Y2000_MS) / 1000)}\n`);
   const config = ws.writeConfig({
     device: { id: DEVICE },
     mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },
