@@ -140,7 +140,7 @@ describe("inflight marks as runs of seqs", () => {
 
   it("after kill -9 with readings inflight: they come first after the restart, with the same seqs; acked ones never again", async () => {
     const { opts, seqs } = await backlog(3000);
-    const acked = seqs.filter((s, i) => i < 1600 && i % 4 === 1); // one stream's batches were acked
+    const acked = seqs.filter((_, i) => i < 1600 && i % 4 === 1); // one stream's batches were acked
     const taken = await crashAfter(opts.path, 2000, acked, "commit");
     const unacked = taken.filter((s) => !acked.includes(s)).sort((a, b) => a - b);
     const q = await openQueue(opts);
