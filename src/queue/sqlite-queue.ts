@@ -16,8 +16,9 @@
  * - `classes`: rows and payload bytes per priority, over disk and RAM, minus rows whose delete is
  *   waiting for the next commit.
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
- * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit;
- *   `deletesBytes`: what those deletes free.
+ * - `deletes` / `flags`: seqs to delete and seqs to mark inflight in the next commit, both written
+ *   as runs of consecutive seqs, a statement per run (inflight.ts); `deletesBytes`: what those
+ *   deletes free.
  * - `handed`: priority and size of disk rows next() returned, so markInflight()/ack() need no
  *   lookup query per row; dropped on ack or eviction.
  *
