@@ -65,7 +65,7 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
-import { POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { isProtocolError, POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
 import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
@@ -128,6 +128,8 @@ interface Session {
   connectedAtMs: number | undefined;
   closed: boolean;
   error: string | undefined;
+  /** The broker sent something mqtt.js could not parse after CONNACK: counts as an early drop. */
+  protocolError: boolean;
 }
 
 interface Subscription {
@@ -270,6 +272,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       connectedAtMs: undefined,
       closed: false,
       error: undefined,
+      protocolError: false,
     };
     session = s;
     client.on("connect", () => onConnect(s));
@@ -302,8 +305,18 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     s.error = describeError(error);
     lastError = s.error;
+    if (s.closed) return;
     // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined && !s.closed) s.client.end(true);
+    if (s.connectedAtMs === undefined) s.client.end(true);
+    else if (isProtocolError(error)) {
+      // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
+      // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
+      // session would only die at keepalive, long after stable_after_s, and the reading in flight
+      // would never be struck out. End it now, as a lost connection that counts as an early drop
+      // (onClose first, so the callbacks mqtt.js fails while ending see a closed session).
+      s.protocolError = true;
+      onClose(s);
+    }
   }
 
   function onClose(s: Session): void {
@@ -314,7 +327,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     session = undefined;
     const wasConnected = s.connectedAtMs !== undefined;
-    const early = wasConnected && monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000;
+    const early =
+      wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
       suspectCap = Math.ceil(inflight.size / 2);
     if (wasConnected) suspectUnacked(early);
