@@ -373,6 +373,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
    */
   function suspectUnacked(early: boolean): void {
     const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    if (unacked.length === 0) return;
     if (unacked.length === 1 && early) {
       const seq = unacked[0] as number;
       const strikes = (suspects.get(seq) ?? 0) + 1;
@@ -384,9 +385,38 @@ export function createPublisher(options: PublisherOptions): Publisher {
           reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
         });
       }
-      return;
+    } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+    keepStrikes();
+  }
+
+  /**
+   * Write the suspects and their strikes to the queue's file: a device that restarts after every
+   * lost connection (crash loop, watchdog) must still strike the reading out, not start over.
+   * Acked or dead-lettered seqs left in the kept set are ignored when it is read back.
+   */
+  function keepStrikes(): void {
+    try {
+      queue.saveStrikes(suspects);
+    } catch (error) {
+      log.warn(
+        { err: describeError(error) },
+        "could not keep poison-pill strikes on disk; they count in RAM",
+      );
     }
-    for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+  }
+
+  /** The strikes an earlier process kept: its suspects are ours until they are acked. */
+  function loadStrikes(): void {
+    try {
+      for (const [seq, n] of queue.strikes()) suspects.set(seq, Math.max(n, suspects.get(seq) ?? 0));
+    } catch (error) {
+      log.warn({ err: describeError(error) }, "could not read kept poison-pill strikes; counting from zero");
+    }
+    if (suspects.size > 0)
+      log.info(
+        { suspects: suspects.size },
+        "readings unacked at a lost connection before this start go one at a time",
+      );
   }
 
   function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
@@ -809,6 +839,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   return {
     start() {
       if (state !== "idle") return;
+      loadStrikes();
       unsubscribeQueue = queue.onAvailable(scheduleDrain);
       connect();
     },
