@@ -138,6 +138,9 @@ interface Subscription {
   handler: MessageHandler;
 }
 
+/** While transient refusals go on, the warning is repeated at most this often. */
+const REFUSAL_REMINDER_MS = 10 * 60_000;
+
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
 /** The same when batching: enough to fill several full messages per call. */
@@ -215,7 +218,29 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let idleWaiters: Array<() => void> = [];
   const subscriptions: Subscription[] = [];
 
-  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0, deadLettered: 0, refused: 0 };
+  const counters = {
+    reconnects: 0,
+    published: 0,
+    delivered: 0,
+    resent: 0,
+    deadLettered: 0,
+    refused: 0,
+    refusedTransient: 0,
+    messages: 0,
+    batchesSplit: 0,
+    bytes: 0,
+  };
+  /**
+   * A refusal episode: from the first transient refusal to the next ack. Logged at warn when it
+   * starts and at most every REFUSAL_REMINDER_MS while it lasts, at info when it ends; health
+   * degrades when it lasts (refusingForS). Nothing is dropped meanwhile.
+   */
+  let refusingSinceMs: number | undefined;
+  let refusalWarnedAtMs = Number.NEGATIVE_INFINITY;
+  let episodeRefusals = 0;
+  let lastRefusal: string | undefined;
+  /** Reading topics are <prefix>/<device>/<stream>: one level below this, and not "status". */
+  const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
   /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
   const suspects = new Map<number, number>();
   /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
@@ -279,6 +304,48 @@ export function createPublisher(options: PublisherOptions): Publisher {
     client.on("error", (error) => onError(s, error));
     client.on("close", () => onClose(s));
     client.on("message", (topic, payload, packet) => dispatch(topic, payload, packet));
+    client.on("packetsend", (packet) => {
+      if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
+    });
+  }
+
+  /** bytesSent: what a reading message weighed on the wire, counted as it is written (resends too). */
+  function countBytes(topic: string, payload: string | Buffer): void {
+    if (!topic.startsWith(streamTopicPrefix)) return;
+    const rest = topic.slice(streamTopicPrefix.length);
+    if (rest.includes("/") || rest === "status") return;
+    counters.bytes += Buffer.byteLength(topic) + Buffer.byteLength(payload);
+  }
+
+  /** A message refused for now: counted, and logged once per episode (see refusingSinceMs). */
+  function noteTransientRefusal(refusal: Refusal, fields: Record<string, unknown>): void {
+    counters.refusedTransient++;
+    episodeRefusals++;
+    lastRefusal = refusal.reason;
+    const now = monoMs();
+    refusingSinceMs ??= now;
+    const detail = {
+      reason: refusal.reason,
+      refusals: episodeRefusals,
+      refusingForS: round3((now - refusingSinceMs) / 1000),
+      ...fields,
+    };
+    if (now - refusalWarnedAtMs >= REFUSAL_REMINDER_MS) {
+      refusalWarnedAtMs = now;
+      log.warn(detail, "broker refuses messages for now; they stay queued and are retried");
+    } else log.debug(detail, "broker refused a message for now; retrying");
+  }
+
+  /** An ack after refusals: the episode is over. */
+  function endRefusalEpisode(): void {
+    if (refusingSinceMs === undefined) return;
+    log.info(
+      { refusals: episodeRefusals, refusedForS: round3((monoMs() - refusingSinceMs) / 1000) },
+      "broker takes messages again",
+    );
+    refusingSinceMs = undefined;
+    refusalWarnedAtMs = Number.NEGATIVE_INFINITY;
+    episodeRefusals = 0;
   }
 
   function onConnect(s: Session): void {
@@ -432,6 +499,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     inflight.delete(seq);
     taken.delete(seq);
     counters.deadLettered++;
+    lastRefusal = refusal.reason;
     const key = `${stream}|${refusal.code}`;
     const fields = { seq, stream, reason: refusal.reason, deadLettered: counters.deadLettered };
     if (!refusalsLogged.has(key)) {
@@ -450,11 +518,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(seq) ?? 0;
     retryAttempts.set(seq, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    if (attemptN === 0)
-      log.warn(
-        { seq, reason: refusal.reason, retryInS: round3(delayS) },
-        "broker refused a message for now; retrying",
-      );
+    noteTransientRefusal(refusal, { seq, retryInS: round3(delayS) });
     retryTimers.set(
       seq,
       scheduler.setTimeout(() => {
@@ -630,6 +694,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   function countPublished(n: number): void {
     counters.published += n;
+    counters.messages++;
     const resent = Math.min(n, pendingResends);
     counters.resent += resent;
     pendingResends -= resent;
@@ -677,6 +742,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       else if (items.length > 1) {
         // Split to isolate the refused reading; its neighbours go on in the other half.
         splits.unshift(...splitHalves(items));
+        counters.batchesSplit++;
         log.debug(
           { stream: first.stream, readings: items.length, reason: refusal.reason },
           "broker refused a batch: splitting it to isolate the refused reading",
@@ -693,11 +759,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(key) ?? 0;
     retryAttempts.set(key, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    if (attemptN === 0)
-      log.warn(
-        { seq: key, readings: items.length, reason: refusal.reason, retryInS: round3(delayS) },
-        "broker refused a message for now; retrying",
-      );
+    noteTransientRefusal(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
     const timer: unknown = scheduler.setTimeout(() => {
       batchRetryTimers.delete(timer);
       inflightMessages--;
@@ -755,6 +817,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     ackBuffer = [];
     queue.ack(seqs);
     counters.delivered += seqs.length;
+    endRefusalEpisode();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
     for (const seq of seqs) {
       inflight.delete(seq);
@@ -854,6 +917,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
         delivered: counters.delivered,
         resent: counters.resent,
         lastError,
+        messagesSent: counters.messages,
+        readingsSent: counters.published,
+        batchesSplit: counters.batchesSplit,
+        bytesSent: counters.bytes,
+        refusedTransient: counters.refusedTransient,
+        refusedPermanent: counters.refused - counters.refusedTransient,
+        refusingForS: refusingSinceMs === undefined ? 0 : round3((monoMs() - refusingSinceMs) / 1000),
+        lastRefusal,
       };
     },
     subscribe(filter, qos, handler) {
