@@ -2,7 +2,7 @@
  * The publisher against a real mosquitto that refuses or misbehaves (#12 follow-ups, "hardening").
  * Each case was seen failing on the code before the fix; the note /work/notes/12-hardening.md has what it printed.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type IClientOptions, type MqttClient, connect as mqttConnect } from "mqtt";
@@ -274,4 +274,68 @@ describe.skipIf(skip)("Publisher stats count messages, readings, splits and byte
     // Every stream message went through mosquitto (the refusal was the proxy's), so the subscriber saw them all.
     expect(stats.bytesSent).toBe(sub.bytes);
   }, 60_000);
+});
+
+describe.skipIf(skip)("The MQTT version by default: refusals must be visible", () => {
+  it("with no protocol_version set, an ACL-denied stream goes to dead letters instead of being acked and dropped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fr-acl-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const acl = join(dir, "acl");
+    writeFileSync(
+      acl,
+      [
+        "topic read #",
+        `topic write fieldrelay/${DEVICE}/env`,
+        `topic write fieldrelay/${DEVICE}/status`,
+        "",
+      ].join("\n"),
+    );
+    chmodSync(dir, 0o755);
+    chmodSync(acl, 0o644);
+    const broker = await MosquittoBroker.start({ extra: [`acl_file ${acl}`] });
+    cleanups.push(() => broker.close());
+    const sub = await subscriber(broker.url);
+    const queue = new MemoryQueue();
+    const denied = queue.capture(reading({ stream: "secret", values: { n: 0 } }));
+    const allowed = queue.capture(reading({ stream: "env", values: { n: 1 } }));
+    if (!denied.ok || !allowed.ok) throw new Error("capture failed");
+    start(broker.url, queue, {}, []);
+    await until(() => queue.size === 0, "both readings acked or dead-lettered");
+    await until(() => sub.seqs.has(allowed.seq), "the allowed reading at the subscriber");
+    expect(queue.deadLetters.map((d) => d.seq)).toEqual([denied.seq]);
+    expect(queue.deadLetters[0]!.reason).toMatch(/0x87 Not authorized/);
+  }, 30_000);
+
+  it("falls back to MQTT 3.1.1 once when the broker does not speak 5 and protocol_version is not set, and says what that costs", async () => {
+    const broker = await MosquittoBroker.start();
+    cleanups.push(() => broker.close());
+    const proxy = await MqttFaultProxy.start(broker.port, { only311: true });
+    cleanups.push(() => proxy.close());
+    const sub = await subscriber(broker.url);
+    const queue = new MemoryQueue();
+    const res = queue.capture(reading({ values: { n: 1 } }));
+    if (!res.ok) throw new Error("capture failed");
+    const logs: Array<Record<string, unknown>> = [];
+    start(proxy.url, queue, {}, logs);
+    await until(() => sub.seqs.has(res.seq), "the reading delivered over MQTT 3.1.1");
+    expect(proxy.refusedV5Connects).toBe(1);
+    const warned = logs.filter((l) => l.level === "warn").map((l) => String(l.msg));
+    expect(warned.filter((m) => /does not speak MQTT 5/.test(m))).toHaveLength(1);
+    expect(logs.find((l) => l.msg === "connected to broker")?.protocol).toBe(4);
+  }, 30_000);
+
+  it("with protocol_version = 5 set, does not fall back: it keeps retrying and the error says how to fix it", async () => {
+    const broker = await MosquittoBroker.start();
+    cleanups.push(() => broker.close());
+    const proxy = await MqttFaultProxy.start(broker.port, { only311: true });
+    cleanups.push(() => proxy.close());
+    const queue = new MemoryQueue();
+    queue.capture(reading({ values: { n: 1 } }));
+    const logs: Array<Record<string, unknown>> = [];
+    const publisher = start(proxy.url, queue, { protocol_version: 5 }, logs);
+    await until(() => proxy.refusedV5Connects >= 2, "a second MQTT 5 attempt");
+    expect(publisher.stats().connected).toBe(false);
+    expect(publisher.stats().lastError).toMatch(/protocol_version = 4/);
+    expect(queue.size).toBe(1);
+  }, 30_000);
 });

@@ -25,11 +25,17 @@ export class MqttFaultProxy {
     readonly port: number,
   ) {}
 
-  static async start(brokerPort: number): Promise<MqttFaultProxy> {
+  /** CONNECTs refused as a 3.1.1-only broker refuses MQTT 5 (CONNACK return code 1). */
+  refusedV5Connects = 0;
+  private only311 = false;
+
+  /** `only311`: act as a broker that speaks MQTT 3.1.1 only (mosquitto cannot be told to). */
+  static async start(brokerPort: number, options: { only311?: boolean } = {}): Promise<MqttFaultProxy> {
     const port = await freePort();
     let proxy: MqttFaultProxy | undefined;
-    const server = createServer((client) => proxy?.pipe(client, brokerPort));
+    const server = createServer((client) => proxy?.accepted(client, brokerPort));
     proxy = new MqttFaultProxy(server, port);
+    proxy.only311 = options.only311 ?? false;
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     return proxy;
   }
@@ -47,8 +53,35 @@ export class MqttFaultProxy {
     this.left = 0;
   }
 
-  private pipe(client: Socket, brokerPort: number): void {
+  /** Read the CONNECT first when only 3.1.1 is spoken: level 5 is answered "unacceptable protocol version". */
+  private accepted(client: Socket, brokerPort: number): void {
+    if (!this.only311) {
+      this.pipe(client, brokerPort, Buffer.alloc(0));
+      return;
+    }
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const frame = nextFrame(head);
+      if (!frame) return;
+      client.off("data", onData);
+      // CONNECT variable header: protocol name ("MQTT", length-prefixed), then the level byte.
+      const body = frame.whole.subarray(frame.bodyAt);
+      const level = body[2 + body.readUInt16BE(0)];
+      if (level === 5) {
+        this.refusedV5Connects++;
+        client.end(Buffer.from([0x20, 2, 0, 1]));
+        return;
+      }
+      this.pipe(client, brokerPort, head);
+    };
+    client.on("data", onData);
+    client.on("error", () => client.destroy());
+  }
+
+  private pipe(client: Socket, brokerPort: number, first: Buffer): void {
     const broker = tcpConnect(brokerPort, "127.0.0.1");
+    if (first.length > 0) broker.write(first);
     this.sockets.add(client).add(broker);
     const close = () => {
       client.destroy();
