@@ -27,7 +27,15 @@
  * the connection — is found by elimination: after a session that was lost with readings unacked,
  * the next sessions send one reading at a time until those suspects are acked; a reading that was
  * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
- * stable) is moved to dead letters. Nothing the broker refuses can block the queue.
+ * stable) is moved to dead letters. Nothing the broker refuses can block the queue. Suspects and
+ * strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(), so a device
+ * that restarts after each drop still strikes the reading out. A packet from the broker that
+ * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
+ * Transient refusals are one "episode" from the first to the next ack: warned once (and every
+ * REFUSAL_REMINDER_MS), counted in stats (refusingForS), never dropped.
+ *
+ * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
+ * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once, with a warning.
  *
  * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
  * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
@@ -169,7 +177,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const connectFn = options.connect ?? mqttConnect;
   const clientId = cfg.client_id ?? `fieldrelay-${deviceId}`;
   const status = statusTopic(cfg.topic_prefix, deviceId);
-  const v5 = cfg.protocol_version === 5;
+  /**
+   * The MQTT version spoken: protocol_version, or 5 when it is not set — only MQTT 5 lets the broker
+   * say it refused a message (3.1.1 brokers ack an ACL-denied PUBLISH and drop it). Unset, a broker
+   * that answers "unacceptable protocol version" moves this to 4 for the life of the publisher.
+   */
+  let protocol: 4 | 5 = cfg.protocol_version ?? 5;
+  let v5 = protocol === 5;
+  let warned311 = false;
   const secure = isSecureUrl(cfg.url);
   /** The broker URL as logged: credentials in it are never written to the journal (#12). */
   const shownUrl = redactUrl(cfg.url);
@@ -270,7 +285,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       );
     }
     const mqttOptions: IClientOptions = {
-      protocolVersion: cfg.protocol_version,
+      protocolVersion: protocol,
       clientId,
       clean: true,
       keepalive: cfg.keepalive_s,
@@ -358,7 +373,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.connectedAtMs = monoMs();
     lastError = undefined;
     lastLoggedFailure = undefined;
-    log.info({ url: shownUrl, clientId, protocol: cfg.protocol_version }, "connected to broker");
+    log.info({ url: shownUrl, clientId, protocol }, "connected to broker");
+    if (protocol === 4 && !warned311) {
+      warned311 = true;
+      log.warn(
+        { url: shownUrl, hint: "set mqtt.protocol_version = 5 if the broker supports it" },
+        "MQTT 3.1.1: a message the broker refuses (e.g. an ACL deny) is acknowledged and dropped without a trace",
+      );
+    }
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -374,8 +396,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     lastError = s.error;
     if (s.closed) return;
     // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined) s.client.end(true);
-    else if (isProtocolError(error)) {
+    if (s.connectedAtMs === undefined) {
+      if (isVersionRefusal(error)) refusedVersion(s);
+      s.client.end(true);
+    } else if (isProtocolError(error)) {
       // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
       // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
       // session would only die at keepalive, long after stable_after_s, and the reading in flight
@@ -411,6 +435,30 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (state === "stopping" || state === "stopped") return;
     if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
     failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
+  }
+
+  /** CONNACK "unacceptable protocol version" (3.1.1 code 1, MQTT 5 0x84) to an MQTT 5 CONNECT. */
+  function isVersionRefusal(error: Error): boolean {
+    const code = (error as { code?: unknown }).code;
+    return protocol === 5 && (code === 1 || code === 0x84);
+  }
+
+  function refusedVersion(s: Session): void {
+    if (cfg.protocol_version === 5) {
+      s.error = `${s.error}: the broker does not speak MQTT 5 — set mqtt.protocol_version = 4 (its refusals are then invisible)`;
+      lastError = s.error;
+      return;
+    }
+    protocol = 4;
+    v5 = false;
+    warned311 = true;
+    log.warn(
+      {
+        url: shownUrl,
+        hint: "set mqtt.protocol_version = 4 to say this is intended; ACL-denied messages are then lost without a trace",
+      },
+      "the broker does not speak MQTT 5: using MQTT 3.1.1, where it cannot say it refused a message",
+    );
   }
 
   function failAttempt(reason: string): void {
