@@ -422,7 +422,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
       suspectCap = Math.ceil(inflight.size / 2);
-    if (wasConnected) suspectUnacked(early);
+    if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
     inflight.clear();
     // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
     taken.clear();
@@ -486,7 +486,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
    * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
    * from now on); one that was alone in flight gets a strike if the session never became stable.
    */
-  function suspectUnacked(early: boolean): void {
+  function suspectUnacked(early: boolean, protocolError: string | undefined): void {
     const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
     if (unacked.length === 0) return;
     if (unacked.length === 1 && early) {
@@ -497,7 +497,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
         moveToDeadLetters(seq, "", {
           kind: "permanent",
           code: 0,
-          reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
+          reason:
+            protocolError === undefined
+              ? `the broker dropped the connection ${strikes} times while this message was the only one in flight`
+              : `the session ended ${strikes} times while this message was the only one in flight, last on an answer from the broker the client cannot parse (${protocolError}; mosquitto answers a message over its message_size_limit so)`,
         });
       }
     } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
