@@ -74,9 +74,10 @@ export interface Queue {
   /** Assign a seq and hold the reading in the write-behind buffer (or commit now if commit_interval_ms = 0). */
   capture(reading: Reading): CaptureResult;
   /**
-   * For a client waiting for its answer: store these readings all or none. Resolves once they are
-   * committed to disk (a short group commit, not the commit interval), or with the reason none
-   * was stored. They are not handed to the publisher before that commit.
+   * For a client waiting for its answer: capture these readings all or none. They are offered to
+   * the publisher at once (QoS 0: after their commit); resolves once every one is committed (a
+   * short gathering window, ingest_commit_ms, not the commit interval) or acked by the broker,
+   * or with the reason none was stored.
    */
   store(readings: Reading[]): Promise<StoreResult>;
   /** Resolves when every listed seq is committed or acked; rejects if it was evicted first or the queue closed. */

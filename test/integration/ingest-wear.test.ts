@@ -16,10 +16,13 @@ import { startIngestServer } from "../../src/ingest/index.ts";
 import { silentLogger } from "../../src/log/index.ts";
 import { createPublisher } from "../../src/publish/index.ts";
 import { openQueue, type SqliteQueue } from "../../src/queue/index.ts";
+import { LoopExt4 } from "../support/ext4.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
+import { cannotMount } from "../support/tmpfs.ts";
 import { MOSQUITTO, missing } from "../support/tools.ts";
 
 const skip = missing(MOSQUITTO);
+const noMount = cannotMount();
 const DEVICE = "wear-1";
 const stamp = { bootId: "wear-boot", monoNs: 1_000_000_000n, wallMs: 1_764_000_000_000, tq: "ntp" as const };
 
@@ -37,9 +40,15 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
 }
 
 /** Queue + ingest server + publisher (when a broker url is given), with product defaults. */
-async function pipeline(brokerUrl: string | undefined): Promise<{ url: string; queue: SqliteQueue }> {
-  const dir = mkdtempSync(join(tmpdir(), "fr-ingest-wear-"));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+async function pipeline(
+  brokerUrl: string | undefined,
+  dir = mkdtempSync(join(tmpdir(), "fr-ingest-wear-")),
+): Promise<{ url: string; queue: SqliteQueue }> {
+  cleanups.push(() => {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {} // a shut-down ext4 refuses even that; its image goes with the test's own cleanup
+  });
   const defaults = configSchema.parse({ device: { id: DEVICE } });
   const queue = await openQueue({
     path: join(dir, "queue.db"),
@@ -49,7 +58,7 @@ async function pipeline(brokerUrl: string | undefined): Promise<{ url: string; q
     commitIntervalMs: defaults.queue.commit_interval_ms,
     ingestCommitMs: defaults.queue.ingest_commit_ms,
   });
-  cleanups.push(() => queue.close());
+  cleanups.push(() => queue.close().catch(() => {}));
   const server = startIngestServer({
     listen: { host: "127.0.0.1", port: 0 },
     maxBodyBytes: 65536,
@@ -92,7 +101,8 @@ describe.skipIf(skip)("Ingest flash wear (one reading per request, waiting for e
   });
   afterAll(async () => broker?.close());
 
-  it("with the broker up, readings are acked before any commit: (almost) none is written to disk", async () => {
+  /** Seqs of the readings a consumer receives. */
+  async function subscriber(): Promise<Set<number>> {
     const sub: MqttClient = await connectAsync(broker.url, { reconnectPeriod: 0 });
     cleanups.push(() => sub.endAsync(true));
     const got = new Set<number>();
@@ -100,6 +110,11 @@ describe.skipIf(skip)("Ingest flash wear (one reading per request, waiting for e
       if (!topic.endsWith("/status")) got.add((JSON.parse(String(payload)) as { seq: number }).seq);
     });
     await sub.subscribeAsync(`fieldrelay/${DEVICE}/#`, { qos: 1 });
+    return got;
+  }
+
+  it("with the broker up, readings are acked before any commit: (almost) none is written to disk", async () => {
+    const got = await subscriber();
     const { url, queue } = await pipeline(broker.url);
     const n = 100;
     const seqs: number[] = [];
@@ -131,4 +146,28 @@ describe.skipIf(skip)("Ingest flash wear (one reading per request, waiting for e
     expect(s.committed).toBe(n);
     expect(commits).toBeLessThanOrEqual(n / 3);
   });
+
+  it.skipIf(noMount)(
+    "with the disk failing (EIO) and the broker up, readings are still taken: the broker's ack answers the 201",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "fr-ingest-eio-"));
+      const fsx = LoopExt4.mount(join(dir, "eio.img"), join(dir, "mnt"), 128); // over min_free_disk_mb
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      cleanups.push(() => fsx.unmount());
+      const got = await subscriber();
+      const { url, queue } = await pipeline(broker.url, fsx.dir);
+      const before = await post(url, -1);
+      fsx.shutdown(); // from now on every read and write of queue.db fails with EIO
+      const seqs: number[] = [];
+      for (let i = 0; i < 20; i++) seqs.push(...(await post(url, i)));
+      await until(
+        () => [...before, ...seqs].every((s) => got.has(s)),
+        "every acknowledged reading delivered",
+      );
+      // Force a commit: it fails, and the queue says why (what /health reports).
+      await queue.flush().catch(() => {});
+      expect(queue.stats().lastError ?? "").toMatch(/SQLITE_IOERR|I\/O|EIO|disk I\/O/);
+      expect(seqs).toHaveLength(20);
+    },
+  );
 });
