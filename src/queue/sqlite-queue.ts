@@ -112,6 +112,9 @@ export interface QueueOptions {
  */
 const STORE_DEADLINE_MS = 5000;
 
+/** Waiting ingest batches that close the gathering window early while the broker takes none. */
+const GATHER_EARLY = 32;
+
 /** queue.ingest_commit_ms's default (the config schema has the same; README says why). */
 export const DEFAULT_INGEST_COMMIT_MS = 200;
 
@@ -182,6 +185,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
   private roomBytes = 0;
   private groupTimer: unknown;
+  /** Open store() batches waiting for their first commit, oldest first (see gather()). */
+  private gathering: HeldBatch[] = [];
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
@@ -463,27 +468,41 @@ export class SqliteQueue implements Queue, AnchorStore {
         });
         this.addClass(i.reading.priority, 1, i.bytes);
       }
+      this.gathering.push(batch);
+      batch.admittedMonoMs = now;
       if (this.cfg.commitIntervalMs === 0) this.commit();
-      else if (this.groupTimer === undefined) {
-        this.groupTimer = this.scheduler.setTimeout(
-          () => {
-            this.groupTimer = undefined;
-            // Acked before the window closed (the broker is up): nothing of theirs to write, and
-            // sensor readings keep their own commit interval.
-            if (this.openBatches() > 0) this.commit();
-          },
-          Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs),
-        );
-      }
+      else this.gather();
       this.notify();
     });
   }
 
-  /** Store() batches still waiting for a commit or acks. */
-  private openBatches(): number {
-    let n = 0;
-    for (const p of this.pending.values()) if (p.batch !== undefined) n++;
-    return n;
+  /**
+   * The ingest gathering window: commit when the oldest batch still waiting for its first commit
+   * has waited ingest_commit_ms (each batch gets the whole window for the broker's acks; others
+   * share its commit), or at once when GATHER_EARLY batches wait and the oldest of them is not
+   * with the broker (offline: nothing is gained by waiting, they already share one fsync).
+   */
+  private gather(): void {
+    while (this.gathering.length > 0 && (this.gathering[0] as HeldBatch).settled) this.gathering.shift();
+    const oldest = this.gathering[0];
+    if (oldest === undefined) {
+      if (this.groupTimer !== undefined) this.scheduler.clearTimeout(this.groupTimer);
+      this.groupTimer = undefined;
+      return;
+    }
+    const window = Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
+    const waited = this.monoMs() - (oldest.admittedMonoMs ?? 0);
+    const first = this.pending.get(oldest.seqs[0] as number);
+    const offline = this.gathering.length >= GATHER_EARLY && first !== undefined && !first.inflight;
+    if (waited >= window || offline) {
+      this.commit();
+      return;
+    }
+    if (this.groupTimer !== undefined) return;
+    this.groupTimer = this.scheduler.setTimeout(() => {
+      this.groupTimer = undefined;
+      this.gather();
+    }, window - waited);
   }
 
   /** Settle a store() batch once: ok (every reading committed or acked) or refused. */
@@ -1070,6 +1089,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.scheduler.clearTimeout(this.groupTimer);
       this.groupTimer = undefined;
     }
+    // This commit takes every batch waiting (or, failing, withdraws them or lets them wait for acks).
+    this.gathering = [];
     if (
       this.pending.size === 0 &&
       this.deletes.size === 0 &&

