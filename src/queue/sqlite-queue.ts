@@ -66,12 +66,13 @@ import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
-import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
+import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError, storageFaultError } from "./open.ts";
 import { ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
+import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
 import { type HeldBatch, type Pending, type Tentative, WriteBehindBuffer } from "./write-behind.ts";
 
@@ -199,6 +200,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private lastCommitMonoMs: number | undefined;
   private lastAttemptMonoMs: number | undefined;
   private lastError: string | undefined;
+  /** While commits fail because the medium or its file system does (storage-fault.ts): what and where. */
+  private storageFault: string | undefined;
   /** Times this open found state lost (0 or 1; counted in /metrics). */
   private stateLost = 0;
   /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
@@ -315,6 +318,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       db.close(false);
       if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
         throw readOnlyError(options.path, error);
+      if (isStorageFault(error)) throw storageFaultError(options.path, error);
       throw new QueueError("open-failed", `cannot open queue database ${options.path}: ${String(error)}`, {
         context: { path: options.path },
         cause: error,
@@ -329,7 +333,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
     } catch (error) {
       db.close(false);
-      throw error;
+      throw isStorageFault(error) ? storageFaultError(options.path, error) : error;
     }
     const sideFile = readSeqFile(options.path);
     let floor = Math.max(recoveredSeq, sideFile, meta?.value ?? 0, maxSeq);
@@ -694,6 +698,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
       lastError: this.lastError ?? this.seqs.error ?? this.readError,
+      storageFault: this.storageFault,
       seqNext: this.seqs.next,
       stateLost: this.stateLost,
       deadLetters: this.deadLetterCount, // #12 dead letters
@@ -1106,12 +1111,21 @@ export class SqliteQueue implements Queue, AnchorStore {
     try {
       newBoots = this.commitWithRetries(batch);
     } catch (error) {
+      const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
       this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
-      this.log.error(
-        { path: this.path, err: error, pendingInRam: this.pending.size },
-        "queue commit failed; holding readings in RAM and retrying",
-      );
+      // Retried once a second: log when the failure changes, not each time (a dead card must not
+      // also flood the journal).
+      if (isStorageFault(error)) {
+        if (this.storageFault === undefined) {
+          this.storageFault = describeStorageFault(this.path, error);
+          this.log.error({ path: this.path, err: error, pendingInRam: this.pending.size }, this.storageFault);
+        }
+      } else if (this.lastError !== previous)
+        this.log.error(
+          { path: this.path, err: error, pendingInRam: this.pending.size },
+          "queue commit failed; holding readings in RAM and retrying",
+        );
       this.capPending();
       this.schedule();
       return;
@@ -1140,6 +1154,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.measureRoom();
     if (this.lastError !== undefined) this.log.info({ path: this.path }, "queue commits succeed again");
     this.lastError = undefined;
+    this.storageFault = undefined;
   }
 
   /** The batch's transaction, through a full disk (full-disk.ts). */

@@ -57,6 +57,11 @@ export interface QueueStats {
   lastCommitAttemptMonoMs: number | undefined;
   /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
   lastError: string | undefined;
+  /**
+   * Set while commits fail because the card or its file system does (EIO, read-only after an
+   * error): one line naming the file, device and mount. Readings are then captured by broker acks.
+   */
+  storageFault?: string | undefined;
   seqNext: number;
   /** 1 when this start found queue state lost (see lost-state.ts), else 0. */
   stateLost: number;

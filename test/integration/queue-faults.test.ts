@@ -543,6 +543,48 @@ describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
   });
 });
 
+describe.skipIf(skip)("A card that fails (ext4 shut down: EIO, then remounted read-only)", () => {
+  it("opening on it names the file, device and mount, and never moves queue.db aside", async () => {
+    const { LoopExt4 } = await import("../support/ext4.ts");
+    const image = join(ws.dir, "dying.img");
+    const fsx = LoopExt4.mount(image, join(ws.dir, "dying"), 32);
+    const again = join(ws.dir, "dying-again");
+    try {
+      const path = join(fsx.dir, "queue.db");
+      const q = await openQueue({ path, log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0 });
+      for (let i = 0; i < 10; i++) captureOk(q);
+      await q.close();
+      writeFileSync(`${path}-wal`, "x"); // an unclean shutdown: the open runs quick_check
+      fsx.shutdown();
+      const error = await openQueue({ path, log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0 }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(QueueError);
+      expect((error as QueueError).code).toBe("storage-fault");
+      expect((error as QueueError).message).toMatch(
+        /^storage fault on .*queue\.db \(\/dev\/loop\d+ \d+:\d+ ext4 on /,
+      );
+      // The file system, remounted read-only (as after ext4 aborts its journal): still no
+      // quarantine, and the same kind of message.
+      Bun.spawnSync(["umount", "-l", fsx.dir]);
+      mkdirSync(again, { recursive: true });
+      expect(Bun.spawnSync(["mount", "-o", "loop,ro,noload", image, again]).exitCode).toBe(0);
+      const ro = await openQueue({
+        path: join(again, "queue.db"),
+        log: silentLogger(),
+        bootId: BOOT,
+        minFreeDiskMb: 0,
+      }).catch((e: unknown) => e);
+      expect((ro as QueueError).code).toBe("storage-fault");
+      expect((ro as QueueError).message).toMatch(/mounted read-only now/);
+      expect(readdirSync(again).filter((f) => f.includes("corrupt"))).toEqual([]);
+    } finally {
+      Bun.spawnSync(["umount", "-l", again]);
+      fsx.unmount();
+    }
+  });
+});
+
 describe("Start-up integrity check", () => {
   it("skips quick_check after a clean shutdown, yet a file found damaged when read is moved aside, not crash-looped on", async () => {
     const dir = join(ws.dir, "quick-check");
