@@ -29,8 +29,10 @@ import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import { bestEstimate, type WireAnchor } from "../wire/index.ts";
 import {
+  crystalPpmOf,
   NTP_DEFAULT_UNCERTAINTY_MS,
   nearestAnchors,
+  ntpErrorAt,
   nsToMs,
   publishStamp,
   SYSTEM_UNCERTAINTY_MS,
@@ -253,7 +255,10 @@ export function createClock(o: ClockOptions): Clock {
 
   function boundMs(): number {
     const mono = monoNs();
-    if (refresh(mono).synced) return sync?.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS;
+    if (refresh(mono).synced) {
+      const e = entry(bootId);
+      return ntpErrorAt(mono, e.raw, crystalPpmOf(e.effective));
+    }
     const m = nsToMs(mono);
     return bestEstimate(m, nearestAnchors(entry(bootId).effective, m))?.errMs ?? SYSTEM_UNCERTAINTY_MS;
   }
