@@ -32,8 +32,8 @@ import {
   crystalPpmOf,
   NTP_DEFAULT_UNCERTAINTY_MS,
   nearestAnchors,
-  ntpErrorAt,
   nsToMs,
+  ntpErrorAt,
   publishStamp,
   SYSTEM_UNCERTAINTY_MS,
 } from "./anchors.ts";

@@ -55,10 +55,16 @@ describe("publishStamp (anchor rules)", () => {
     // #13 follow-up (item 3): a stamp far from its anchor claimed the anchor's 10 ms. Between
     // anchors the system clock runs on the crystal; the kernel's estimate holds only at the anchor.
     const far = stamp("ntp", 4600, TRUTH + 3_600_000);
-    expect(publishStamp(far, [ntp, rtc, sys], BOOT).errMs).toBeCloseTo(10 + 3_600_000 * CRYSTAL_PPM * 1e-6, 6);
+    expect(publishStamp(far, [ntp, rtc, sys], BOOT).errMs).toBeCloseTo(
+      10 + 3_600_000 * CRYSTAL_PPM * 1e-6,
+      6,
+    );
     // The nearest ntp anchor counts, on either side: a later one bounds an earlier stamp too.
     const later = anchor("ntp", 4700, TRUTH + 3_700_000, 4);
-    expect(publishStamp(far, [ntp, later, rtc, sys], BOOT).errMs).toBeCloseTo(4 + 100_000 * CRYSTAL_PPM * 1e-6, 6);
+    expect(publishStamp(far, [ntp, later, rtc, sys], BOOT).errMs).toBeCloseTo(
+      4 + 100_000 * CRYSTAL_PPM * 1e-6,
+      6,
+    );
     // Right at an anchor: the kernel's own estimate.
     expect(publishStamp(stamp("ntp", 1000, TRUTH), [ntp], BOOT).errMs).toBe(10);
   });
