@@ -44,12 +44,15 @@ import {
   crystalRate,
   effectiveAnchors,
   isEdgeAnchor,
+  type RtcPrior,
   rtcPpmAt,
 } from "./bounds.ts";
 import { type RtcSample, readRtcEdge, readRtcPlain } from "./rtc/edge.ts";
 import type { Rtc } from "./rtc/types.ts";
 import type { ClockStatus } from "./status.ts";
 import type { SyncSource, SyncState } from "./sync.ts";
+import { learnRtcTrust, type RtcTrust, trustedOffset } from "./trust.ts";
+import { readRtcTrust, removeRtcTrust, writeRtcTrust } from "./trust-file.ts";
 import type { Anchor, AnchorSource, AnchorStore, PublishStamp, Stamp } from "./types.ts";
 
 /** IntervalScheduler runs fn every intervalMs until the returned function is called; injected by tests. */
@@ -81,7 +84,15 @@ export interface ClockOptions {
   maxDriftMs: number;
   /** How often tick() runs after start(), ms (default 10 s). */
   tickIntervalMs?: number;
+  /**
+   * The RTC trust record on the data partition (trust-file.ts; rtcTrustPath(queue.path)). Absent:
+   * nothing is carried across boots and an unchecked RTC is assumed within RTC_UNVERIFIED_MS.
+   */
+  trustPath?: string | undefined;
 }
+
+/** The trust record is rewritten at most this often while synced (flash wear), and at stop(). */
+export const TRUST_SAVE_INTERVAL_MS = 6 * 3_600_000;
 
 export interface Clock {
   readonly bootId: string;
@@ -116,18 +127,56 @@ export function createClock(o: ClockOptions): Clock {
   const tickIntervalMs = o.tickIntervalMs ?? 10_000;
   const intervalNs = BigInt(o.anchorIntervalS) * 1_000_000_000n;
 
+  // What an earlier synchronised boot learned about this RTC (trust.ts), used as a prior for this
+  // boot's RTC anchors; `learned` is what this boot knows, saved to the same file.
+  const trust = loadTrust();
+  const prior: RtcPrior | undefined = trust ? (rtcWall) => trustedOffset(trust, rtcWall) : undefined;
+  let savedTrust: RtcTrust | undefined;
+  let trustSavedNs: bigint | undefined;
+
   // Raw and effective anchors per boot. Other boots' never change; this boot's are compacted and
   // re-derived as they are recorded.
   const cache = new Map<string, { raw: Anchor[]; effective: WireAnchor[] }>();
+  const derive = (boot: string, raw: Anchor[]) => ({
+    raw,
+    effective: effectiveAnchors(raw, boot === bootId ? prior : undefined),
+  });
   const entry = (boot: string) => {
     let e = cache.get(boot);
     if (!e) {
-      const raw = compactAnchors(o.anchors.anchorsFor(boot));
-      e = { raw, effective: effectiveAnchors(raw) };
+      e = derive(boot, compactAnchors(o.anchors.anchorsFor(boot)));
       cache.set(boot, e);
     }
     return e;
   };
+
+  function loadTrust(): RtcTrust | undefined {
+    if (!o.trustPath || !o.rtc) return undefined;
+    const { trust: t, problem } = readRtcTrust(o.trustPath);
+    if (problem) log.warn({ path: o.trustPath }, `RTC trust record ignored: ${problem}`);
+    if (!t) return undefined;
+    const why =
+      t.rtc !== o.rtc.description
+        ? `it is about ${t.rtc}, not ${o.rtc.description}`
+        : t.bootId === bootId
+          ? undefined // learned in this boot: its anchors are in the store
+          : "";
+    if (why) log.info({ path: o.trustPath }, `RTC trust record not used: ${why}`);
+    if (why === "") {
+      log.info(
+        {
+          checked: new Date(t.checkedMs).toISOString(),
+          offsetMs: t.offsetMs,
+          offsetErrMs: t.offsetErrMs,
+          ppm: t.ppm,
+          ppmErr: t.ppmErr,
+        },
+        "RTC trust from an earlier boot's NTP check",
+      );
+      return t;
+    }
+    return undefined;
+  }
   let version = 0;
   let epoch = 0;
   const newest = new Map<AnchorSource, Anchor>();
@@ -161,8 +210,7 @@ export function createClock(o: ClockOptions): Clock {
         );
       saveFailing = true;
     }
-    const raw = compactAnchors([...entry(bootId).raw, anchor]);
-    cache.set(bootId, { raw, effective: effectiveAnchors(raw) });
+    cache.set(bootId, derive(bootId, compactAnchors([...entry(bootId).raw, anchor])));
     version++;
     newest.set(a.source, anchor);
     const fields = {
@@ -234,8 +282,10 @@ export function createClock(o: ClockOptions): Clock {
         epoch++;
         // On the kernel path the kernel copies the system time to the RTC as soon as NTP syncs
         // (and every 11 minutes after): its offset may jump here, so no bound is carried across.
-        if (o.rtc?.path === "kernel")
+        if (o.rtc?.path === "kernel") {
           record({ source: "rtc-set", monoNs: mono, wallMs: wallMs(), uncertaintyMs: 0 }, true);
+          forgetTrust("the kernel sets the RTC when NTP syncs");
+        }
       }
     }
     return next;
@@ -313,6 +363,7 @@ export function createClock(o: ClockOptions): Clock {
         const value = wallMs();
         await o.rtc.write(value);
         record({ source: "rtc-set", monoNs: monoNs(), wallMs: value, uncertaintyMs: 0 }, true);
+        forgetTrust("the RTC was set");
         log.warn(
           { rtcOffsetMs, osf: s.reading.osf, rtc: o.rtc.description },
           `${why}; RTC set from the system clock`,
@@ -354,7 +405,9 @@ export function createClock(o: ClockOptions): Clock {
         rtcDue = false;
         recordRtc(s, true);
       }
+      if (!s.reading.valid && s.reading.osf) forgetTrust("the RTC's oscillator stopped (OSF)");
       await checkDrift(s);
+      if (due && sync?.synced) saveTrust(false);
     } finally {
       busy = false;
     }
@@ -375,6 +428,48 @@ export function createClock(o: ClockOptions): Clock {
     }
     refresh(monoNs());
     stopTicks = scheduler(() => void tick(), tickIntervalMs);
+  }
+
+  /**
+   * Write what this boot learned about the RTC (trust.ts) when it is new: at once the first time,
+   * then at most every TRUST_SAVE_INTERVAL_MS, and at stop() whatever is newer than the file.
+   */
+  function saveTrust(atStop: boolean): void {
+    if (!o.trustPath || !o.rtc) return;
+    const learned = learnRtcTrust(entry(bootId).raw, {
+      rtc: o.rtc.description,
+      bootId,
+      path: o.rtc.path,
+      previous: savedTrust ?? trust,
+    });
+    if (!learned || learned.checkedMs === savedTrust?.checkedMs) return;
+    const mono = monoNs();
+    const due =
+      atStop ||
+      trustSavedNs === undefined ||
+      mono - trustSavedNs >= BigInt(TRUST_SAVE_INTERVAL_MS) * 1_000_000n;
+    if (!due) return;
+    try {
+      writeRtcTrust(o.trustPath, learned);
+      savedTrust = learned;
+      trustSavedNs = mono;
+      log.debug({ path: o.trustPath, offsetMs: learned.offsetMs, ppm: learned.ppm }, "RTC trust saved");
+    } catch (error) {
+      log.warn({ err: describeError(error), path: o.trustPath }, "RTC trust record not saved");
+    }
+  }
+
+  /** The RTC was (or is about to be) written: the record's offset no longer holds. */
+  function forgetTrust(why: string): void {
+    if (!o.trustPath) return;
+    try {
+      removeRtcTrust(o.trustPath);
+      if (savedTrust) log.info({ path: o.trustPath }, `RTC trust record removed: ${why}`);
+    } catch (error) {
+      log.warn({ err: describeError(error), path: o.trustPath }, "RTC trust record not removed");
+    }
+    savedTrust = undefined;
+    trustSavedNs = undefined;
   }
 
   function status(): ClockStatus {
@@ -419,6 +514,7 @@ export function createClock(o: ClockOptions): Clock {
     stop() {
       stopTicks?.();
       stopTicks = undefined;
+      saveTrust(true);
     },
   };
 }

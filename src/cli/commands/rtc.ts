@@ -8,6 +8,7 @@ import { linuxI2cOpener } from "../../clock/rtc/open-bus.ts";
 import { openRtc, type RtcChoice } from "../../clock/rtc/select.ts";
 import type { Rtc, RtcReading } from "../../clock/rtc/types.ts";
 import { syncSourceFromConfig } from "../../clock/sync.ts";
+import { removeRtcTrust, rtcTrustPath } from "../../clock/trust-file.ts";
 import type { Config } from "../../config/index.ts";
 import { describeError, ExitCode } from "../../errors/index.ts";
 import type { Io } from "../io.ts";
@@ -104,6 +105,8 @@ export function rtcCommand(program: Command, io: Io, setExit: (code: number) => 
         return;
       }
       await clock.write(Date.now());
+      // What an earlier boot learned about the RTC's offset no longer holds (clock/trust.ts).
+      removeRtcTrust(rtcTrustPath(config.queue.path));
       const r = await clock.read();
       io.out(
         `RTC set to ${iso(r.wallMs)} via ${choice.path} (${clock.description}); OSF ${r.osf ? "still set" : "clear"}`,
