@@ -14,8 +14,9 @@
  *     anchorIntervalS while synced; when sync is lost, nothing — stamps then follow the anchors.
  *   - "rtc-set" when the clock writes the RTC, and on the kernel path whenever the clock becomes
  *     synchronised (the kernel then writes it): the RTC's offset may jump there.
- * Anchors of the current boot are kept in memory compacted to MAX_ANCHORS_PER_BOOT (bounds.ts);
- * the AnchorStore keeps every one it is given (append-only) and is read once per boot.
+ * Anchors of the current boot are kept compacted to MAX_ANCHORS_PER_BOOT (bounds.ts): in memory,
+ * and in the AnchorStore, which deletes what the clock dropped in the transaction of the next
+ * insert. The store is read once per boot.
  *
  * While synced, tick() compares the RTC with the system clock; beyond maxDriftMs it writes the
  * system time to the RTC on the direct I2C path, and on the kernel path logs that the kernel
@@ -141,10 +142,18 @@ export function createClock(o: ClockOptions): Clock {
     raw,
     effective: effectiveAnchors(raw, boot === bootId ? prior : undefined),
   });
+  // This boot's stored anchors that compaction dropped on load: deleted with the next save.
+  let unkept: Anchor[] = [];
   const entry = (boot: string) => {
     let e = cache.get(boot);
     if (!e) {
-      e = derive(boot, compactAnchors(o.anchors.anchorsFor(boot)));
+      const stored = o.anchors.anchorsFor(boot);
+      const raw = compactAnchors(stored);
+      if (boot === bootId && raw.length < stored.length) {
+        const keep = new Set(raw);
+        unkept = stored.filter((x) => !keep.has(x));
+      }
+      e = derive(boot, raw);
       cache.set(boot, e);
     }
     return e;
@@ -199,8 +208,15 @@ export function createClock(o: ClockOptions): Clock {
   let saveFailing = false;
   function record(a: Omit<Anchor, "bootId">, quiet = false): Anchor {
     const anchor: Anchor = { bootId, ...a };
+    const before = entry(bootId).raw;
+    const kept = compactAnchors([...before, anchor]);
+    // The store deletes what compaction dropped (loaded rows beyond the bound too) in the
+    // transaction of this insert; the new anchor itself is always written.
+    const keep = new Set(kept);
+    const drop = [...unkept, ...before.filter((x) => !keep.has(x))];
     try {
-      o.anchors.saveAnchor(anchor);
+      o.anchors.saveAnchor(anchor, drop);
+      unkept = [];
       saveFailing = false;
     } catch (error) {
       if (!saveFailing)
@@ -210,7 +226,7 @@ export function createClock(o: ClockOptions): Clock {
         );
       saveFailing = true;
     }
-    cache.set(bootId, derive(bootId, compactAnchors([...entry(bootId).raw, anchor])));
+    cache.set(bootId, derive(bootId, kept));
     version++;
     newest.set(a.source, anchor);
     const fields = {
