@@ -20,7 +20,7 @@
  *
  * While synced, tick() compares the RTC with the system clock; beyond maxDriftMs it writes the
  * system time to the RTC on the direct I2C path, and on the kernel path logs that the kernel
- * does this itself (every 11 minutes while NTP-synced).
+ * does this itself (every 11 minutes while NTP-synced; `fieldrelay rtc set` can do it at once).
  *
  * now() is synchronous and cheap (one adjtimex or stat per call plus the cached estimate): it
  * notices sync changes at once, so a reading is never stamped with a quality its anchor does not back.
@@ -374,7 +374,7 @@ export function createClock(o: ClockOptions): Clock {
     const why = s.reading.valid
       ? `RTC is ${rtcOffsetMs} ms off the synchronised system clock`
       : s.reading.problem;
-    if (o.rtc.write) {
+    if (o.rtc.write && o.rtc.path === "i2c") {
       try {
         const value = wallMs();
         await o.rtc.write(value);

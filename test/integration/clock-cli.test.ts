@@ -65,10 +65,23 @@ describe("fieldrelay rtc", () => {
     }
   });
 
-  it("set --from-system on the kernel path explains that the kernel owns the chip (69)", async () => {
-    const r = await run("source", ["rtc", "set", "--from-system", "--config", kernel]);
+  it("set --from-system on the kernel path goes through the RTC's device node (RTC_SET_TIME): one line when it cannot", async () => {
+    // The fake tree has sysfs but no /dev/rtc0: the CLI names the node and what to check (69).
+    const r = await run("source", ["rtc", "set", "--from-system", "--force", "--config", kernel]);
     expect(r.code).toBe(69);
-    expect(r.stderr).toMatch(/owned by the kernel driver; set it with `hwclock --systohc`/);
+    expect(r.stderr).not.toMatch(/hwclock/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^fieldrelay: cannot set the RTC: .*dev\/rtc0: open failed: .*\(ENOENT\)/);
+    // A node that is not an RTC (a plain file here) is refused by the ioctl, said the same way.
+    const root = rootWithKernelRtc("kernel-file-node", String(now), undefined);
+    mkdirSync(join(root, "dev"), { recursive: true });
+    writeFileSync(join(root, "dev/rtc0"), "");
+    const fileNode = config(root, "kernel-file-node.toml");
+    const f = await run("source", ["rtc", "set", "--from-system", "--force", "--config", fileNode]);
+    expect(f.code).toBe(69);
+    expect(f.stderr).toMatch(
+      /^fieldrelay: cannot set the RTC: .*dev\/rtc0: RTC_SET_TIME failed: .*\(ENOTTY\)/,
+    );
   });
 
   it("set without --from-system is a usage error (64); an unknown flag too", async () => {
