@@ -34,7 +34,9 @@ export function encodeRtcTime(wallMs: number): Uint8Array {
   ];
   const buf = new Uint8Array(RTC_TIME_SIZE);
   const v = new DataView(buf.buffer);
-  fields.forEach((x, i) => v.setInt32(i * 4, x, true));
+  fields.forEach((x, i) => {
+    v.setInt32(i * 4, x, true);
+  });
   return buf;
 }
 
