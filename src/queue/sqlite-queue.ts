@@ -744,8 +744,8 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   // ---- AnchorStore ----
 
-  saveAnchor(anchor: Anchor): void {
-    this.anchors.saveAnchor(anchor);
+  saveAnchor(anchor: Anchor, drop?: readonly Anchor[]): void {
+    this.anchors.saveAnchor(anchor, drop);
     if (this.anchors.pending > 0) {
       this.oldestOpMonoMs ??= this.monoMs();
       this.schedule();
