@@ -180,6 +180,9 @@ const queue = z.strictObject({
     .default("/var/lib/fieldrelay/queue.db"),
   durability: z.enum(["full", "normal"], { error: 'must be "full" or "normal"' }).default("full"),
   commit_interval_ms: int(0, 60_000).default(1000),
+  // Ingest's gathering window: the longest a 201 waits for a commit when the broker has not acked
+  // the readings first (README "Delivery contract"; the default is measured there).
+  ingest_commit_ms: int(0, 60_000).default(200),
   commit_max_rows: int(1, 100_000).default(1000),
   max_rows: int(100, 100_000_000).default(1_000_000),
   max_bytes: int(65_536, 2 ** 45).default(512 * 1024 * 1024),

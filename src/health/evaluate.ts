@@ -92,7 +92,9 @@ export function evaluateHealth(
 }
 
 function database(s: HealthStatus, now: number, t: HealthThresholds): Check {
-  const { lastError, lastCommitMonoMs } = s.queue;
+  const { lastError, lastCommitMonoMs, storageFault } = s.queue;
+  // A failing card is unhealthy at once: the operator needs the device and mount, not a timeout.
+  if (storageFault !== undefined) return unhealthy(storageFault);
   if (lastError === undefined) return ok("commits succeed");
   const since = lastCommitMonoMs ?? s.startedMonoMs;
   const age = now - since;

@@ -149,6 +149,11 @@ export function createMetrics(version: string): Metrics {
     () => q().stateLost ?? 0,
   );
 
+  gauge(
+    "queue_storage_fault",
+    "1 while commits fail because the card or its file system does (EIO, read-only); see /health",
+    () => (q().storageFault === undefined ? 0 : 1),
+  );
   gauge("queue_rows", "Readings waiting: rows on disk plus readings in RAM", () => q().rows);
   gauge(
     "queue_priority_rows",

@@ -27,7 +27,7 @@ describe("poison strikes kept in queue.db (#12 hardening)", () => {
       expect(q.capture(reading({ values: { n: 1 } })).ok).toBe(true);
       await q.close();
       const db = new Database(path);
-      db.exec("DROP TABLE poison_strikes; PRAGMA user_version = 1");
+      db.exec("DROP TABLE poison_strikes; ALTER TABLE anchors DROP COLUMN ppm; PRAGMA user_version = 1");
       db.close();
     }
     const q = await openQueue({ path, log: silentLogger() });
