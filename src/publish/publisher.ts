@@ -65,7 +65,7 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
-import { POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { isProtocolError, POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
 import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
@@ -128,6 +128,8 @@ interface Session {
   connectedAtMs: number | undefined;
   closed: boolean;
   error: string | undefined;
+  /** The broker sent something mqtt.js could not parse after CONNACK: counts as an early drop. */
+  protocolError: boolean;
 }
 
 interface Subscription {
@@ -270,6 +272,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       connectedAtMs: undefined,
       closed: false,
       error: undefined,
+      protocolError: false,
     };
     session = s;
     client.on("connect", () => onConnect(s));
@@ -302,8 +305,18 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     s.error = describeError(error);
     lastError = s.error;
+    if (s.closed) return;
     // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined && !s.closed) s.client.end(true);
+    if (s.connectedAtMs === undefined) s.client.end(true);
+    else if (isProtocolError(error)) {
+      // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
+      // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
+      // session would only die at keepalive, long after stable_after_s, and the reading in flight
+      // would never be struck out. End it now, as a lost connection that counts as an early drop
+      // (onClose first, so the callbacks mqtt.js fails while ending see a closed session).
+      s.protocolError = true;
+      onClose(s);
+    }
   }
 
   function onClose(s: Session): void {
@@ -314,7 +327,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     session = undefined;
     const wasConnected = s.connectedAtMs !== undefined;
-    const early = wasConnected && monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000;
+    const early =
+      wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
       suspectCap = Math.ceil(inflight.size / 2);
     if (wasConnected) suspectUnacked(early);
@@ -359,6 +373,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
    */
   function suspectUnacked(early: boolean): void {
     const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    if (unacked.length === 0) return;
     if (unacked.length === 1 && early) {
       const seq = unacked[0] as number;
       const strikes = (suspects.get(seq) ?? 0) + 1;
@@ -370,9 +385,38 @@ export function createPublisher(options: PublisherOptions): Publisher {
           reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
         });
       }
-      return;
+    } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+    keepStrikes();
+  }
+
+  /**
+   * Write the suspects and their strikes to the queue's file: a device that restarts after every
+   * lost connection (crash loop, watchdog) must still strike the reading out, not start over.
+   * Acked or dead-lettered seqs left in the kept set are ignored when it is read back.
+   */
+  function keepStrikes(): void {
+    try {
+      queue.saveStrikes(suspects);
+    } catch (error) {
+      log.warn(
+        { err: describeError(error) },
+        "could not keep poison-pill strikes on disk; they count in RAM",
+      );
     }
-    for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+  }
+
+  /** The strikes an earlier process kept: its suspects are ours until they are acked. */
+  function loadStrikes(): void {
+    try {
+      for (const [seq, n] of queue.strikes()) suspects.set(seq, Math.max(n, suspects.get(seq) ?? 0));
+    } catch (error) {
+      log.warn({ err: describeError(error) }, "could not read kept poison-pill strikes; counting from zero");
+    }
+    if (suspects.size > 0)
+      log.info(
+        { suspects: suspects.size },
+        "readings unacked at a lost connection before this start go one at a time",
+      );
   }
 
   function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
@@ -795,6 +839,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   return {
     start() {
       if (state !== "idle") return;
+      loadStrikes();
       unsubscribeQueue = queue.onAvailable(scheduleDrain);
       connect();
     },

@@ -67,3 +67,17 @@ export function refusalOf(error: unknown): Refusal | undefined {
  * message in flight does not move it aside.
  */
 export const POISON_STRIKES = 3;
+
+/** mqtt.js's own errors that are about time or shutdown, not about what the broker sent. */
+const NOT_PROTOCOL = new Set(["Keepalive timeout", "connack timeout", "client disconnecting"]);
+
+/**
+ * Is an error the client emitted after CONNACK about a packet the broker sent (one mqtt-packet
+ * could not parse, or that breaks the protocol)? Socket errors carry an errno string code
+ * (ECONNRESET, EPIPE) and end the connection anyway; mqtt.js's timeouts are not the broker's words.
+ */
+export function isProtocolError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (typeof (error as { code?: unknown }).code === "string") return false;
+  return !NOT_PROTOCOL.has(error.message);
+}

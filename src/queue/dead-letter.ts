@@ -23,6 +23,13 @@
  *
  * The table is created with CREATE TABLE IF NOT EXISTS by the writer, not by a migration, so the
  * readings schema and its version are untouched and older builds simply ignore it.
+ *
+ * Poison strikes live beside them, in poison_strikes(seq, strikes) (schema migration 2): the
+ * publisher's suspects — readings left unacked when a connection was lost — and how often each was
+ * alone in flight when the broker dropped the connection early. Kept on disk so that a device that
+ * crash-loops (one connection per life) still strikes the reading out instead of sending it first
+ * forever. The publisher replaces the whole set when it changes (a lost session, suspects cleared):
+ * a few rows, written rarely. A seq that has left the queue since is ignored on load.
  */
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
@@ -224,4 +231,26 @@ export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile
       lock?.release();
     },
   };
+}
+
+/** The kept poison strikes (seq → strikes); empty on a file older than migration 2. */
+export function loadStrikes(db: Database): Map<number, number> {
+  const out = new Map<number, number>();
+  const has = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'poison_strikes'").get();
+  if (has === null) return out;
+  for (const row of db.query("SELECT seq, strikes FROM poison_strikes").all() as Array<{
+    seq: number;
+    strikes: number;
+  }>)
+    out.set(row.seq, row.strikes);
+  return out;
+}
+
+/** Replace the kept poison strikes with these, in one transaction (an empty map clears them). */
+export function saveStrikes(db: Database, strikes: ReadonlyMap<number, number>): void {
+  const insert = db.query("INSERT INTO poison_strikes(seq, strikes) VALUES (?, ?)");
+  db.transaction(() => {
+    db.exec("DELETE FROM poison_strikes");
+    for (const [seq, n] of strikes) insert.run(seq, n);
+  })();
 }

@@ -53,7 +53,13 @@ import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
-import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./dead-letter.ts"; // #12 dead letters
+import {
+  countDeadLetters,
+  ensureDeadLetterTable,
+  insertDeadLetters,
+  loadStrikes,
+  saveStrikes,
+} from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
@@ -585,6 +591,16 @@ export class SqliteQueue implements Queue, AnchorStore {
     Object.assign(this.counters, { delivered, deliveredBeforeCommit });
     this.deadLetterCount = countDeadLetters(this.db);
     this.lastDeadLetterReason = reason;
+  }
+
+  strikes(): Map<number, number> {
+    const kept = loadStrikes(this.db);
+    for (const seq of kept.keys()) if (this.get(seq) === undefined) kept.delete(seq);
+    return kept;
+  }
+
+  saveStrikes(strikes: ReadonlyMap<number, number>): void {
+    saveStrikes(this.db, strikes);
   }
   // ---- end #12 dead letters ----
 
