@@ -27,7 +27,15 @@
  * the connection — is found by elimination: after a session that was lost with readings unacked,
  * the next sessions send one reading at a time until those suspects are acked; a reading that was
  * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
- * stable) is moved to dead letters. Nothing the broker refuses can block the queue.
+ * stable) is moved to dead letters. Nothing the broker refuses can block the queue. Suspects and
+ * strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(), so a device
+ * that restarts after each drop still strikes the reading out. A packet from the broker that
+ * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
+ * Transient refusals are one "episode" from the first to the next ack: warned once (and every
+ * REFUSAL_REMINDER_MS), counted in stats (refusingForS), never dropped.
+ *
+ * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
+ * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once, with a warning.
  *
  * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
  * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
@@ -138,6 +146,9 @@ interface Subscription {
   handler: MessageHandler;
 }
 
+/** While transient refusals go on, the warning is repeated at most this often. */
+const REFUSAL_REMINDER_MS = 10 * 60_000;
+
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
 /** The same when batching: enough to fill several full messages per call. */
@@ -166,7 +177,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const connectFn = options.connect ?? mqttConnect;
   const clientId = cfg.client_id ?? `fieldrelay-${deviceId}`;
   const status = statusTopic(cfg.topic_prefix, deviceId);
-  const v5 = cfg.protocol_version === 5;
+  /**
+   * The MQTT version spoken: protocol_version, or 5 when it is not set — only MQTT 5 lets the broker
+   * say it refused a message (3.1.1 brokers ack an ACL-denied PUBLISH and drop it). Unset, a broker
+   * that answers "unacceptable protocol version" moves this to 4 for the life of the publisher.
+   */
+  let protocol: 4 | 5 = cfg.protocol_version ?? 5;
+  let v5 = protocol === 5;
+  let warned311 = false;
   const secure = isSecureUrl(cfg.url);
   /** The broker URL as logged: credentials in it are never written to the journal (#12). */
   const shownUrl = redactUrl(cfg.url);
@@ -215,7 +233,29 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let idleWaiters: Array<() => void> = [];
   const subscriptions: Subscription[] = [];
 
-  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0, deadLettered: 0, refused: 0 };
+  const counters = {
+    reconnects: 0,
+    published: 0,
+    delivered: 0,
+    resent: 0,
+    deadLettered: 0,
+    refused: 0,
+    refusedTransient: 0,
+    messages: 0,
+    batchesSplit: 0,
+    bytes: 0,
+  };
+  /**
+   * A refusal episode: from the first transient refusal to the next ack. Logged at warn when it
+   * starts and at most every REFUSAL_REMINDER_MS while it lasts, at info when it ends; health
+   * degrades when it lasts (refusingForS). Nothing is dropped meanwhile.
+   */
+  let refusingSinceMs: number | undefined;
+  let refusalWarnedAtMs = Number.NEGATIVE_INFINITY;
+  let episodeRefusals = 0;
+  let lastRefusal: string | undefined;
+  /** Reading topics are <prefix>/<device>/<stream>: one level below this, and not "status". */
+  const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
   /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
   const suspects = new Map<number, number>();
   /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
@@ -245,7 +285,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       );
     }
     const mqttOptions: IClientOptions = {
-      protocolVersion: cfg.protocol_version,
+      protocolVersion: protocol,
       clientId,
       clean: true,
       keepalive: cfg.keepalive_s,
@@ -279,6 +319,48 @@ export function createPublisher(options: PublisherOptions): Publisher {
     client.on("error", (error) => onError(s, error));
     client.on("close", () => onClose(s));
     client.on("message", (topic, payload, packet) => dispatch(topic, payload, packet));
+    client.on("packetsend", (packet) => {
+      if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
+    });
+  }
+
+  /** bytesSent: what a reading message weighed on the wire, counted as it is written (resends too). */
+  function countBytes(topic: string, payload: string | Buffer): void {
+    if (!topic.startsWith(streamTopicPrefix)) return;
+    const rest = topic.slice(streamTopicPrefix.length);
+    if (rest.includes("/") || rest === "status") return;
+    counters.bytes += Buffer.byteLength(topic) + Buffer.byteLength(payload);
+  }
+
+  /** A message refused for now: counted, and logged once per episode (see refusingSinceMs). */
+  function noteTransientRefusal(refusal: Refusal, fields: Record<string, unknown>): void {
+    counters.refusedTransient++;
+    episodeRefusals++;
+    lastRefusal = refusal.reason;
+    const now = monoMs();
+    refusingSinceMs ??= now;
+    const detail = {
+      reason: refusal.reason,
+      refusals: episodeRefusals,
+      refusingForS: round3((now - refusingSinceMs) / 1000),
+      ...fields,
+    };
+    if (now - refusalWarnedAtMs >= REFUSAL_REMINDER_MS) {
+      refusalWarnedAtMs = now;
+      log.warn(detail, "broker refuses messages for now; they stay queued and are retried");
+    } else log.debug(detail, "broker refused a message for now; retrying");
+  }
+
+  /** An ack after refusals: the episode is over. */
+  function endRefusalEpisode(): void {
+    if (refusingSinceMs === undefined) return;
+    log.info(
+      { refusals: episodeRefusals, refusedForS: round3((monoMs() - refusingSinceMs) / 1000) },
+      "broker takes messages again",
+    );
+    refusingSinceMs = undefined;
+    refusalWarnedAtMs = Number.NEGATIVE_INFINITY;
+    episodeRefusals = 0;
   }
 
   function onConnect(s: Session): void {
@@ -291,7 +373,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.connectedAtMs = monoMs();
     lastError = undefined;
     lastLoggedFailure = undefined;
-    log.info({ url: shownUrl, clientId, protocol: cfg.protocol_version }, "connected to broker");
+    log.info({ url: shownUrl, clientId, protocol }, "connected to broker");
+    if (protocol === 4 && !warned311) {
+      warned311 = true;
+      log.warn(
+        { url: shownUrl, hint: "set mqtt.protocol_version = 5 if the broker supports it" },
+        "MQTT 3.1.1: a message the broker refuses (e.g. an ACL deny) is acknowledged and dropped without a trace",
+      );
+    }
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -307,8 +396,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     lastError = s.error;
     if (s.closed) return;
     // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined) s.client.end(true);
-    else if (isProtocolError(error)) {
+    if (s.connectedAtMs === undefined) {
+      if (isVersionRefusal(error)) refusedVersion(s);
+      s.client.end(true);
+    } else if (isProtocolError(error)) {
       // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
       // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
       // session would only die at keepalive, long after stable_after_s, and the reading in flight
@@ -331,7 +422,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
       suspectCap = Math.ceil(inflight.size / 2);
-    if (wasConnected) suspectUnacked(early);
+    if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
     inflight.clear();
     // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
     taken.clear();
@@ -344,6 +435,30 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (state === "stopping" || state === "stopped") return;
     if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
     failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
+  }
+
+  /** CONNACK "unacceptable protocol version" (3.1.1 code 1, MQTT 5 0x84) to an MQTT 5 CONNECT. */
+  function isVersionRefusal(error: Error): boolean {
+    const code = (error as { code?: unknown }).code;
+    return protocol === 5 && (code === 1 || code === 0x84);
+  }
+
+  function refusedVersion(s: Session): void {
+    if (cfg.protocol_version === 5) {
+      s.error = `${s.error}: the broker does not speak MQTT 5 — set mqtt.protocol_version = 4 (its refusals are then invisible)`;
+      lastError = s.error;
+      return;
+    }
+    protocol = 4;
+    v5 = false;
+    warned311 = true;
+    log.warn(
+      {
+        url: shownUrl,
+        hint: "set mqtt.protocol_version = 4 to say this is intended; ACL-denied messages are then lost without a trace",
+      },
+      "the broker does not speak MQTT 5: using MQTT 3.1.1, where it cannot say it refused a message",
+    );
   }
 
   function failAttempt(reason: string): void {
@@ -371,7 +486,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
    * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
    * from now on); one that was alone in flight gets a strike if the session never became stable.
    */
-  function suspectUnacked(early: boolean): void {
+  function suspectUnacked(early: boolean, protocolError: string | undefined): void {
     const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
     if (unacked.length === 0) return;
     if (unacked.length === 1 && early) {
@@ -382,7 +497,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
         moveToDeadLetters(seq, "", {
           kind: "permanent",
           code: 0,
-          reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
+          reason:
+            protocolError === undefined
+              ? `the broker dropped the connection ${strikes} times while this message was the only one in flight`
+              : `the session ended ${strikes} times while this message was the only one in flight, last on an answer from the broker the client cannot parse (${protocolError}; mosquitto answers a message over its message_size_limit so)`,
         });
       }
     } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
@@ -432,6 +550,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     inflight.delete(seq);
     taken.delete(seq);
     counters.deadLettered++;
+    lastRefusal = refusal.reason;
     const key = `${stream}|${refusal.code}`;
     const fields = { seq, stream, reason: refusal.reason, deadLettered: counters.deadLettered };
     if (!refusalsLogged.has(key)) {
@@ -450,11 +569,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(seq) ?? 0;
     retryAttempts.set(seq, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    if (attemptN === 0)
-      log.warn(
-        { seq, reason: refusal.reason, retryInS: round3(delayS) },
-        "broker refused a message for now; retrying",
-      );
+    noteTransientRefusal(refusal, { seq, retryInS: round3(delayS) });
     retryTimers.set(
       seq,
       scheduler.setTimeout(() => {
@@ -630,6 +745,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   function countPublished(n: number): void {
     counters.published += n;
+    counters.messages++;
     const resent = Math.min(n, pendingResends);
     counters.resent += resent;
     pendingResends -= resent;
@@ -677,6 +793,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       else if (items.length > 1) {
         // Split to isolate the refused reading; its neighbours go on in the other half.
         splits.unshift(...splitHalves(items));
+        counters.batchesSplit++;
         log.debug(
           { stream: first.stream, readings: items.length, reason: refusal.reason },
           "broker refused a batch: splitting it to isolate the refused reading",
@@ -693,11 +810,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(key) ?? 0;
     retryAttempts.set(key, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    if (attemptN === 0)
-      log.warn(
-        { seq: key, readings: items.length, reason: refusal.reason, retryInS: round3(delayS) },
-        "broker refused a message for now; retrying",
-      );
+    noteTransientRefusal(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
     const timer: unknown = scheduler.setTimeout(() => {
       batchRetryTimers.delete(timer);
       inflightMessages--;
@@ -755,6 +868,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     ackBuffer = [];
     queue.ack(seqs);
     counters.delivered += seqs.length;
+    endRefusalEpisode();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
     for (const seq of seqs) {
       inflight.delete(seq);
@@ -854,6 +968,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
         delivered: counters.delivered,
         resent: counters.resent,
         lastError,
+        messagesSent: counters.messages,
+        readingsSent: counters.published,
+        batchesSplit: counters.batchesSplit,
+        bytesSent: counters.bytes,
+        refusedTransient: counters.refusedTransient,
+        refusedPermanent: counters.refused - counters.refusedTransient,
+        refusingForS: refusingSinceMs === undefined ? 0 : round3((monoMs() - refusingSinceMs) / 1000),
+        lastRefusal,
       };
     },
     subscribe(filter, qos, handler) {

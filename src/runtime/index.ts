@@ -66,6 +66,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: component("queue"),
     durability: config.queue.durability,
     commitIntervalMs: config.queue.commit_interval_ms,
+    ingestCommitMs: config.queue.ingest_commit_ms,
     commitMaxRows: config.queue.commit_max_rows,
     maxRows: config.queue.max_rows,
     maxBytes: config.queue.max_bytes,

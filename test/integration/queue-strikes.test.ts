@@ -26,7 +26,6 @@ describe("poison strikes kept in queue.db (#12 hardening)", () => {
       expect(q.capture(reading({ values: { n: 1 } })).ok).toBe(true);
       await q.close();
       const db = new Database(path);
-      // (and without what later migrations added: anchors.ppm, time's migration 3)
       db.exec("DROP TABLE poison_strikes; ALTER TABLE anchors DROP COLUMN ppm; PRAGMA user_version = 1");
       db.close();
     }
