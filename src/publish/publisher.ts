@@ -31,8 +31,8 @@
  * strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(), so a device
  * that restarts after each drop still strikes the reading out. A packet from the broker that
  * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
- * Transient refusals are one "episode" from the first to the next ack: warned once (and every
- * REFUSAL_REMINDER_MS), counted in stats (refusingForS), never dropped.
+ * Transient refusals are one "episode" from the first to the next ack (refusal-episode.ts):
+ * warned once and every 10 min, counted in stats (refusingForS), never dropped.
  *
  * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
  * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once, with a warning.
@@ -74,6 +74,7 @@ import {
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
 import { isProtocolError, POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { RefusalEpisode } from "./refusal-episode.ts";
 import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
@@ -145,9 +146,6 @@ interface Subscription {
   qos: QoS;
   handler: MessageHandler;
 }
-
-/** While transient refusals go on, the warning is repeated at most this often. */
-const REFUSAL_REMINDER_MS = 10 * 60_000;
 
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
@@ -240,20 +238,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
     resent: 0,
     deadLettered: 0,
     refused: 0,
-    refusedTransient: 0,
     messages: 0,
     batchesSplit: 0,
     bytes: 0,
   };
-  /**
-   * A refusal episode: from the first transient refusal to the next ack. Logged at warn when it
-   * starts and at most every REFUSAL_REMINDER_MS while it lasts, at info when it ends; health
-   * degrades when it lasts (refusingForS). Nothing is dropped meanwhile.
-   */
-  let refusingSinceMs: number | undefined;
-  let refusalWarnedAtMs = Number.NEGATIVE_INFINITY;
-  let episodeRefusals = 0;
-  let lastRefusal: string | undefined;
+  /** Transient refusals: counted and logged once per episode (refusal-episode.ts). */
+  const refusing = new RefusalEpisode(log, monoMs);
   /** Reading topics are <prefix>/<device>/<stream>: one level below this, and not "status". */
   const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
   /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
@@ -330,37 +320,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const rest = topic.slice(streamTopicPrefix.length);
     if (rest.includes("/") || rest === "status") return;
     counters.bytes += Buffer.byteLength(topic) + Buffer.byteLength(payload);
-  }
-
-  /** A message refused for now: counted, and logged once per episode (see refusingSinceMs). */
-  function noteTransientRefusal(refusal: Refusal, fields: Record<string, unknown>): void {
-    counters.refusedTransient++;
-    episodeRefusals++;
-    lastRefusal = refusal.reason;
-    const now = monoMs();
-    refusingSinceMs ??= now;
-    const detail = {
-      reason: refusal.reason,
-      refusals: episodeRefusals,
-      refusingForS: round3((now - refusingSinceMs) / 1000),
-      ...fields,
-    };
-    if (now - refusalWarnedAtMs >= REFUSAL_REMINDER_MS) {
-      refusalWarnedAtMs = now;
-      log.warn(detail, "broker refuses messages for now; they stay queued and are retried");
-    } else log.debug(detail, "broker refused a message for now; retrying");
-  }
-
-  /** An ack after refusals: the episode is over. */
-  function endRefusalEpisode(): void {
-    if (refusingSinceMs === undefined) return;
-    log.info(
-      { refusals: episodeRefusals, refusedForS: round3((monoMs() - refusingSinceMs) / 1000) },
-      "broker takes messages again",
-    );
-    refusingSinceMs = undefined;
-    refusalWarnedAtMs = Number.NEGATIVE_INFINITY;
-    episodeRefusals = 0;
   }
 
   function onConnect(s: Session): void {
@@ -550,7 +509,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     inflight.delete(seq);
     taken.delete(seq);
     counters.deadLettered++;
-    lastRefusal = refusal.reason;
+    refusing.last = refusal.reason;
     const key = `${stream}|${refusal.code}`;
     const fields = { seq, stream, reason: refusal.reason, deadLettered: counters.deadLettered };
     if (!refusalsLogged.has(key)) {
@@ -569,7 +528,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(seq) ?? 0;
     retryAttempts.set(seq, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    noteTransientRefusal(refusal, { seq, retryInS: round3(delayS) });
+    refusing.refused(refusal, { seq, retryInS: round3(delayS) });
     retryTimers.set(
       seq,
       scheduler.setTimeout(() => {
@@ -810,7 +769,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(key) ?? 0;
     retryAttempts.set(key, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    noteTransientRefusal(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
+    refusing.refused(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
     const timer: unknown = scheduler.setTimeout(() => {
       batchRetryTimers.delete(timer);
       inflightMessages--;
@@ -868,7 +827,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     ackBuffer = [];
     queue.ack(seqs);
     counters.delivered += seqs.length;
-    endRefusalEpisode();
+    refusing.acked();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
     for (const seq of seqs) {
       inflight.delete(seq);
@@ -972,10 +931,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
         readingsSent: counters.published,
         batchesSplit: counters.batchesSplit,
         bytesSent: counters.bytes,
-        refusedTransient: counters.refusedTransient,
-        refusedPermanent: counters.refused - counters.refusedTransient,
-        refusingForS: refusingSinceMs === undefined ? 0 : round3((monoMs() - refusingSinceMs) / 1000),
-        lastRefusal,
+        refusedTransient: refusing.total,
+        refusedPermanent: counters.refused - refusing.total,
+        refusingForS: refusing.forS(),
+        lastRefusal: refusing.last,
       };
     },
     subscribe(filter, qos, handler) {

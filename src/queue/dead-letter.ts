@@ -145,6 +145,9 @@ export function requeueDeadLetters(db: Database, seqs: readonly number[] | undef
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
   );
   const remove = db.query("DELETE FROM dead_letters WHERE seq = ?");
+  // A requeued reading starts with a clean record: strikes kept from before it was dead-lettered
+  // would strike it out again at its first drop.
+  const unstrike = hasStrikesTable(db) ? db.query("DELETE FROM poison_strikes WHERE seq = ?") : undefined;
   db.transaction(() => {
     for (const r of rows) {
       let boot = (bootOf.get(r.boot_id) as { id: number } | null)?.id;
@@ -166,6 +169,7 @@ export function requeueDeadLetters(db: Database, seqs: readonly number[] | undef
         payloadBytes(r.stream, r.boot_id, r.tq, r.vals),
       );
       remove.run(r.seq);
+      unstrike?.run(r.seq);
     }
   })();
   return rows.map((r) => r.seq);
@@ -234,10 +238,15 @@ export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile
 }
 
 /** The kept poison strikes (seq → strikes); empty on a file older than migration 2. */
+function hasStrikesTable(db: Database): boolean {
+  return (
+    db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'poison_strikes'").get() !== null
+  );
+}
+
 export function loadStrikes(db: Database): Map<number, number> {
   const out = new Map<number, number>();
-  const has = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'poison_strikes'").get();
-  if (has === null) return out;
+  if (!hasStrikesTable(db)) return out;
   for (const row of db.query("SELECT seq, strikes FROM poison_strikes").all() as Array<{
     seq: number;
     strikes: number;

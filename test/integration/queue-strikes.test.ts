@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/index.ts";
+import { openDeadLetterFile } from "../../src/queue/dead-letter.ts";
 import { MIGRATIONS, openQueue } from "../../src/queue/index.ts";
 import { reading } from "../support/memory-queue.ts";
 
@@ -52,6 +53,24 @@ describe("poison strikes kept in queue.db (#12 hardening)", () => {
     // The acked seq's strike is ignored: it left the queue.
     expect(again.strikes()).toEqual(new Map([[seq, 2]]));
     again.saveStrikes(new Map());
+    expect(again.strikes()).toEqual(new Map());
+    await again.close();
+  });
+
+  it("a dead letter requeued by the operator starts without the strikes that put it there", async () => {
+    const path = tmpPath();
+    const q = await openQueue({ path, log: silentLogger() });
+    const res = q.capture(reading({ values: { n: 1 } }));
+    if (!res.ok) throw new Error("capture failed");
+    await q.flush();
+    q.saveStrikes(new Map([[res.seq, 3]]));
+    q.deadLetter([res.seq], "the broker dropped the connection 3 times");
+    await q.close();
+    const file = openDeadLetterFile(path, true);
+    expect(file.requeue(undefined)).toEqual([res.seq]);
+    file.close();
+    const again = await openQueue({ path, log: silentLogger() });
+    expect(again.stats().rows).toBe(1);
     expect(again.strikes()).toEqual(new Map());
     await again.close();
   });
