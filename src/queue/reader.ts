@@ -15,6 +15,11 @@ import type { QueuedReading } from "./types.ts";
 export interface QueueFileStats {
   path: string;
   schemaVersion: number;
+  /**
+   * False when the file exists but its schema was never committed (the service crashed in its
+   * first moments, before its first transaction): an empty queue, not an error.
+   */
+  initialised: boolean;
   rows: number;
   bytes: number;
   byPriority: Record<number, { rows: number; bytes: number }>;
@@ -67,6 +72,17 @@ export function openQueueReader(path: string): QueueReader {
       cause: error,
     });
   }
+  let initialised: boolean;
+  try {
+    initialised = db.query("SELECT 1 FROM sqlite_master WHERE name = 'readings_v'").get() !== null;
+  } catch (error) {
+    db.close(false);
+    throw new QueueError("open-failed", `cannot read queue database ${path}: ${(error as Error).message}`, {
+      context: { path },
+      cause: error,
+    });
+  }
+  if (!initialised) return emptyReader(path, db);
   const toStored = (row: Row): StoredReading => ({
     ...rowToReading(row),
     inflight: row.inflight === 1,
@@ -115,6 +131,7 @@ export function openQueueReader(path: string): QueueReader {
       return {
         path,
         schemaVersion: schemaVersion(db),
+        initialised: true,
         rows,
         bytes,
         byPriority,
@@ -138,6 +155,29 @@ export function openQueueReader(path: string): QueueReader {
       for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM readings_v ORDER BY seq`).iterate())
         yield toStored(row as Row);
     },
+    close() {
+      db.close(false);
+    },
+  };
+}
+
+/** A queue file with no schema yet: no readings, no anchors; the next seq from the side file. */
+function emptyReader(path: string, db: Database): QueueReader {
+  return {
+    anchorsFor: () => [],
+    stats: () => ({
+      path,
+      schemaVersion: 0,
+      initialised: false,
+      rows: 0,
+      bytes: 0,
+      byPriority: {},
+      oldestSeq: undefined,
+      nextSeq: readSeqFile(path) + 1,
+      inflight: 0,
+    }),
+    peek: () => [],
+    *export() {},
     close() {
       db.close(false);
     },

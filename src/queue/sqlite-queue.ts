@@ -878,7 +878,8 @@ export class SqliteQueue implements Queue, AnchorStore {
         return choice.detail;
       }
       if (choice.evict.length === 0) break;
-      const reason = need.rows > 0 ? "max_rows" : overBytes > 0 ? "max_bytes" : "min_free_disk_mb";
+      // The reason is the budget that sized the eviction (both may be exceeded at once).
+      const reason = need.rows > 0 ? "max_rows" : diskNeed > overBytes ? "min_free_disk_mb" : "max_bytes";
       const evicted = this.evict(choice.evict, reason, tentative !== undefined);
       made.push(...evicted.tentative);
       if (choice.shortfall || evicted.freed === 0) break;

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type IngestServer, startIngestServer } from "../../src/ingest/index.ts";
-import { silentLogger } from "../../src/log/index.ts";
+import { createLogger, silentLogger } from "../../src/log/index.ts";
 import {
   openQueue,
   openQueueReader,
@@ -195,6 +195,32 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
     clock.advance(100);
     if (res.ok) expect(countByPriority(q.path)[1] ?? 0).toBe(1);
     else expect(q.stats().evictedByPriority[5] ?? 0).toBe(before);
+    await q.close();
+  });
+
+  it("an eviction made for the free-disk floor is logged with reason min_free_disk_mb (not max_bytes)", async () => {
+    const fs = tmpfs("12m");
+    const clock = new ManualClock();
+    const logs: Array<Record<string, unknown>> = [];
+    const log = createLogger({
+      level: "debug",
+      destination: { write: (l: string) => logs.push(JSON.parse(l)) },
+    });
+    // max_bytes far away; the floor is what triggers.
+    const q = await openQueue(
+      options(fs.dir, clock, { log, commitIntervalMs: 100, commitMaxRows: 50_000, minFreeDiskMb: 4 }),
+    );
+    for (let i = 0; i < 3000; i++) captureOk(q, reading({ priority: 2, values: blob("c") }));
+    await q.flush();
+    fs.fill(2 * 1024 * 1024);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 10; i++) q.capture(reading({ priority: 5, values: blob("d") }));
+      q.store([reading({ priority: 5, values: blob("e") })]);
+      clock.advance(1000);
+    }
+    const evictions = logs.filter((l) => l.msg === "queue over budget: evicted readings");
+    expect(evictions.length).toBeGreaterThan(0);
+    for (const e of evictions) expect(e.reason).toBe("min_free_disk_mb");
     await q.close();
   });
 
