@@ -67,6 +67,7 @@ import { commitThroughFullDisk } from "./full-disk.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError, storageFaultError } from "./open.ts";
+import { loadPriorityCounts } from "./priority-counts.ts";
 import { ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
@@ -374,7 +375,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       );
     }
     try {
-      queue.load();
+      queue.load(lost !== undefined);
     } catch (error) {
       db.close(false);
       seqFile?.close();
@@ -383,12 +384,17 @@ export class SqliteQueue implements Queue, AnchorStore {
     return queue;
   }
 
-  private load(): void {
-    for (const r of this.db
-      .query("SELECT priority, count(*) AS n, sum(bytes) AS b FROM readings GROUP BY priority")
-      .all() as Array<{ priority: number; n: number; b: number }>) {
-      this.addClass(r.priority, r.n, r.b);
-    }
+  /** Load the books from disk in O(priorities + inflight); `recount` after lost state. */
+  private load(recount: boolean): void {
+    const counts = loadPriorityCounts(this.db, recount);
+    for (const r of counts.counts) this.addClass(r.priority, r.rows, r.bytes);
+    if (counts.how !== "read")
+      this.log.info(
+        { path: this.path, how: counts.how, err: counts.error },
+        counts.how === "rebuilt"
+          ? "queue: per-priority counts (re)built; later opens read them"
+          : "queue: per-priority counts cannot be saved now (the disk takes no writes); counted the rows",
+      );
     for (const r of this.db.query("SELECT id, boot_id FROM boots").all() as Array<{
       id: number;
       boot_id: string;
