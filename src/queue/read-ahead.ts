@@ -33,7 +33,11 @@ export class ReadAheadReader {
   private readonly windows = new Map<number, ReadAheadWindow>();
   private readonly scanFrom = new Map<number, number>();
 
-  constructor(private readonly db: Database) {}
+  /** onReadError: told of every failed read (the queue asks for a full check of a damaged file). */
+  constructor(
+    private readonly db: Database,
+    private readonly onReadError?: (error: unknown) => void,
+  ) {}
 
   /** The window of `priority`, opened at its scanFrom when there is none. */
   of(priority: number): ReadAheadWindow {
@@ -48,9 +52,15 @@ export class ReadAheadReader {
   /** Drop the drained prefix and read the next READ_AHEAD rows; returns how far indexes moved. Throws on a read error. */
   refill(priority: number, w: ReadAheadWindow): number {
     const dropped = w.at;
-    const fetched = this.db
-      .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`)
-      .all(priority, w.after, READ_AHEAD) as Row[];
+    let fetched: Row[];
+    try {
+      fetched = this.db
+        .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`)
+        .all(priority, w.after, READ_AHEAD) as Row[];
+    } catch (error) {
+      this.onReadError?.(error);
+      throw error;
+    }
     w.rows = w.rows.slice(dropped).concat(fetched);
     w.at = 0;
     w.exhausted = fetched.length < READ_AHEAD;

@@ -66,7 +66,14 @@ import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
-import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError, storageFaultError } from "./open.ts";
+import {
+  checkDataDir,
+  isSqliteError,
+  openOrQuarantine,
+  readOnlyError,
+  requestCheck,
+  storageFaultError,
+} from "./open.ts";
 import { loadPriorityCounts } from "./priority-counts.ts";
 import { ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
@@ -203,6 +210,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private lastError: string | undefined;
   /** While commits fail because the medium or its file system does (storage-fault.ts): what and where. */
   private storageFault: string | undefined;
+  /** Damage was met and the next start asked to check the file (damaged()). */
+  private checkRequested = false;
   /** Times this open found state lost (0 or 1; counted in /metrics). */
   private stateLost = 0;
   /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
@@ -236,7 +245,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     seqFile: SeqFile | undefined,
   ) {
     this.anchors = new QueueAnchorStore(db, options.log);
-    this.reader = new ReadAheadReader(db);
+    this.reader = new ReadAheadReader(db, (error) => this.damaged(error));
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
@@ -500,7 +509,12 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.groupTimer = undefined;
       return;
     }
-    const window = Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
+    // A batch the broker is working on (every reading not yet acked is inflight) waits for the acks
+    // up to the commit interval, as sensor readings do: writing it would cost flash for nothing,
+    // and its 201 is as late as the broker anyway. One nobody took waits ingest_commit_ms.
+    const window = this.withBroker(oldest)
+      ? this.cfg.commitIntervalMs
+      : Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
     const waited = this.monoMs() - (oldest.admittedMonoMs ?? 0);
     const first = this.pending.get(oldest.seqs[0] as number);
     const offline = this.gathering.length >= GATHER_EARLY && first !== undefined && !first.inflight;
@@ -509,10 +523,39 @@ export class SqliteQueue implements Queue, AnchorStore {
       return;
     }
     if (this.groupTimer !== undefined) return;
-    this.groupTimer = this.scheduler.setTimeout(() => {
-      this.groupTimer = undefined;
-      this.gather();
-    }, window - waited);
+    // Look again when the short window ends (the broker may have dropped the readings by then),
+    // else when the long one does.
+    const short = Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
+    this.groupTimer = this.scheduler.setTimeout(
+      () => {
+        this.groupTimer = undefined;
+        this.gather();
+      },
+      waited < short ? short - waited : window - waited,
+    );
+  }
+
+  /** Every reading of the batch that is not acked yet is with the broker (inflight). */
+  private withBroker(batch: HeldBatch): boolean {
+    for (const seq of batch.seqs) {
+      const p = this.pending.get(seq);
+      if (p !== undefined && !p.inflight) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The file is damaged (met while reading or committing): the next start checks it in full and
+   * moves it aside (open.ts, checkMarkerPath). Logged once.
+   */
+  private damaged(error: unknown): void {
+    if (this.checkRequested || !isCorrupt(error)) return;
+    this.checkRequested = true;
+    const marked = requestCheck(this.path, String((error as Error).message ?? error));
+    this.log.error(
+      { path: this.path, err: error, marked },
+      "queue database is damaged; the next start checks it in full and moves it aside",
+    );
   }
 
   /** Settle a store() batch once: ok (every reading committed or acked) or refused. */
@@ -1118,6 +1161,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     try {
       newBoots = this.commitWithRetries(batch);
     } catch (error) {
+      this.damaged(error);
       const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
       this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
