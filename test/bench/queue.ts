@@ -222,6 +222,8 @@ async function rssWithBacklog(): Promise<BenchResult[]> {
           );
       })();
     }
+    // The seq mark a queue that wrote these rows would have (else the open reports lost state).
+    db.query("INSERT INTO meta(key, value) VALUES ('seq_reserved', ?)").run(100_000 + n);
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     db.close();
     const child = Bun.spawn([process.execPath, fileURLToPath(import.meta.url), "--rss-child", path], {
