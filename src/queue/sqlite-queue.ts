@@ -64,6 +64,7 @@ import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./de
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
+import { gatherDecision, refusalDetail } from "./ingest-window.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import {
@@ -120,9 +121,6 @@ export interface QueueOptions {
  * ingest_commit_ms when the disk fails under a live broker.
  */
 const STORE_DEADLINE_MS = 5000;
-
-/** Waiting ingest batches that close the gathering window early while the broker takes none. */
-const GATHER_EARLY = 32;
 
 /** queue.ingest_commit_ms's default (the config schema has the same; README says why). */
 export const DEFAULT_INGEST_COMMIT_MS = 200;
@@ -495,12 +493,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     });
   }
 
-  /**
-   * The ingest gathering window: commit when the oldest batch still waiting for its first commit
-   * has waited ingest_commit_ms (each batch gets the whole window for the broker's acks; others
-   * share its commit), or at once when GATHER_EARLY batches wait and the oldest of them is not
-   * with the broker (offline: nothing is gained by waiting, they already share one fsync).
-   */
+  /** The ingest gathering window (ingest-window.ts): commit the waiting batches now, or look again later. */
   private gather(): void {
     while (this.gathering.length > 0 && (this.gathering[0] as HeldBatch).settled) this.gathering.shift();
     const oldest = this.gathering[0];
@@ -509,30 +502,25 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.groupTimer = undefined;
       return;
     }
-    // A batch the broker is working on (every reading not yet acked is inflight) waits for the acks
-    // up to the commit interval, as sensor readings do: writing it would cost flash for nothing,
-    // and its 201 is as late as the broker anyway. One nobody took waits ingest_commit_ms.
-    const window = this.withBroker(oldest)
-      ? this.cfg.commitIntervalMs
-      : Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
-    const waited = this.monoMs() - (oldest.admittedMonoMs ?? 0);
     const first = this.pending.get(oldest.seqs[0] as number);
-    const offline = this.gathering.length >= GATHER_EARLY && first !== undefined && !first.inflight;
-    if (waited >= window || offline) {
+    const decision = gatherDecision(
+      {
+        waitedMs: this.monoMs() - (oldest.admittedMonoMs ?? 0),
+        withBroker: this.withBroker(oldest),
+        untaken: first !== undefined && !first.inflight,
+        waiting: this.gathering.length,
+      },
+      this.cfg,
+    );
+    if (decision.kind === "commit") {
       this.commit();
       return;
     }
     if (this.groupTimer !== undefined) return;
-    // Look again when the short window ends (the broker may have dropped the readings by then),
-    // else when the long one does.
-    const short = Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
-    this.groupTimer = this.scheduler.setTimeout(
-      () => {
-        this.groupTimer = undefined;
-        this.gather();
-      },
-      waited < short ? short - waited : window - waited,
-    );
+    this.groupTimer = this.scheduler.setTimeout(() => {
+      this.groupTimer = undefined;
+      this.gather();
+    }, decision.ms);
   }
 
   /** Every reading of the batch that is not acked yet is with the broker (inflight). */
@@ -1281,11 +1269,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     }
     const delivered = b.seqs.length - b.outstanding; // acked before the refusal
     if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
-    const partly =
-      kept.length + delivered > 0
-        ? `; but the broker was sent part of it: ${delivered} delivered, ${kept.length} may still arrive (seqs ${b.seqs[0]}–${b.seqs.at(-1)})`
-        : "";
-    this.settleBatch(b, { ok: false, detail: `${detail}${partly}` });
+    this.settleBatch(b, { ok: false, detail: refusalDetail(detail, b.seqs, delivered, kept.length) });
   }
 
   /**
