@@ -5,10 +5,13 @@
  * window lets the broker's ack come first and lets the batches that must be written share one
  * commit, while bounding how long a client waits for its 201.
  *
- *   oldest batch waiting ─ nobody took it (some reading not inflight) ─► wait ingest_commit_ms
- *                        ├ the broker has it (every unacked reading inflight) ─► wait for the
- *                        │   acks up to commit_interval_ms (its 201 is as late as the broker
- *                        │   anyway; writing would cost flash for nothing)
+ *   oldest batch waiting ─ broker silent (none of it inflight, no ack within the commit interval)
+ *                        │   ─► wait ingest_commit_ms
+ *                        ├ the broker has it (every unacked reading inflight), or acked readings
+ *                        │   within the last commit_interval_ms (it is up, the publisher is
+ *                        │   only behind: max_inflight) ─► wait for the acks up to
+ *                        │   commit_interval_ms (its 201 is as late as the broker anyway;
+ *                        │   writing would cost flash for nothing)
  *                        ├ ≥ GATHER_EARLY batches wait and the broker took none of the oldest
  *                        │   ─► commit now (offline: they already share one fsync)
  *                        └ window over ─► commit (batches the broker acks meanwhile are gone)
@@ -23,7 +26,10 @@ export const GATHER_EARLY = 32;
 export interface GatherState {
   /** How long the oldest waiting batch has waited (ms). */
   waitedMs: number;
-  /** Every reading of the oldest batch not acked yet is with the broker (inflight). */
+  /**
+   * Every reading of the oldest batch not acked yet is with the broker (inflight), or the broker
+   * acked readings within the last commit_interval_ms.
+   */
   withBroker: boolean;
   /** The broker took none of the oldest batch (its first reading is not inflight). */
   untaken: boolean;

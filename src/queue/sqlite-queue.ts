@@ -192,6 +192,11 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
   private roomBytes = 0;
   private groupTimer: unknown;
+  /** The delivered count when gather() last saw it change, and when (brokerAckedRecently()). */
+  private ackSeen: { delivered: number; atMonoMs: number | undefined } = {
+    delivered: 0,
+    atMonoMs: undefined,
+  };
   /** Open store() batches waiting for their first commit, oldest first (see gather()). */
   private gathering: HeldBatch[] = [];
   private oldestOpMonoMs: number | undefined;
@@ -506,7 +511,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const decision = gatherDecision(
       {
         waitedMs: this.monoMs() - (oldest.admittedMonoMs ?? 0),
-        withBroker: this.withBroker(oldest),
+        withBroker: this.withBroker(oldest) || this.brokerAckedRecently(),
         untaken: first !== undefined && !first.inflight,
         waiting: this.gathering.length,
       },
@@ -521,6 +526,14 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.groupTimer = undefined;
       this.gather();
     }, decision.ms);
+  }
+
+  /** The broker acked readings within the last commit interval (seen through the delivered count). */
+  private brokerAckedRecently(): boolean {
+    const now = this.monoMs();
+    if (this.counters.delivered !== this.ackSeen.delivered)
+      this.ackSeen = { delivered: this.counters.delivered, atMonoMs: now };
+    return this.ackSeen.atMonoMs !== undefined && now - this.ackSeen.atMonoMs < this.cfg.commitIntervalMs;
   }
 
   /** Every reading of the batch that is not acked yet is with the broker (inflight). */
