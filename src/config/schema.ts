@@ -138,9 +138,11 @@ const mqtt = z
     topic_prefix: topicPrefix.default("fieldrelay"),
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
+    // Unset: MQTT 5 (the broker can say it refused a message), falling back to 3.1.1 once if the
+    // broker does not speak 5 (see publisher.ts). Set, it is used as is.
     protocol_version: z
       .union([z.literal(4), z.literal(5)], { error: "must be 4 (MQTT 3.1.1) or 5 (MQTT 5)" })
-      .default(4),
+      .optional(),
     client_id: z.string().min(1).max(65535).optional(),
     keepalive_s: int(5, 3600).default(30),
     min_backoff_s: z.number().min(0.1).max(3600).default(1),

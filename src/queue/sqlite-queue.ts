@@ -60,7 +60,13 @@ import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
-import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./dead-letter.ts"; // #12 dead letters
+import {
+  countDeadLetters,
+  ensureDeadLetterTable,
+  insertDeadLetters,
+  loadStrikes,
+  saveStrikes,
+} from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
@@ -719,6 +725,16 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.deadLetterCount = countDeadLetters(this.db);
     this.lastDeadLetterReason = reason;
   }
+
+  strikes(): Map<number, number> {
+    const kept = loadStrikes(this.db);
+    for (const seq of kept.keys()) if (this.get(seq) === undefined) kept.delete(seq);
+    return kept;
+  }
+
+  saveStrikes(strikes: ReadonlyMap<number, number>): void {
+    saveStrikes(this.db, strikes);
+  }
   // ---- end #12 dead letters ----
 
   async flush(): Promise<void> {
@@ -778,8 +794,8 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   // ---- AnchorStore ----
 
-  saveAnchor(anchor: Anchor): void {
-    this.anchors.saveAnchor(anchor);
+  saveAnchor(anchor: Anchor, drop?: readonly Anchor[]): void {
+    this.anchors.saveAnchor(anchor, drop);
     if (this.anchors.pending > 0) {
       this.oldestOpMonoMs ??= this.monoMs();
       this.schedule();

@@ -95,6 +95,10 @@ export interface Queue {
   ack(seqs: number[]): void;
   /** #12: the broker refused these for good: keep them as dead letters and stop sending them. */
   deadLetter(seqs: number[], reason: string): void;
+  /** #12: the publisher's poison-pill suspects (seq → strikes) kept by saveStrikes, for seqs still queued. */
+  strikes(): Map<number, number>;
+  /** #12: keep these suspects and strikes across restarts (replaces the last set; empty clears). */
+  saveStrikes(strikes: ReadonlyMap<number, number>): void;
   /** Called whenever new readings become available to send. Returns an unsubscribe function. */
   onAvailable(listener: () => void): () => void;
   /** Commit the write-behind buffer now. */

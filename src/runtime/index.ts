@@ -12,6 +12,7 @@ import {
   monotonicNs,
   openRtc,
   readBootId,
+  rtcTrustPath,
   syncSourceFromConfig,
 } from "../clock/index.ts";
 import { startCommands } from "../commands/index.ts";
@@ -92,6 +93,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: component("clock"),
     anchorIntervalS: config.clock.anchor_interval_s,
     maxDriftMs: config.rtc.max_drift_ms,
+    trustPath: rtcTrustPath(config.queue.path),
   });
   await clock.start();
 

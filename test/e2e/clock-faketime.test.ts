@@ -6,18 +6,16 @@
  * ones as "ntp". CLOCK_MONOTONIC is left real (FAKETIME_DONT_FAKE_MONOTONIC), as on a device.
  */
 
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { openQueueReader } from "../../src/queue/index.ts";
+import { OfflineClock, Y2000_MS } from "../support/faketime.ts";
 import { runFaketimeRestamp } from "../support/faketime-clock.ts";
 import { binaryMissing, spawn, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { FAKETIME, MOSQUITTO, missing } from "../support/tools.ts";
 
 const skip = binaryMissing("x64") ?? missing(MOSQUITTO, FAKETIME);
-const Y2000_MS = Date.UTC(2000, 0, 1);
 
 interface Message {
   seq: number;
@@ -42,29 +40,18 @@ describe.skipIf(skip)("compiled x64 binary under libfaketime: offline boot with 
     await first.subscribeAsync("fieldrelay/pi-faketime/+", { qos: 1 });
     await first.endAsync();
     await broker.stop("SIGTERM");
-    const fakeTime = join(ws.dir, "faketime");
-    const synced = join(ws.dir, "synchronized");
-    // Relative offset that puts "now" at 2000-01-01T00:00:00Z; re-read on every call (NO_CACHE).
-    writeFileSync(fakeTime, `-${Math.floor((Date.now() - Y2000_MS) / 1000)}\n`);
+    const clock = new OfflineClock(ws.dir);
     const config = ws.writeConfig({
       device: { id: "pi-faketime" },
       mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },
       queue: { path: ws.queuePath, commit_interval_ms: 100 },
       ingest: { listen: "" },
       health: { listen: "" },
-      rtc: { mode: "none" },
-      clock: { sync_source: `file:${synced}` },
+      ...clock.config,
       sensor: [{ name: "sim", driver: "simulated", interval_s: 0.1, seed: 3 }],
     });
     const realStart = Date.now();
-    const child = spawn("x64", ["run", "-c", config], {
-      env: {
-        LD_PRELOAD: FAKETIME.cmd,
-        FAKETIME_TIMESTAMP_FILE: fakeTime,
-        FAKETIME_NO_CACHE: "1",
-        FAKETIME_DONT_FAKE_MONOTONIC: "1",
-      },
-    });
+    const child = spawn("x64", ["run", "-c", config], { env: clock.env });
     try {
       await child.waitForLog((l) => l.msg === "fieldrelay ready", 60_000);
       await Bun.sleep(1200);
@@ -81,8 +68,7 @@ describe.skipIf(skip)("compiled x64 binary under libfaketime: offline boot with 
 
       // NTP arrives: the clock is stepped to the real time, then sync is reported.
       const realSync = Date.now();
-      writeFileSync(fakeTime, "+0\n");
-      writeFileSync(synced, "");
+      clock.sync();
       await Bun.sleep(800);
 
       const received = new Map<number, Message>();

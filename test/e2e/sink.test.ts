@@ -7,13 +7,12 @@
  * acknowledged is in the table exactly once with its corrected time, and replaying every message
  * of the run (a second identical run) changes no row.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { SQL } from "bun";
 import mqtt, { type IPublishPacket } from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { openQueueReader } from "../../src/queue/index.ts";
 import { decodeReadings } from "../../src/wire/index.ts";
+import { OfflineClock } from "../support/faketime.ts";
 import { binaryMissing, type RunningFieldrelay, spawn, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { freePort } from "../support/ports.ts";
@@ -21,7 +20,6 @@ import { POSTGRES, PostgresCluster } from "../support/postgres.ts";
 import { FAKETIME, MOSQUITTO, missing } from "../support/tools.ts";
 
 const skip = binaryMissing("x64") ?? missing(MOSQUITTO, POSTGRES, FAKETIME);
-const Y2000_MS = Date.UTC(2000, 0, 1);
 const DEVICE = "pi-sink";
 const TABLE = "readings";
 
@@ -103,28 +101,18 @@ describe.skipIf(skip)("edge binary → mosquitto → two sink processes → Post
     const b = await startSink(sinkB);
 
     // The edge boots offline: its clock says 2000-01-01 and nothing says it is synchronised.
-    const fakeTime = join(ws.dir, "faketime");
-    const synced = join(ws.dir, "synchronized");
-    writeFileSync(fakeTime, `-${Math.floor((Date.now() - Y2000_MS) / 1000)}\n`);
+    const clock = new OfflineClock(ws.dir);
     const edgeConfig = ws.writeConfig({
       device: { id: DEVICE },
       mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },
       queue: { path: ws.queuePath, commit_interval_ms: 100 },
       ingest: { listen: "" },
       health: { listen: "" },
-      rtc: { mode: "none" },
-      clock: { sync_source: `file:${synced}` },
+      ...clock.config,
       sensor: [{ name: "sim", driver: "simulated", interval_s: 0.05, seed: 5 }],
     });
     const edge = () => {
-      const p = spawn("x64", ["run", "-c", edgeConfig], {
-        env: {
-          LD_PRELOAD: FAKETIME.cmd,
-          FAKETIME_TIMESTAMP_FILE: fakeTime,
-          FAKETIME_NO_CACHE: "1",
-          FAKETIME_DONT_FAKE_MONOTONIC: "1",
-        },
-      });
+      const p = spawn("x64", ["run", "-c", edgeConfig], { env: clock.env });
       running.push(p);
       return p;
     };
@@ -160,8 +148,7 @@ describe.skipIf(skip)("edge binary → mosquitto → two sink processes → Post
     // 4. NTP: the clock is stepped to the right time, then sync is reported. The edge publishes
     //    its anchors on the clock topic; the sinks re-stamp what they already stored.
     const realSync = Date.now();
-    writeFileSync(fakeTime, "+0\n");
-    writeFileSync(synced, "");
+    clock.sync();
     // The edge looks for changed anchors every 5 s (src/runtime/clock-message.ts).
     await until("a clock message", () => recorded.some((m) => m.topic.includes("/clock/")), 30_000);
     await Bun.sleep(500);

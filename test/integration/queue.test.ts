@@ -270,7 +270,7 @@ describe("Queue disk full (SQLITE_FULL)", () => {
     const { q, clock } = await fresh({
       commitIntervalMs: 100,
       commitMaxRows: 100,
-      maxPageCount: 44, // 40 before the per-priority counts table (+ its page)
+      maxPageCount: 45, // 40 before the poison_strikes table (#12) and the per-priority counts (#11) took pages
       maxPendingInRam: 300,
     });
     // Fill with low priority until the disk is full: commits keep succeeding by evicting.

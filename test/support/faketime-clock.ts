@@ -8,16 +8,13 @@
  * reading is its mono_ms plus this process's (unfaked) realtime − monotonic offset.
  * Used by test/e2e/clock-faketime.test.ts (once) and `npm run bench clock` (the distribution).
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import mqtt from "mqtt";
 import { monotonicNs } from "../../src/clock/index.ts";
 import { type ClockMessage, decodeClockMessage, restamp } from "../../src/wire/index.ts";
+import { OfflineClock } from "./faketime.ts";
 import { spawn, Workspace } from "./fieldrelay.ts";
 import { MosquittoBroker } from "./mosquitto.ts";
-import { FAKETIME } from "./tools.ts";
 
-const Y2000_MS = Date.UTC(2000, 0, 1);
 const DEVICE = "pi-faketime-lan";
 
 export interface Published {
@@ -70,27 +67,17 @@ export async function runFaketimeRestamp(): Promise<RestampResult> {
     received.set(m.seq, m);
   });
   await sub.subscribeAsync(`fieldrelay/${DEVICE}/#`, { qos: 1 });
-  const fakeTime = join(ws.dir, "faketime");
-  const synced = join(ws.dir, "synchronized");
-  writeFileSync(fakeTime, `-${Math.floor((Date.now() - Y2000_MS) / 1000)}\n`);
+  const offline = new OfflineClock(ws.dir);
   const config = ws.writeConfig({
     device: { id: DEVICE },
     mqtt: { url: broker.url, min_backoff_s: 0.2, max_backoff_s: 1 },
     queue: { path: ws.queuePath, commit_interval_ms: 100 },
     ingest: { listen: "" },
     health: { listen: "" },
-    rtc: { mode: "none" },
-    clock: { sync_source: `file:${synced}` },
+    ...offline.config,
     sensor: [{ name: "sim", driver: "simulated", interval_s: 0.1, seed: 3 }],
   });
-  const child = spawn("x64", ["run", "-c", config], {
-    env: {
-      LD_PRELOAD: FAKETIME.cmd,
-      FAKETIME_TIMESTAMP_FILE: fakeTime,
-      FAKETIME_NO_CACHE: "1",
-      FAKETIME_DONT_FAKE_MONOTONIC: "1",
-    },
-  });
+  const child = spawn("x64", ["run", "-c", config], { env: offline.env });
   try {
     await child.waitForLog((l) => l.msg === "fieldrelay ready", 60_000);
     const waitFor = async (what: string, done: () => boolean, timeoutMs = 30_000) => {
@@ -104,8 +91,7 @@ export async function runFaketimeRestamp(): Promise<RestampResult> {
     const unsyncedNow = () => [...received.values()].filter((m) => m.tq === "unsynced");
     await waitFor("unsynced readings", () => unsyncedNow().length >= 8);
     // NTP arrives: the clock is stepped to the real time, then sync is reported.
-    writeFileSync(fakeTime, "+0\n");
-    writeFileSync(synced, "");
+    offline.sync();
     await waitFor("the clock message with an ntp anchor", () => clock !== undefined);
     await waitFor("ntp readings", () => [...received.values()].filter((m) => m.tq === "ntp").length >= 3);
     child.kill("SIGTERM");
