@@ -1090,7 +1090,12 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.timer = this.scheduler.setTimeout(() => {
       this.timer = undefined;
       this.timerDueMonoMs = undefined;
-      this.commit();
+      // Decide again: the reading the timer was armed for may have been acked meanwhile, and
+      // committing the younger ones now would write readings whose acks are still coming (flash
+      // for nothing: with a live broker a commit a second, then their deletes). Retries of a
+      // failed commit go ahead.
+      if (this.lastError !== undefined) this.commit();
+      else this.schedule();
     }, ms);
   }
 
