@@ -86,7 +86,7 @@ import {
 import { loadPriorityCounts } from "./priority-counts.ts";
 import { type DiskRow, ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
-import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
+import { migrate, payloadBytes, SchemaTooNewError, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
 import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
@@ -337,13 +337,24 @@ export class SqliteQueue implements Queue, AnchorStore {
       db.exec("PRAGMA wal_autocheckpoint = 8192");
       db.exec("PRAGMA journal_size_limit = 16777216");
       if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPageCount}`);
-      migrate(db);
+      const schema = migrate(db);
+      if (schema.newerVersion !== undefined)
+        options.log.warn(
+          { path: options.path, schemaVersion: schema.newerVersion },
+          "queue.db was written by a newer fieldrelay; this build uses it as it is (a downgrade keeps the queue)",
+        );
       ensureDeadLetterTable(db); // #12 dead letters: own table, not a migration (see dead-letter.ts)
     } catch (error) {
       db.close(false);
       if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
         throw readOnlyError(options.path, error);
       if (isStorageFault(error)) throw storageFaultError(options.path, error);
+      if (error instanceof SchemaTooNewError)
+        throw new QueueError("schema-too-new", `queue database ${options.path}: ${error.message}`, {
+          hint: `a newer fieldrelay changed the queue's format; install a build that knows schema ${error.floor} or later (the queue is kept as it is)`,
+          context: { path: options.path, schemaVersion: error.version },
+          cause: error,
+        });
       throw new QueueError("open-failed", `cannot open queue database ${options.path}: ${String(error)}`, {
         context: { path: options.path },
         cause: error,
