@@ -493,6 +493,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         },
         reject: () => {}, // a batch's readings are never evicted; close() withdraws the batch
       };
+      batch.waiter = captured;
       const now = this.monoMs();
       for (const i of items) {
         const seq = this.seqs.take();
@@ -1333,7 +1334,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (!p || p.batch !== b) continue;
       p.batch = undefined;
       p.held = undefined;
-      p.waiters = undefined;
+      p.waiters = p.waiters?.filter((w) => w !== b.waiter);
       if (p.inflight) {
         kept.push(seq);
         continue;
