@@ -10,11 +10,11 @@
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
+ *   priority-classes.ts rows and payload bytes per priority, over disk and RAM, minus rows whose
+ *                      delete waits for the next commit (loaded by priority-counts.ts)
  * The on-disk format and the life of a reading on disk are in schema.ts.
  *
  * Bookkeeping kept here (all O(1) per reading, none proportional to the backlog on disk):
- * - `classes`: rows and payload bytes per priority, over disk and RAM, minus rows whose delete is
- *   waiting for the next commit.
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
  * - `deletes` / `flags`: seqs to delete and seqs to mark inflight in the next commit, both written
  *   as runs of consecutive seqs, a statement per run (inflight.ts); `deletesBytes`: what those
@@ -69,7 +69,7 @@ import {
   saveStrikes,
 } from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { QueueError } from "./errors.ts";
-import { chooseEvictions, type PriorityClass } from "./eviction.ts";
+import { chooseEvictions } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { InflightRuns, type PersistPlan } from "./inflight.ts";
 import { gatherDecision, refusalDetail } from "./ingest-window.ts";
@@ -83,6 +83,7 @@ import {
   requestCheck,
   storageFaultError,
 } from "./open.ts";
+import { PriorityClasses } from "./priority-classes.ts";
 import { loadPriorityCounts } from "./priority-counts.ts";
 import { type DiskRow, ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
@@ -184,9 +185,7 @@ export async function openQueue(options: QueueOptions): Promise<SqliteQueue> {
 
 export class SqliteQueue implements Queue, AnchorStore {
   private readonly pending = new WriteBehindBuffer();
-  private readonly classes = new Map<number, { rows: number; bytes: number }>();
-  private totalRows = 0;
-  private totalBytes = 0;
+  private readonly classes = new PriorityClasses();
   private readonly inflight = new Set<number>();
   private readonly deletes = new Set<number>();
   private readonly flags = new Set<number>();
@@ -422,7 +421,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** Load the books from disk in O(priorities + inflight); `recount` after lost state. */
   private load(recount: boolean): void {
     const counts = loadPriorityCounts(this.db, recount);
-    for (const r of counts.counts) this.addClass(r.priority, r.rows, r.bytes);
+    for (const r of counts.counts) this.classes.add(r.priority, r.rows, r.bytes);
     if (counts.how !== "read")
       this.log.info(
         { path: this.path, how: counts.how, err: counts.error },
@@ -437,7 +436,12 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.boots.set(r.boot_id, r.id);
     for (const seq of this.inflightRuns.load()) this.inflight.add(seq);
     this.log.info(
-      { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqs.next },
+      {
+        path: this.path,
+        rows: this.classes.totals().rows,
+        inflight: this.inflight.size,
+        seqNext: this.seqs.next,
+      },
       "queue opened",
     );
   }
@@ -454,7 +458,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     const seq = this.seqs.take();
     const now = this.monoMs();
     this.pending.add({ seq, reading, vals, bytes, capturedMonoMs: now, inflight: false });
-    this.addClass(reading.priority, 1, bytes);
+    this.classes.add(reading.priority, 1, bytes);
     this.counters.captured++;
     if (this.cfg.commitIntervalMs === 0) this.commit();
     else this.schedule();
@@ -509,7 +513,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           batch,
           waiters: [captured],
         });
-        this.addClass(i.reading.priority, 1, i.bytes);
+        this.classes.add(i.reading.priority, 1, i.bytes);
       }
       this.gathering.push(batch);
       batch.admittedMonoMs = now;
@@ -631,9 +635,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         ? (seq: number) => exclude.has(seq) || seen.has(seq) || deletes.has(seq)
         : (seq: number) => exclude.has(seq) || deletes.has(seq);
     const drained = (seq: number) => this.inflight.has(seq) || this.deletes.has(seq);
-    const priorities = [...this.classes.keys()].filter((p) => (this.classes.get(p)?.rows ?? 0) > 0);
-    priorities.sort((a, b) => b - a);
-    for (const priority of priorities) {
+    for (const priority of this.classes.prioritiesHighFirst()) {
       const ram =
         this.pending.size === 0
           ? []
@@ -716,7 +718,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (p) {
         if (p.held) continue; // never handed out: cannot be acked
         this.pending.remove(p);
-        this.addClass(p.reading.priority, -1, -p.bytes);
+        this.classes.add(p.reading.priority, -1, -p.bytes);
         this.counters.delivered++;
         this.counters.deliveredBeforeCommit++;
         for (const w of p.waiters ?? []) w.resolve();
@@ -731,7 +733,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.deletesBytes += row.bytes;
       this.touchOldest(seq);
       if (row.priority !== classPriority) {
-        if (classPriority !== undefined) this.addClass(classPriority, -classRows, -classBytes);
+        if (classPriority !== undefined) this.classes.add(classPriority, -classRows, -classBytes);
         classPriority = row.priority;
         classRows = 0;
         classBytes = 0;
@@ -741,7 +743,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.counters.delivered++;
       this.oldestOpMonoMs ??= this.monoMs();
     }
-    if (classPriority !== undefined) this.addClass(classPriority, -classRows, -classBytes);
+    if (classPriority !== undefined) this.classes.add(classPriority, -classRows, -classBytes);
     this.schedule();
   }
 
@@ -788,19 +790,19 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   stats(): QueueStats {
-    const totals = this.totals();
+    const totals = this.classes.totals();
     this.deadLetterCount ??= countDeadLetters(this.db); // #12 dead letters
     return {
       ...this.counters,
       evictedByPriority: { ...this.evictedByPriority },
       refusedByPriority: { ...this.refusedByPriority },
       rows: totals.rows,
-      rowsByPriority: Object.fromEntries([...this.classes].map(([p, c]) => [p, c.rows])),
+      rowsByPriority: this.classes.rowsByPriority(),
       bytes: totals.bytes,
       pendingInRam: this.pending.size,
       inflight: this.inflight.size,
       oldestUnsentAgeS: this.oldestUnsentAgeS(),
-      refusing: this.refusing(totals),
+      refusing: this.classes.refusing(this.cfg, this.diskLow),
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
       lastError: this.lastError ?? this.seqs.error ?? this.readError,
@@ -847,31 +849,6 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   // ---- internals ----
-
-  private totals(): { rows: number; bytes: number } {
-    return { rows: this.totalRows, bytes: this.totalBytes };
-  }
-
-  private addClass(priority: number, rows: number, bytes: number): void {
-    this.totalRows += rows;
-    this.totalBytes += bytes;
-    const c = this.classes.get(priority) ?? { rows: 0, bytes: 0 };
-    c.rows += rows;
-    c.bytes += bytes;
-    if (c.rows <= 0) this.classes.delete(priority);
-    else this.classes.set(priority, c);
-  }
-
-  private evictableRows(): number {
-    let n = 0;
-    for (const [p, c] of this.classes) if (p < this.cfg.protectedPriority) n += c.rows;
-    return n;
-  }
-
-  private refusing(totals: { rows: number; bytes: number }): boolean {
-    const full = totals.rows >= this.cfg.maxRows || totals.bytes >= this.cfg.maxBytes || this.diskLow;
-    return full && this.evictableRows() === 0 && totals.rows > 0;
-  }
 
   private oldestUnsentAgeS(): number {
     let oldestNs: bigint | undefined;
@@ -970,14 +947,13 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.checkDisk(false);
     const made: Tentative[] = [];
     for (let round = 0; round < 8; round++) {
-      const t = this.totals();
+      const t = this.classes.totals();
       // Below min_free_disk_mb the file must not grow: what comes in must fit in the space the
       // file already has (free pages, rows whose delete is pending) beyond what RAM still holds.
       const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pending.bytes) : 0;
       const overBytes = t.bytes + bytes - this.cfg.maxBytes;
       const need = { rows: t.rows + rows - this.cfg.maxRows, bytes: Math.max(overBytes, diskNeed) };
-      const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
-      const choice = chooseEvictions(classes, need, this.cfg.protectedPriority, { priority });
+      const choice = chooseEvictions(this.classes.list(), need, this.cfg.protectedPriority, { priority });
       if (!choice.accept) {
         // Never both evict and refuse: put back what earlier rounds took from disk.
         if (made.length > 0) this.undoEviction(made);
@@ -1036,7 +1012,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           this.flags.delete(r.seq);
           this.inflight.delete(r.seq);
           this.handed.delete(r.seq);
-          this.addClass(priority, -1, -r.bytes);
+          this.classes.add(priority, -1, -r.bytes);
           freed += r.bytes;
           left--;
         }
@@ -1084,7 +1060,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.deletesBytes -= r.bytes;
       if (r.inflight) this.inflight.add(r.seq);
       if (r.flagged) this.flags.add(r.seq);
-      this.addClass(r.priority, 1, r.bytes);
+      this.classes.add(r.priority, 1, r.bytes);
       this.evictedByPriority[r.priority] = (this.evictedByPriority[r.priority] ?? 0) - 1;
       if (this.evictedByPriority[r.priority] === 0) delete this.evictedByPriority[r.priority];
       this.reader.rewind(r.priority); // the read-ahead may have skipped them as drained
@@ -1283,10 +1259,14 @@ export class SqliteQueue implements Queue, AnchorStore {
         const lowest = Math.min(...batch.map((p) => p.reading.priority));
         const need = batch.reduce((n, p) => n + p.bytes, 0) - this.deletesBytes;
         if (need <= 0) return undefined;
-        const classes: PriorityClass[] = [...this.classes].map(([p, c]) => ({ priority: p, ...c }));
-        const choice = chooseEvictions(classes, { rows: 0, bytes: need }, this.cfg.protectedPriority, {
-          priority: lowest,
-        });
+        const choice = chooseEvictions(
+          this.classes.list(),
+          { rows: 0, bytes: need },
+          this.cfg.protectedPriority,
+          {
+            priority: lowest,
+          },
+        );
         if (!choice.accept || choice.evict.length === 0) return undefined;
         return this.evict(choice.evict, "disk_full", true);
       },
@@ -1340,7 +1320,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         continue;
       }
       this.pending.remove(p);
-      this.addClass(p.reading.priority, -1, -p.bytes);
+      this.classes.add(p.reading.priority, -1, -p.bytes);
       this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
     }
     const delivered = b.seqs.length - b.outstanding; // acked before the refusal
@@ -1388,7 +1368,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (p.reading.priority !== priority || p.batch) continue; // an open store() batch: all or none
       this.pending.evicted(p, why(p.seq));
       this.inflight.delete(p.seq);
-      this.addClass(priority, -1, -p.bytes);
+      this.classes.add(priority, -1, -p.bytes);
       bytes += p.bytes;
       for (const w of p.waiters ?? []) w.reject(new QueueError("evicted", why(p.seq)));
       dropped++;
