@@ -10,6 +10,7 @@
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
+ *   oldest-unsent.ts   the age of the oldest unsent reading (cached oldest row on disk, scan floor)
  *   priority-classes.ts rows and payload bytes per priority, over disk and RAM, minus rows whose
  *                      delete waits for the next commit (loaded by priority-counts.ts)
  * The on-disk format and the life of a reading on disk are in schema.ts.
@@ -75,6 +76,7 @@ import { InflightRuns, type PersistPlan } from "./inflight.ts";
 import { gatherDecision, refusalDetail } from "./ingest-window.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
+import { type OldestRow, OldestUnsentOnDisk, oldestUnsentInRam, unsentAgeS } from "./oldest-unsent.ts";
 import {
   checkDataDir,
   isSqliteError,
@@ -231,14 +233,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readError: string | undefined;
   private diskLow = false;
   private diskCheckedMonoMs: number | undefined;
-  /** Oldest unsent row of this boot on disk: undefined = unknown, null = none. */
-  private oldestOnDisk: { seq: number; ns: bigint } | null | undefined;
-  /**
-   * Every row at or below this seq is of an earlier boot, inflight or being deleted: the search
-   * for the oldest unsent row starts above it, so stats() does not re-read the rows of earlier
-   * boots each time the oldest row of this one goes (it only moves up, except by undoEviction).
-   */
-  private oldestScanFrom = 0;
+  private readonly oldest: OldestUnsentOnDisk;
   private readonly cfg: Required<
     Omit<QueueOptions, "log" | "path" | "maxPageCount" | "bootId" | "scheduler" | "monoMs" | "freeDiskBytes">
   >;
@@ -263,6 +258,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
+    this.oldest = new OldestUnsentOnDisk(db, this.bootId, this.boots, this.inflight, this.deletes);
     this.monoMs = options.monoMs ?? monotonicMs();
     this.freeDiskBytes = options.freeDiskBytes ?? ((dir) => statvfs(dir).availableBytes);
     this.scheduler = options.scheduler ?? realScheduler;
@@ -699,7 +695,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       } else if (!this.inflight.has(seq) && (this.handed.has(seq) || this.lookup(seq))) {
         this.inflight.add(seq);
         this.flags.add(seq);
-        this.touchOldest(seq);
+        this.oldest.touch(seq);
         this.oldestOpMonoMs ??= this.monoMs();
       }
     }
@@ -731,7 +727,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.flags.delete(seq);
       this.deletes.add(seq);
       this.deletesBytes += row.bytes;
-      this.touchOldest(seq);
+      this.oldest.touch(seq);
       if (row.priority !== classPriority) {
         if (classPriority !== undefined) this.classes.add(classPriority, -classRows, -classBytes);
         classPriority = row.priority;
@@ -851,54 +847,17 @@ export class SqliteQueue implements Queue, AnchorStore {
   // ---- internals ----
 
   private oldestUnsentAgeS(): number {
-    let oldestNs: bigint | undefined;
-    for (const p of this.pending.values()) {
-      if (p.reading.bootId === this.bootId && !p.inflight) {
-        oldestNs = p.reading.monoNs;
-        break; // in seq order, and within a boot mono_ns grows with seq
-      }
-    }
+    const ramNs = oldestUnsentInRam(this.pending.values(), this.bootId);
     // stats() feeds STATUS, the watchdog and /health: a failing disk must not make it throw.
-    let disk: { seq: number; ns: bigint } | null = null;
+    let disk: OldestRow | null = null;
     try {
-      disk = this.oldestUnsentOnDisk();
+      disk = this.oldest.onDisk();
       this.readError = undefined;
     } catch (error) {
-      this.oldestOnDisk = undefined;
+      this.oldest.touch();
       this.readError = `cannot read ${this.path}: ${(error as Error).message}`;
     }
-    if (disk && (oldestNs === undefined || disk.ns < oldestNs)) oldestNs = disk.ns;
-    if (oldestNs === undefined) return 0;
-    return Math.max(0, (this.monoMs() - Number(oldestNs / 1_000_000n)) / 1000);
-  }
-
-  private oldestUnsentOnDisk(): { seq: number; ns: bigint } | null {
-    if (this.oldestOnDisk !== undefined) return this.oldestOnDisk;
-    this.oldestOnDisk = null;
-    const stmt = this.db.query(
-      "SELECT seq, CAST(mono_ns AS TEXT) AS mono_ns FROM readings WHERE boot = ? AND inflight = 0 AND seq > ? ORDER BY seq LIMIT 256",
-    );
-    const boot = this.boots.get(this.bootId);
-    if (boot === undefined) return null;
-    let after = this.oldestScanFrom;
-    for (;;) {
-      const rows = stmt.all(boot, after) as Array<{ seq: number; mono_ns: string }>;
-      if (rows.length === 0) break;
-      const hit = rows.find((r) => !this.deletes.has(r.seq) && !this.inflight.has(r.seq));
-      if (hit) {
-        this.oldestOnDisk = { seq: hit.seq, ns: BigInt(hit.mono_ns) };
-        break;
-      }
-      after = (rows[rows.length - 1] as { seq: number }).seq;
-    }
-    // Rows below the hit (or all scanned, when none) are other boots', inflight or being deleted.
-    this.oldestScanFrom = this.oldestOnDisk ? this.oldestOnDisk.seq - 1 : after;
-    return this.oldestOnDisk;
-  }
-
-  /** Forget the cached oldest unsent row when `seq` (or, with no seq, anything) may change it. */
-  private touchOldest(seq?: number): void {
-    if (seq === undefined || this.oldestOnDisk?.seq === seq) this.oldestOnDisk = undefined;
+    return unsentAgeS(ramNs, disk, this.monoMs());
   }
 
   private lookup(seq: number): { priority: number; bytes: number } | undefined {
@@ -1008,7 +967,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           });
           this.deletes.add(r.seq);
           this.deletesBytes += r.bytes;
-          this.touchOldest(r.seq);
+          this.oldest.touch(r.seq);
           this.flags.delete(r.seq);
           this.inflight.delete(r.seq);
           this.handed.delete(r.seq);
@@ -1064,9 +1023,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.evictedByPriority[r.priority] = (this.evictedByPriority[r.priority] ?? 0) - 1;
       if (this.evictedByPriority[r.priority] === 0) delete this.evictedByPriority[r.priority];
       this.reader.rewind(r.priority); // the read-ahead may have skipped them as drained
-      this.oldestScanFrom = Math.min(this.oldestScanFrom, r.seq - 1);
+      this.oldest.rewindTo(r.seq);
     }
-    this.touchOldest();
+    this.oldest.touch();
   }
 
   private schedule(): void {
@@ -1238,7 +1197,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.deletesBytes = 0;
     this.flags.clear();
     this.oldestOpMonoMs = undefined;
-    if (this.oldestOnDisk === null && batch.length > 0) this.oldestOnDisk = undefined;
+    if (batch.length > 0) this.oldest.rowsWritten();
     this.counters.committed += batch.length;
     this.counters.commits++;
     this.lastCommitMonoMs = this.monoMs();
