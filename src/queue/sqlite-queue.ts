@@ -7,6 +7,7 @@
  *   seq-reservation.ts seqs that never repeat (side file rewritten in place: seq-file.ts)
  *   anchor-store.ts    the clock's anchors (kept in RAM when the disk cannot take them)
  *   lock.ts            one writer per queue (flock)
+ *   open-database.ts   the open sequence: pragmas, migration, seq floor, lost state, side file
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
@@ -54,7 +55,7 @@
  * the commit; anchors that cannot be saved wait in RAM (anchor-store.ts).
  */
 import type { Database, SQLiteError } from "bun:sqlite";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { Anchor, AnchorStore } from "../clock/types.ts";
@@ -62,35 +63,22 @@ import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
-import {
-  countDeadLetters,
-  ensureDeadLetterTable,
-  insertDeadLetters,
-  loadStrikes,
-  saveStrikes,
-} from "./dead-letter.ts"; // #12 dead letters, poison strikes
+import { countDeadLetters, insertDeadLetters, loadStrikes, saveStrikes } from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { QueueError } from "./errors.ts";
 import { chooseEvictions } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { InflightRuns, type PersistPlan } from "./inflight.ts";
 import { gatherDecision, refusalDetail } from "./ingest-window.ts";
-import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
-import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
+import { acquireQueueLock, type QueueLock } from "./lock.ts";
 import { type OldestRow, OldestUnsentOnDisk, oldestUnsentInRam, unsentAgeS } from "./oldest-unsent.ts";
-import {
-  checkDataDir,
-  isSqliteError,
-  openOrQuarantine,
-  readOnlyError,
-  requestCheck,
-  storageFaultError,
-} from "./open.ts";
+import { checkDataDir, isSqliteError, requestCheck } from "./open.ts";
+import { type OpenHistory, openDatabase, readOpenHistory } from "./open-database.ts";
 import { PriorityClasses } from "./priority-classes.ts";
 import { loadPriorityCounts } from "./priority-counts.ts";
 import { type DiskRow, ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
-import { migrate, payloadBytes, SchemaTooNewError, SEQ_RESERVED_KEY } from "./schema.ts";
-import { readSeqFile, SeqFile } from "./seq-file.ts";
+import { payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
+import type { SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
 import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
@@ -145,22 +133,6 @@ const MiB = 1024 * 1024;
 function monotonicMs(): () => number {
   const offset = Number(clockGettimeNs(CLOCK_MONOTONIC)) / 1e6 - performance.now();
   return () => offset + performance.now();
-}
-
-function fileSize(path: string): number | undefined {
-  try {
-    return statSync(path).size;
-  } catch {
-    return undefined;
-  }
-}
-
-function lockFileUsed(dbPath: string): boolean {
-  try {
-    return readFileSync(lockPath(dbPath), "utf8").trim().length > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** SQLite found the file damaged (directly, or as the cause of a QueueError). */
@@ -279,13 +251,10 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   static async open(options: QueueOptions): Promise<SqliteQueue> {
     checkDataDir(options.path);
-    // Read before the lock is taken (taking it creates the file): a lock file with a pid in it
-    // means a queue lived here before, whatever else is gone now.
-    const lived = lockFileUsed(options.path);
-    const before = fileSize(options.path);
+    const history = readOpenHistory(options.path); // before the lock is taken: taking it creates the file
     const lock = acquireQueueLock(options.path);
     try {
-      return SqliteQueue.openLocked(options, lock, { lived, before });
+      return SqliteQueue.openLocked(options, lock, history);
     } catch (error) {
       lock.release();
       throw error;
@@ -296,11 +265,7 @@ export class SqliteQueue implements Queue, AnchorStore {
    * Open with the writer lock held. Writes nothing unless the file is new (or its seq side file
    * is), so a queue on a full disk opens and keeps delivering.
    */
-  private static openLocked(
-    options: QueueOptions,
-    lock: QueueLock,
-    history: { lived: boolean; before: number | undefined },
-  ): SqliteQueue {
+  private static openLocked(options: QueueOptions, lock: QueueLock, history: OpenHistory): SqliteQueue {
     try {
       return SqliteQueue.openOnce(options, lock, history);
     } catch (error) {
@@ -315,81 +280,15 @@ export class SqliteQueue implements Queue, AnchorStore {
   private static openOnce(
     options: QueueOptions,
     lock: QueueLock,
-    history: { lived: boolean; before: number | undefined },
+    history: OpenHistory,
     check?: boolean,
   ): SqliteQueue {
     const bootId = options.bootId ?? defaultBootId();
-    const { db, recoveredSeq } = openOrQuarantine(options.path, options.log, bootId, check);
-    try {
-      db.exec("PRAGMA busy_timeout = 5000");
-      db.exec("PRAGMA page_size = 1024"); // only takes effect on a new, empty file (see schema.ts)
-      const mode = db.query("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
-      if (mode.journal_mode !== "wal") throw new Error(`journal_mode is ${mode.journal_mode}, not wal`);
-      db.exec(`PRAGMA synchronous = ${options.durability === "normal" ? "NORMAL" : "FULL"}`);
-      // Checkpoint every 8 MiB of WAL (8192 pages of 1 KiB): fewer, larger checkpoints, since each
-      // page is copied once per checkpoint however often it was rewritten; keep the WAL file at
-      // most 16 MiB after one.
-      db.exec("PRAGMA wal_autocheckpoint = 8192");
-      db.exec("PRAGMA journal_size_limit = 16777216");
-      if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPageCount}`);
-      const schema = migrate(db);
-      if (schema.newerVersion !== undefined)
-        options.log.warn(
-          { path: options.path, schemaVersion: schema.newerVersion },
-          "queue.db was written by a newer fieldrelay; this build uses it as it is (a downgrade keeps the queue)",
-        );
-      ensureDeadLetterTable(db); // #12 dead letters: own table, not a migration (see dead-letter.ts)
-    } catch (error) {
-      db.close(false);
-      if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
-        throw readOnlyError(options.path, error);
-      if (isStorageFault(error)) throw storageFaultError(options.path, error);
-      if (error instanceof SchemaTooNewError)
-        throw new QueueError("schema-too-new", `queue database ${options.path}: ${error.message}`, {
-          hint: `a newer fieldrelay changed the queue's format; install a build that knows schema ${error.floor} or later (the queue is kept as it is)`,
-          context: { path: options.path, schemaVersion: error.version },
-          cause: error,
-        });
-      throw new QueueError("open-failed", `cannot open queue database ${options.path}: ${String(error)}`, {
-        context: { path: options.path },
-        cause: error,
-      });
-    }
-    let meta: { value: number } | null;
-    let maxSeq: number;
-    try {
-      meta = db.query("SELECT value FROM meta WHERE key = ?").get(SEQ_RESERVED_KEY) as {
-        value: number;
-      } | null;
-      maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
-    } catch (error) {
-      db.close(false);
-      throw isStorageFault(error) ? storageFaultError(options.path, error) : error;
-    }
-    const sideFile = readSeqFile(options.path);
-    let floor = Math.max(recoveredSeq, sideFile, meta?.value ?? 0, maxSeq);
-    const lost = lostState({
-      lived: history.lived,
-      sizeBefore: history.before,
-      sideFile,
-      metaReserved: meta?.value,
-      recoveredSeq,
-      seqBlock: options.seqBlock ?? 4096,
-    });
-    if (lost?.kind === "all") floor = Math.max(floor, seqFloorAfterTotalLoss(Date.now()));
-    let seqFile: SeqFile | undefined;
-    try {
-      seqFile = SeqFile.open(options.path, floor);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EROFS") {
-        db.close(false);
-        throw readOnlyError(options.path, error);
-      }
-      // A full disk at the very first start: no seq can be reserved yet; captures are refused
-      // (and say why) until the side file can be created.
-      options.log.error({ err: error, path: options.path }, "queue cannot create its seq side file");
-    }
+    const { db, floor, seqFile, lost, sideFile, metaReserved } = openDatabase(
+      { ...options, bootId },
+      history,
+      check,
+    );
     const queue = new SqliteQueue(db, { ...options, bootId }, floor, lock, seqFile);
     if (lost) {
       queue.stateLost++;
@@ -399,7 +298,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           lost: lost.kind,
           seqNext: floor + 1,
           sideFile,
-          metaReserved: meta?.value ?? null,
+          metaReserved: metaReserved ?? null,
         },
         `queue state lost: ${lost.detail}`,
       );
