@@ -12,6 +12,7 @@
  *   batching.ts        when the write-behind buffer commits (pure)
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
  *   oldest-unsent.ts   the age of the oldest unsent reading (cached oldest row on disk, scan floor)
+ *   ingest-batches.ts  open store() batches: gathering window, withdrawal, refusal at a deadline
  *   priority-classes.ts rows and payload bytes per priority, over disk and RAM, minus rows whose
  *                      delete waits for the next commit (loaded by priority-counts.ts)
  * The on-disk format and the life of a reading on disk are in schema.ts.
@@ -37,12 +38,7 @@
  *   with every request of the window. If that commit fails, a batch none of which went to the
  *   broker is withdrawn — never published — and refused; one the broker has (part of) waits for
  *   the acks or a later commit, up to STORE_DEADLINE_MS (a read-only card with the broker up
- *   still takes readings).
- *
- *   store() ─► OPEN ─ every reading committed or acked ─► CAPTURED (201)
- *                  ├ commit fails, none handed out ──────► WITHDRAWN (503; nothing published)
- *                  └ commit fails, some handed out ─► waits ─► CAPTURED, or at the deadline
- *                                                     REFUSED (503 naming the seqs the broker has)
+ *   still takes readings). The batch's state machine is at the top of ingest-batches.ts.
  *
  * A commit that fails (SQLITE_FULL, EIO, read-only) never throws out of the queue: SQLITE_FULL is
  * answered by a WAL checkpoint(TRUNCATE), then by evicting what the batch needs from lower
@@ -68,7 +64,7 @@ import { QueueError } from "./errors.ts";
 import { chooseEvictions } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { InflightRuns, type PersistPlan } from "./inflight.ts";
-import { gatherDecision, refusalDetail } from "./ingest-window.ts";
+import { IngestBatches } from "./ingest-batches.ts";
 import { acquireQueueLock, type QueueLock } from "./lock.ts";
 import { type OldestRow, OldestUnsentOnDisk, oldestUnsentInRam, unsentAgeS } from "./oldest-unsent.ts";
 import { checkDataDir, isSqliteError, requestCheck } from "./open.ts";
@@ -82,7 +78,7 @@ import type { SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
 import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
-import { type HeldBatch, type Pending, type Tentative, WriteBehindBuffer } from "./write-behind.ts";
+import { type Pending, type Tentative, WriteBehindBuffer } from "./write-behind.ts";
 
 export interface QueueOptions {
   path: string;
@@ -113,13 +109,6 @@ export interface QueueOptions {
   /** PRAGMA max_page_count: a hard size cap (tests simulate a full disk with it). */
   maxPageCount?: number;
 }
-
-/**
- * How long a store() batch whose commit failed waits for the broker's acks of readings it already
- * has (or a later commit) before it is refused: the bound on an ingest answer beyond
- * ingest_commit_ms when the disk fails under a live broker.
- */
-const STORE_DEADLINE_MS = 5000;
 
 /** queue.ingest_commit_ms's default (the config schema has the same; README says why). */
 export const DEFAULT_INGEST_COMMIT_MS = 200;
@@ -175,14 +164,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private deletesBytes = 0;
   /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
   private roomBytes = 0;
-  private groupTimer: unknown;
-  /** The delivered count when gather() last saw it change, and when (brokerAckedRecently()). */
-  private ackSeen: { delivered: number; atMonoMs: number | undefined } = {
-    delivered: 0,
-    atMonoMs: undefined,
-  };
-  /** Open store() batches waiting for their first commit, oldest first (see gather()). */
-  private gathering: HeldBatch[] = [];
+  /** Open store() batches: their gathering window, their fate when a commit fails. */
+  private readonly batches: IngestBatches;
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
@@ -247,6 +230,24 @@ export class SqliteQueue implements Queue, AnchorStore {
       maxPendingInRam: options.maxPendingInRam ?? Math.max(10_000, 10 * (options.commitMaxRows ?? 1000)),
     };
     this.seqs = new SeqReservation(seqFloor, seqFile, this.cfg.seqBlock, this.path, this.log);
+    this.batches = new IngestBatches({
+      pending: this.pending,
+      scheduler: this.scheduler,
+      cfg: this.cfg,
+      monoMs: () => this.monoMs(),
+      delivered: () => this.counters.delivered,
+      commit: () => this.commit(),
+      lastError: () => this.lastError,
+      captured: (batch) => {
+        this.counters.captured += batch.seqs.length;
+        if (batch.evictions.length > 0) this.logEvicted(batch.evictions);
+      },
+      withdrawn: (p) => {
+        this.classes.add(p.reading.priority, -1, -p.bytes);
+        this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
+      },
+      undoEviction: (rows) => this.undoEviction(rows),
+    });
   }
 
   static async open(options: QueueOptions): Promise<SqliteQueue> {
@@ -379,20 +380,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       return Promise.resolve({ ok: false, detail: refusal });
     }
     return new Promise<StoreResult>((resolve) => {
-      const batch: HeldBatch = {
-        seqs: [],
-        settle: resolve,
-        evictions,
-        outstanding: items.length,
-        settled: false,
-      };
-      const captured = {
-        resolve: () => {
-          if (--batch.outstanding === 0) this.settleBatch(batch, { ok: true, seqs: batch.seqs });
-        },
-        reject: () => {}, // a batch's readings are never evicted; close() withdraws the batch
-      };
-      batch.waiter = captured;
+      const batch = this.batches.create(resolve, evictions, items.length);
+      const captured = batch.waiter;
       const now = this.monoMs();
       for (const i of items) {
         const seq = this.seqs.take();
@@ -410,59 +399,11 @@ export class SqliteQueue implements Queue, AnchorStore {
         });
         this.classes.add(i.reading.priority, 1, i.bytes);
       }
-      this.gathering.push(batch);
-      batch.admittedMonoMs = now;
+      this.batches.admit(batch, now);
       if (this.cfg.commitIntervalMs === 0) this.commit();
-      else this.gather();
+      else this.batches.gather();
       this.notify();
     });
-  }
-
-  /** The ingest gathering window (ingest-window.ts): commit the waiting batches now, or look again later. */
-  private gather(): void {
-    while (this.gathering.length > 0 && (this.gathering[0] as HeldBatch).settled) this.gathering.shift();
-    const oldest = this.gathering[0];
-    if (oldest === undefined) {
-      if (this.groupTimer !== undefined) this.scheduler.clearTimeout(this.groupTimer);
-      this.groupTimer = undefined;
-      return;
-    }
-    const first = this.pending.get(oldest.seqs[0] as number);
-    const decision = gatherDecision(
-      {
-        waitedMs: this.monoMs() - (oldest.admittedMonoMs ?? 0),
-        withBroker: this.withBroker(oldest) || this.brokerAckedRecently(),
-        untaken: first !== undefined && !first.inflight,
-        waiting: this.gathering.length,
-      },
-      this.cfg,
-    );
-    if (decision.kind === "commit") {
-      this.commit();
-      return;
-    }
-    if (this.groupTimer !== undefined) return;
-    this.groupTimer = this.scheduler.setTimeout(() => {
-      this.groupTimer = undefined;
-      this.gather();
-    }, decision.ms);
-  }
-
-  /** The broker acked readings within the last commit interval (seen through the delivered count). */
-  private brokerAckedRecently(): boolean {
-    const now = this.monoMs();
-    if (this.counters.delivered !== this.ackSeen.delivered)
-      this.ackSeen = { delivered: this.counters.delivered, atMonoMs: now };
-    return this.ackSeen.atMonoMs !== undefined && now - this.ackSeen.atMonoMs < this.cfg.commitIntervalMs;
-  }
-
-  /** Every reading of the batch that is not acked yet is with the broker (inflight). */
-  private withBroker(batch: HeldBatch): boolean {
-    for (const seq of batch.seqs) {
-      const p = this.pending.get(seq);
-      if (p !== undefined && !p.inflight) return false;
-    }
-    return true;
   }
 
   /**
@@ -477,18 +418,6 @@ export class SqliteQueue implements Queue, AnchorStore {
       { path: this.path, err: error, marked },
       "queue database is damaged; the next start checks it in full and moves it aside",
     );
-  }
-
-  /** Settle a store() batch once: ok (every reading committed or acked) or refused. */
-  private settleBatch(batch: HeldBatch, result: StoreResult): void {
-    if (batch.settled) return;
-    batch.settled = true;
-    if (batch.deadline !== undefined) this.scheduler.clearTimeout(batch.deadline);
-    if (result.ok) {
-      this.counters.captured += batch.seqs.length;
-      if (batch.evictions.length > 0) this.logEvicted(batch.evictions);
-    }
-    batch.settle(result);
   }
 
   whenCaptured(seqs: number[]): Promise<void> {
@@ -718,7 +647,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       for (const w of p.waiters ?? [])
         w.reject(new QueueError("closed", `queue ${this.path} closed before seq ${p.seq} was committed`));
     }
-    this.withdrawHeld(`queue ${this.path} closed before the readings were committed`, true);
+    this.batches.withdrawOpen(`queue ${this.path} closed before the readings were committed`, true);
     if (this.pending.size > 0)
       this.log.error(
         { lost: this.pending.size, lastError: this.lastError },
@@ -1035,12 +964,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private commit(): void {
     if (this.closed) return;
     this.clearTimer();
-    if (this.groupTimer !== undefined) {
-      this.scheduler.clearTimeout(this.groupTimer);
-      this.groupTimer = undefined;
-    }
     // This commit takes every batch waiting (or, failing, withdraws them or lets them wait for acks).
-    this.gathering = [];
+    this.batches.taken();
     if (
       this.pending.size === 0 &&
       this.deletes.size === 0 &&
@@ -1060,7 +985,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.persistPlan = undefined; // rolled back: the runs in RAM stay as they were
       const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
-      this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
+      this.batches.withdrawOpen(`readings could not be stored: ${this.lastError}`);
       // Retried once a second: log when the failure changes, not each time (a dead card must not
       // also flood the journal).
       if (isStorageFault(error)) {
@@ -1131,59 +1056,6 @@ export class SqliteQueue implements Queue, AnchorStore {
       keep: ({ tentative }) => this.logEvicted(tentative),
       undo: ({ tentative }) => this.undoEviction(tentative),
     });
-  }
-
-  /**
-   * A commit failed (or the queue closes): refuse every open store() batch none of whose readings
-   * went to the broker, withdrawing them (never published). A batch some of which the broker has
-   * or may have (acked, or inflight) waits for the acks or a later commit — the contract's "acked,
-   * whichever comes first" — up to STORE_DEADLINE_MS, then gives up (giveUp). On close, all give up.
-   */
-  private withdrawHeld(detail: string, closing = false): void {
-    const batches = new Map<HeldBatch, Pending[]>();
-    for (const p of this.pending.values()) {
-      if (!p.batch || p.batch.settled) continue;
-      const list = batches.get(p.batch) ?? [];
-      list.push(p);
-      batches.set(p.batch, list);
-    }
-    for (const [b, rows] of batches) {
-      const handed = b.outstanding < b.seqs.length || rows.some((p) => p.inflight);
-      if (handed && !closing) {
-        b.deadline ??= this.scheduler.setTimeout(() => {
-          b.deadline = undefined;
-          this.giveUp(b, `readings could not be stored: ${this.lastError ?? "commit failed"}`);
-        }, STORE_DEADLINE_MS);
-        continue;
-      }
-      this.giveUp(b, detail);
-    }
-  }
-
-  /**
-   * Refuse an open batch: withdraw its readings the broker never got; those it did (inflight)
-   * stay in RAM as ordinary readings (they may still be delivered — the refusal says so).
-   */
-  private giveUp(b: HeldBatch, detail: string): void {
-    if (b.settled) return;
-    const kept: number[] = [];
-    for (const seq of b.seqs) {
-      const p = this.pending.get(seq);
-      if (!p || p.batch !== b) continue;
-      p.batch = undefined;
-      p.held = undefined;
-      p.waiters = p.waiters?.filter((w) => w !== b.waiter);
-      if (p.inflight) {
-        kept.push(seq);
-        continue;
-      }
-      this.pending.remove(p);
-      this.classes.add(p.reading.priority, -1, -p.bytes);
-      this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
-    }
-    const delivered = b.seqs.length - b.outstanding; // acked before the refusal
-    if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
-    this.settleBatch(b, { ok: false, detail: refusalDetail(detail, b.seqs, delivered, kept.length) });
   }
 
   /**
