@@ -10,6 +10,7 @@
  *   open-database.ts   the open sequence: pragmas, migration, seq floor, lost state, side file
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
+ *   commit-timer.ts    the timer that runs it (and retries a failing commit once a second)
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
  *   oldest-unsent.ts   the age of the oldest unsent reading (cached oldest row on disk, scan floor)
  *   ingest-batches.ts  open store() batches: gathering window, withdrawal, refusal at a deadline
@@ -58,7 +59,7 @@ import type { Anchor, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
-import { commitDecision } from "./batching.ts";
+import { CommitTimer } from "./commit-timer.ts";
 import { countDeadLetters, insertDeadLetters, loadStrikes, saveStrikes } from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { QueueError } from "./errors.ts";
 import { chooseEvictions } from "./eviction.ts";
@@ -167,8 +168,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** Open store() batches: their gathering window, their fate when a commit fails. */
   private readonly batches: IngestBatches;
   private oldestOpMonoMs: number | undefined;
-  private timer: unknown;
-  private timerDueMonoMs: number | undefined;
+  private readonly timer: CommitTimer;
   private notifyQueued = false;
   private closed = false;
   private readonly seqs: SeqReservation;
@@ -230,6 +230,23 @@ export class SqliteQueue implements Queue, AnchorStore {
       maxPendingInRam: options.maxPendingInRam ?? Math.max(10_000, 10 * (options.commitMaxRows ?? 1000)),
     };
     this.seqs = new SeqReservation(seqFloor, seqFile, this.cfg.seqBlock, this.path, this.log);
+    this.timer = new CommitTimer({
+      scheduler: this.scheduler,
+      cfg: this.cfg,
+      monoMs: () => this.monoMs(),
+      closed: () => this.closed,
+      failing: () => this.lastError !== undefined,
+      pendingRows: () => this.pending.size,
+      state: () => ({
+        pendingRows: this.pending.size,
+        oldestRowMonoMs: this.pending.oldest()?.capturedMonoMs,
+        // Inflight marks are written as runs (inflight.ts), a statement per block of seqs: they
+        // ride with deletes or wait one interval, never force a commit of their own.
+        pendingOps: this.deletes.size + (this.flags.size > 0 ? 1 : 0),
+        oldestOpMonoMs: this.oldestOpMonoMs,
+      }),
+      commit: () => this.commit(),
+    });
     this.batches = new IngestBatches({
       pending: this.pending,
       scheduler: this.scheduler,
@@ -357,7 +374,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.classes.add(reading.priority, 1, bytes);
     this.counters.captured++;
     if (this.cfg.commitIntervalMs === 0) this.commit();
-    else this.schedule();
+    else this.timer.schedule();
     this.notify();
     return { ok: true, seq };
   }
@@ -527,7 +544,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         this.oldestOpMonoMs ??= this.monoMs();
       }
     }
-    this.schedule();
+    this.timer.schedule();
   }
 
   ack(seqs: number[]): void {
@@ -568,7 +585,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.oldestOpMonoMs ??= this.monoMs();
     }
     if (classPriority !== undefined) this.classes.add(classPriority, -classRows, -classBytes);
-    this.schedule();
+    this.timer.schedule();
   }
 
   onAvailable(listener: () => void): () => void {
@@ -641,7 +658,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.commit();
-    this.clearTimer();
+    this.timer.clear();
     this.closed = true;
     for (const p of this.pending.values()) {
       for (const w of p.waiters ?? [])
@@ -664,7 +681,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.anchors.saveAnchor(anchor, drop);
     if (this.anchors.pending > 0) {
       this.oldestOpMonoMs ??= this.monoMs();
-      this.schedule();
+      this.timer.schedule();
     }
   }
 
@@ -856,60 +873,6 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.oldest.touch();
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    // Fast path for capture(): a timer is already armed and the batch is not full.
-    if (
-      this.timer !== undefined &&
-      this.lastError === undefined &&
-      this.pending.size < this.cfg.commitMaxRows &&
-      this.pending.size > 0
-    )
-      return;
-    const decision = commitDecision(
-      {
-        pendingRows: this.pending.size,
-        oldestRowMonoMs: this.pending.oldest()?.capturedMonoMs,
-        // Inflight marks are written as runs (inflight.ts), a statement per block of seqs: they
-        // ride with deletes or wait one interval, never force a commit of their own.
-        pendingOps: this.deletes.size + (this.flags.size > 0 ? 1 : 0),
-        oldestOpMonoMs: this.oldestOpMonoMs,
-      },
-      this.monoMs(),
-      this.lastError === undefined ? this.cfg.commitIntervalMs : Math.max(this.cfg.commitIntervalMs, 1000),
-      this.cfg.commitMaxRows,
-    );
-    if (decision.kind === "idle") {
-      this.clearTimer();
-      return;
-    }
-    if (decision.kind === "now" && this.lastError === undefined) {
-      this.commit();
-      return;
-    }
-    const ms = decision.kind === "wait" ? decision.ms : 1000;
-    const due = this.monoMs() + ms;
-    if (this.timer !== undefined && this.timerDueMonoMs !== undefined && this.timerDueMonoMs <= due) return;
-    this.clearTimer();
-    this.timerDueMonoMs = due;
-    this.timer = this.scheduler.setTimeout(() => {
-      this.timer = undefined;
-      this.timerDueMonoMs = undefined;
-      // Decide again: the reading the timer was armed for may have been acked meanwhile, and
-      // committing the younger ones now would write readings whose acks are still coming (flash
-      // for nothing: with a live broker a commit a second, then their deletes). Retries of a
-      // failed commit go ahead.
-      if (this.lastError !== undefined) this.commit();
-      else this.schedule();
-    }, ms);
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDueMonoMs = undefined;
-  }
-
   private readonly insertSql =
     "INSERT INTO readings(seq, stream, priority, qos, boot, mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
@@ -963,7 +926,7 @@ export class SqliteQueue implements Queue, AnchorStore {
    */
   private commit(): void {
     if (this.closed) return;
-    this.clearTimer();
+    this.timer.clear();
     // This commit takes every batch waiting (or, failing, withdraws them or lets them wait for acks).
     this.batches.taken();
     if (
@@ -999,7 +962,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           "queue commit failed; holding readings in RAM and retrying",
         );
       this.capPending();
-      this.schedule();
+      this.timer.schedule();
       return;
     }
     for (const [bootId, id] of newBoots) this.boots.set(bootId, id);
