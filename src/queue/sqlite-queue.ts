@@ -11,6 +11,7 @@
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
  *   commit-timer.ts    the timer that runs it (and retries a failing commit once a second)
+ *   disk-room.ts       free disk against min_free_disk_mb, room inside queue.db while it is low
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
  *   oldest-unsent.ts   the age of the oldest unsent reading (cached oldest row on disk, scan floor)
  *   ingest-batches.ts  open store() batches: gathering window, withdrawal, refusal at a deadline
@@ -53,7 +54,6 @@
  */
 import type { Database, SQLiteError } from "bun:sqlite";
 import { readFileSync } from "node:fs";
-import { dirname } from "node:path";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { Anchor, AnchorStore } from "../clock/types.ts";
 import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
@@ -61,6 +61,7 @@ import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { CommitTimer } from "./commit-timer.ts";
 import { countDeadLetters, insertDeadLetters, loadStrikes, saveStrikes } from "./dead-letter.ts"; // #12 dead letters, poison strikes
+import { DiskRoom } from "./disk-room.ts";
 import { QueueError } from "./errors.ts";
 import { chooseEvictions } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
@@ -163,8 +164,6 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly boots = new Map<string, number>();
   /** Payload bytes of rows whose delete waits for the next commit (space that commit frees). */
   private deletesBytes = 0;
-  /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
-  private roomBytes = 0;
   /** Open store() batches: their gathering window, their fate when a commit fails. */
   private readonly batches: IngestBatches;
   private oldestOpMonoMs: number | undefined;
@@ -186,14 +185,13 @@ export class SqliteQueue implements Queue, AnchorStore {
   private stateLost = 0;
   /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
   private readError: string | undefined;
-  private diskLow = false;
-  private diskCheckedMonoMs: number | undefined;
+  /** Free disk against min_free_disk_mb, and the room inside queue.db while it is low. */
+  private readonly disk: DiskRoom;
   private readonly oldest: OldestUnsentOnDisk;
   private readonly cfg: Required<
     Omit<QueueOptions, "log" | "path" | "maxPageCount" | "bootId" | "scheduler" | "monoMs" | "freeDiskBytes">
   >;
   private readonly monoMs: () => number;
-  private readonly freeDiskBytes: (dir: string) => number;
   private readonly scheduler: Scheduler;
   private readonly log: Logger;
   private readonly anchors: QueueAnchorStore;
@@ -215,7 +213,6 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.bootId = options.bootId ?? defaultBootId();
     this.oldest = new OldestUnsentOnDisk(db, this.bootId, this.boots, this.inflight, this.deletes);
     this.monoMs = options.monoMs ?? monotonicMs();
-    this.freeDiskBytes = options.freeDiskBytes ?? ((dir) => statvfs(dir).availableBytes);
     this.scheduler = options.scheduler ?? realScheduler;
     this.cfg = {
       durability: options.durability ?? "full",
@@ -229,6 +226,12 @@ export class SqliteQueue implements Queue, AnchorStore {
       seqBlock: options.seqBlock ?? 4096,
       maxPendingInRam: options.maxPendingInRam ?? Math.max(10_000, 10 * (options.commitMaxRows ?? 1000)),
     };
+    this.disk = new DiskRoom(
+      this.path,
+      this.cfg.minFreeDiskMb,
+      options.freeDiskBytes ?? ((dir) => statvfs(dir).availableBytes),
+      () => this.monoMs(),
+    );
     this.seqs = new SeqReservation(seqFloor, seqFile, this.cfg.seqBlock, this.path, this.log);
     this.timer = new CommitTimer({
       scheduler: this.scheduler,
@@ -643,7 +646,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       pendingInRam: this.pending.size,
       inflight: this.inflight.size,
       oldestUnsentAgeS: this.oldestUnsentAgeS(),
-      refusing: this.classes.refusing(this.cfg, this.diskLow),
+      refusing: this.classes.refusing(this.cfg, this.disk.low),
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
       lastError: this.lastError ?? this.seqs.error ?? this.readError,
@@ -748,13 +751,15 @@ export class SqliteQueue implements Queue, AnchorStore {
     priority: number,
     tentative?: Tentative[],
   ): string | undefined {
-    this.checkDisk(false);
+    this.disk.check(false);
     const made: Tentative[] = [];
     for (let round = 0; round < 8; round++) {
       const t = this.classes.totals();
       // Below min_free_disk_mb the file must not grow: what comes in must fit in the space the
       // file already has (free pages, rows whose delete is pending) beyond what RAM still holds.
-      const diskNeed = this.diskLow ? bytes - (this.roomBytes + this.deletesBytes - this.pending.bytes) : 0;
+      const diskNeed = this.disk.low
+        ? bytes - (this.disk.roomBytes + this.deletesBytes - this.pending.bytes)
+        : 0;
       const overBytes = t.bytes + bytes - this.cfg.maxBytes;
       const need = { rows: t.rows + rows - this.cfg.maxRows, bytes: Math.max(overBytes, diskNeed) };
       const choice = chooseEvictions(this.classes.list(), need, this.cfg.protectedPriority, { priority });
@@ -937,7 +942,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.anchors.pending === 0
     )
       return;
-    this.checkDisk();
+    this.disk.check();
     this.lastAttemptMonoMs = this.monoMs();
     const batch = [...this.pending.values()];
     let newBoots: Map<string, number>;
@@ -988,7 +993,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.counters.committed += batch.length;
     this.counters.commits++;
     this.lastCommitMonoMs = this.monoMs();
-    this.measureRoom();
+    this.disk.measure(this.db);
     if (this.lastError !== undefined) this.log.info({ path: this.path }, "queue commits succeed again");
     this.lastError = undefined;
     this.storageFault = undefined;
@@ -1019,33 +1024,6 @@ export class SqliteQueue implements Queue, AnchorStore {
       keep: ({ tentative }) => this.logEvicted(tentative),
       undo: ({ tentative }) => this.undoEviction(tentative),
     });
-  }
-
-  /**
-   * Free disk against min_free_disk_mb: before each commit, and at most once a second from
-   * capture (a statvfs per reading would cost more than the capture). Nothing is evicted here.
-   */
-  private checkDisk(force = true): void {
-    if (this.cfg.minFreeDiskMb <= 0) return;
-    const now = this.monoMs();
-    if (!force && this.diskCheckedMonoMs !== undefined && now - this.diskCheckedMonoMs < 1000) return;
-    this.diskCheckedMonoMs = now;
-    try {
-      this.diskLow = this.freeDiskBytes(dirname(this.path)) < this.cfg.minFreeDiskMb * MiB;
-    } catch {}
-  }
-
-  /** Space inside queue.db that new rows can take without growing the file. */
-  private measureRoom(): void {
-    if (!this.diskLow) return;
-    try {
-      const free = (this.db.query("PRAGMA freelist_count").get() as { freelist_count: number })
-        .freelist_count;
-      const size = (this.db.query("PRAGMA page_size").get() as { page_size: number }).page_size;
-      this.roomBytes = free * size;
-    } catch {
-      this.roomBytes = 0;
-    }
   }
 
   /** Drop up to `rows` of `priority` from the RAM buffer, oldest first; their capture waiters fail. */
