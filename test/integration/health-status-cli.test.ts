@@ -97,6 +97,18 @@ describe("fieldrelay status", () => {
     expect(refused.stderr).toContain("refused the token");
   });
 
+  it("says how long to wait when the service refuses this address after too many wrong tokens", async () => {
+    const s = serve(() => fakeStatus(), TOKEN);
+    const wrong = configFor(s.port, "some-other-token-456");
+    for (let i = 0; i < 5; i++)
+      expect((await status(["--config", wrong])).stderr).toContain("refused the token");
+    const limited = await status(["--config", configFor(s.port, TOKEN)]);
+    expect(limited.code).toBe(69);
+    expect(limited.stderr).toMatch(
+      /refuses tokens from this address for 1 s after too many wrong ones — wait/,
+    );
+  });
+
   it("gives the same exit code as a process", async () => {
     const s = serve(() => fakeStatus({ clock: { synced: false } }));
     const r = await run("source", ["status", "--config", configFor(s.port)]);

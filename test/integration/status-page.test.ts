@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   createVitalsReader,
@@ -169,5 +170,100 @@ describe("Status page with health.token", () => {
       headers: { "content-type": "application/json" },
     });
     expect(json.status).toBe(415);
+  });
+});
+
+/** One HTTP/1.1 request from a chosen loopback source address (fetch cannot pick one). */
+function requestFrom(
+  localAddress: string,
+  port: number,
+  request: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, localAddress }, () => socket.write(request));
+    let data = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (d) => {
+      data += d;
+    });
+    socket.on("error", reject);
+    socket.on("end", () => resolve({ status: Number(data.split(" ")[1]), text: data }));
+  });
+}
+
+describe("Token guessing on the health listener (rate limit per client)", () => {
+  const wrong = (i: number) => form(`guess-${i}-not-the-token`);
+
+  it("refuses a client with 429 JSON and Retry-After after 5 wrong tokens, even the right one, until it has waited", async () => {
+    const { url, step } = serve(() => fakeStatus(), TOKEN);
+    for (let i = 0; i < 5; i++) expect((await fetch(url("/login"), wrong(i))).status).toBe(401);
+    const limited = await fetch(url("/login"), wrong(5));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("content-type")).toContain("application/json");
+    const retryAfter = Number(limited.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(await limited.json()).toMatchObject({ error: expect.stringMatching(/too many wrong tokens/) });
+    // Guessing right while locked out proves nothing: the token is not even compared.
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(429);
+    step(retryAfter * 1000);
+    const ok = await fetch(url("/login"), form(TOKEN));
+    expect(ok.status).toBe(303);
+  });
+
+  it("doubles the wait on every wrong token after the free ones", async () => {
+    const { url, step } = serve(() => fakeStatus(), TOKEN);
+    for (let i = 0; i < 5; i++) await fetch(url("/login"), wrong(i));
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const locked = await fetch(url("/login"), wrong(10 + i));
+      expect(locked.status).toBe(429);
+      const s = Number(locked.headers.get("retry-after"));
+      waits.push(s);
+      step(s * 1000);
+      expect((await fetch(url("/login"), wrong(20 + i))).status).toBe(401);
+    }
+    expect(waits).toEqual([1, 2, 4, 8]);
+  });
+
+  it("counts wrong Bearer tokens on /health, /metrics and /page.json toward the same limit", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+    expect((await fetch(url("/health"), bearer("a-wrong-token"))).status).toBe(401);
+    expect((await fetch(url("/metrics"), bearer("b-wrong-token"))).status).toBe(401);
+    expect((await fetch(url("/page.json"), bearer("c-wrong-token"))).status).toBe(401);
+    expect((await fetch(url("/login"), wrong(1))).status).toBe(401);
+    expect((await fetch(url("/health"), bearer("d-wrong-token"))).status).toBe(401);
+    const limited = await fetch(url("/health"), bearer(TOKEN));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("treats every loopback source address as one client (a local process can pick any 127.x address)", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const port = Number(new URL(url("/")).port);
+    const body = new URLSearchParams({ token: "wrong-from-elsewhere" }).toString();
+    const post = (from: string) =>
+      requestFrom(
+        from,
+        port,
+        `POST /login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    for (let i = 0; i < 5; i++) expect((await post(`127.0.0.${2 + i}`)).status).toBe(401);
+    expect((await post("127.0.0.99")).status).toBe(429);
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(429);
+  });
+
+  it("lets a signed-in browser keep its session, and starts over after a right token", async () => {
+    const { url, step } = serve(() => fakeStatus(), TOKEN);
+    const ok = await fetch(url("/login"), form(TOKEN));
+    const cookie = (ok.headers.get("set-cookie") ?? "").split(";")[0]!;
+    for (let i = 0; i < 4; i++) await fetch(url("/login"), wrong(i));
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(303); // resets the count
+    for (let i = 0; i < 5; i++) expect((await fetch(url("/login"), wrong(i))).status).toBe(401);
+    expect((await fetch(url("/login"), wrong(9))).status).toBe(429);
+    // the session cookie is not a guess: the page and its data stay open while the address waits
+    expect((await fetch(url("/page.json"), { headers: { cookie } })).status).toBe(200);
+    step(1000);
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(303);
   });
 });

@@ -8,7 +8,8 @@
  *
  * Same rule as /health and /metrics: without health.token (loopback only) everything is open;
  * with it, a request needs `Authorization: Bearer <token>` or a session cookie from /login
- * (session.ts). The token never travels in a URL.
+ * (session.ts). The token never travels in a URL. Every token tried — the form's or a Bearer
+ * header's — counts toward the listener's per-client limit (../auth-limit.ts): 429 + Retry-After.
  *
  * The page's history (history.ts) is recorded every stepMs whether or not anyone watches — that
  * is what makes the last hour appear at once — and costs one status snapshot per step and a
@@ -16,6 +17,7 @@
  */
 import type { Logger } from "../../log/index.ts";
 import { isAuthorized } from "../auth.ts";
+import type { AuthLimiter } from "../auth-limit.ts";
 import type { HealthBody } from "../server.ts";
 import type { Vitals } from "../vitals.ts";
 import { StatusHistory } from "./history.ts";
@@ -39,6 +41,8 @@ export interface PageRoutesOptions {
   nowMonoMs: () => number;
   deviceId?: string | undefined;
   log: Logger;
+  /** Counts wrong tokens per client, shared with /health and /metrics (auth-limit.ts). */
+  limiter?: AuthLimiter;
   /** History row interval (5 s) and rows kept (720: one hour). */
   stepMs?: number;
   capacity?: number;
@@ -108,10 +112,52 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
   record();
   const stopTimer = (o.every ?? defaultEvery)(record, stepMs);
 
-  const authorized = (req: Request) =>
-    !o.token ||
-    isAuthorized(req.headers.get("authorization"), o.token) ||
-    sessions.valid(req.headers.get("cookie"));
+  /** A locked-out client's answer: the token it sent is not even compared. */
+  const tooMany = (remote: string | undefined): Response | undefined => {
+    const c = o.limiter?.check(remote);
+    if (!c || c.allowed) return undefined;
+    return jsonError(
+      429,
+      `too many wrong tokens from this address: try again in ${c.retryAfterS} s`,
+      "use this device's health.token (FIELDRELAY_HEALTH_TOKEN); every wrong one doubles the wait",
+      { "retry-after": String(c.retryAfterS) },
+    );
+  };
+
+  /** Compare a token someone sent, counting it toward the client's limit. */
+  const tokenMatches = (authorization: string, remote: string | undefined): boolean => {
+    if (isAuthorized(authorization, o.token)) {
+      o.limiter?.success(remote);
+      return true;
+    }
+    const waitMs = o.limiter?.failure(remote) ?? 0;
+    if (waitMs > 0)
+      o.log.warn(
+        { remote, wait_s: Math.ceil(waitMs / 1000) },
+        "too many wrong health tokens; client must wait",
+      );
+    return false;
+  };
+
+  /** undefined: go on; otherwise the refusal. */
+  const authorize = (req: Request, path: string, remote: string | undefined): Response | undefined => {
+    if (!o.token || sessions.valid(req.headers.get("cookie"))) return undefined;
+    const authorization = req.headers.get("authorization");
+    if (authorization !== null) {
+      const refused = tooMany(remote);
+      if (refused) return refused;
+      if (tokenMatches(authorization, remote)) return undefined;
+    }
+    if (path === "/") return html(loginHtml(), 401, { "www-authenticate": 'Bearer realm="fieldrelay"' });
+    return jsonError(
+      401,
+      "unauthorized",
+      `sign in at / (cookie ${SESSION_COOKIE}) or send Authorization: Bearer`,
+      {
+        "www-authenticate": 'Bearer realm="fieldrelay"',
+      },
+    );
+  };
 
   const html = (body: string, status = 200, extra: Record<string, string> = {}) =>
     new Response(body, { status, headers: { ...HTML_HEADERS, ...extra } });
@@ -124,8 +170,10 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
     const length = Number(req.headers.get("content-length"));
     if (!Number.isFinite(length) || length > MAX_LOGIN_BODY)
       return html(loginHtml("The sign-in form is too large."), 413);
+    const refused = tooMany(remote);
+    if (refused) return refused;
     const token = new URLSearchParams(await req.text()).get("token") ?? "";
-    if (!isAuthorized(`Bearer ${token}`, o.token)) {
+    if (!tokenMatches(`Bearer ${token}`, remote)) {
       o.log.warn({ remote }, "status page sign-in with a wrong token");
       return html(loginHtml("That is not this device's health token."), 401);
     }
@@ -192,17 +240,8 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
           status: 303,
           headers: { location: "/", "set-cookie": sessions.setCookie(undefined) },
         });
-      if (!authorized(req)) {
-        if (path === "/") return html(loginHtml(), 401, { "www-authenticate": 'Bearer realm="fieldrelay"' });
-        return jsonError(
-          401,
-          "unauthorized",
-          `sign in at / (cookie ${SESSION_COOKIE}) or send Authorization: Bearer`,
-          {
-            "www-authenticate": 'Bearer realm="fieldrelay"',
-          },
-        );
-      }
+      const refusal = authorize(req, path, remote);
+      if (refusal) return refusal;
       if (path === "/") {
         if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? ""))
           return new Response(PAGE_GZIP, {
