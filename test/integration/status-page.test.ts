@@ -114,6 +114,25 @@ describe("Status page on loopback without a token", () => {
   });
 });
 
+describe("Status page bytes on the wire", () => {
+  it("answers /page.json gzipped when the client takes it, and plain when it does not", async () => {
+    const { url } = serve(() => fakeStatus());
+    const gz = await fetch(url("/page.json"), {
+      headers: { "accept-encoding": "gzip" },
+      decompress: false,
+    } as RequestInit);
+    expect(gz.headers.get("content-encoding")).toBe("gzip");
+    expect(gz.headers.get("vary")).toBe("accept-encoding");
+    const packed = new Uint8Array(await gz.arrayBuffer());
+    const plain = await fetch(url("/page.json"), { headers: { "accept-encoding": "identity" } });
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(plain.headers.get("content-type")).toBe("application/json");
+    const text = await plain.text();
+    expect(JSON.parse(new TextDecoder().decode(Bun.gunzipSync(packed)))).toMatchObject({ device: "pi-page" });
+    expect(packed.byteLength).toBeLessThan(text.length / 2);
+  });
+});
+
 describe("Status page with health.token", () => {
   it("shows the sign-in form instead of the page, and refuses the data, without credentials", async () => {
     const { url } = serve(() => fakeStatus(), TOKEN);

@@ -79,6 +79,11 @@ const HTML_HEADERS = {
   "cache-control": "no-store",
 };
 
+const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
+/** Below this a gzip header and trailer cost more than they save. */
+const GZIP_MIN_BYTES = 512;
+const acceptsGzip = (req: Request) => /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "");
+
 /** The page compressed once (≈31 KB instead of ≈79 KB): it often crosses an SSH tunnel or a phone link. */
 const PAGE_GZIP = Bun.gzipSync(PAGE_HTML);
 
@@ -188,7 +193,7 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
     });
   }
 
-  function data(url: URL): Response {
+  function data(req: Request, url: URL): Response {
     const sinceParam = url.searchParams.get("since");
     let sinceMs: number | undefined;
     if (sinceParam !== null) {
@@ -219,7 +224,14 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
         delivered: base.values.delivered!,
       },
     });
-    return Response.json(body, { headers: { "cache-control": "no-store" } });
+    const json = JSON.stringify(body);
+    // Compressed when the browser takes it: a poll's answer (≈2.8 KB every 2 s) is most of the
+    // bytes an open page moves, and it shrinks about 4× (bench "status page on the wire").
+    if (json.length >= GZIP_MIN_BYTES && acceptsGzip(req))
+      return new Response(Bun.gzipSync(json), {
+        headers: { ...JSON_HEADERS, "content-encoding": "gzip", vary: "accept-encoding" },
+      });
+    return new Response(json, { headers: { ...JSON_HEADERS, vary: "accept-encoding" } });
   }
 
   return {
@@ -243,13 +255,13 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
       const refusal = authorize(req, path, remote);
       if (refusal) return refusal;
       if (path === "/") {
-        if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? ""))
+        if (acceptsGzip(req))
           return new Response(PAGE_GZIP, {
             headers: { ...HTML_HEADERS, "content-encoding": "gzip", vary: "accept-encoding" },
           });
         return html(PAGE_HTML, 200, { vary: "accept-encoding" });
       }
-      return data(url);
+      return data(req, url);
     },
     stop: stopTimer,
   };
