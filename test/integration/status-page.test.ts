@@ -1,58 +1,14 @@
 import { connect } from "node:net";
-import { afterAll, describe, expect, it } from "vitest";
-import {
-  createVitalsReader,
-  type HealthServer,
-  startHealthServer,
-  thresholdsFromConfig,
-} from "../../src/health/index.ts";
+import { describe, expect, it } from "vitest";
 import type { PageData } from "../../src/health/page/model.ts";
-import { silentLogger } from "../../src/log/index.ts";
 import type { RuntimeStatus } from "../../src/runtime/status.ts";
-import { FakeRoot, fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
+import { HealthServers } from "../support/health-server.ts";
+import { fakeStatus } from "../support/runtime-status.ts";
 
 const TOKEN = "status-page-token-0123456789";
-const thresholds = thresholdsFromConfig({
-  queue: { max_rows: 1000, max_bytes: 1_000_000, min_free_disk_mb: 1, commit_interval_ms: 1000 },
-});
-const root = new FakeRoot().pi({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
-const servers: HealthServer[] = [];
-afterAll(async () => {
-  for (const s of servers) await s.stop();
-  root.cleanup();
-});
-
-function serve(status: () => RuntimeStatus, token?: string) {
-  let now = NOW_MONO_MS;
-  let tick: (() => void) | undefined;
-  const server = startHealthServer({
-    listen: { host: "127.0.0.1", port: 0 },
-    token,
-    status,
-    vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
-    version: "9.9.9-test",
-    deviceId: "pi-page",
-    log: silentLogger(),
-    thresholds,
-    nowMonoMs: () => now,
-    page: {
-      stepMs: 5000,
-      every: (fn) => {
-        tick = fn;
-        return () => {};
-      },
-    },
-  });
-  servers.push(server);
-  return {
-    url: (path: string) => `http://127.0.0.1:${server.port}${path}`,
-    /** Advance monotonic time one step and record a history row. */
-    step(ms = 5000) {
-      now += ms;
-      tick?.();
-    },
-  };
-}
+const servers = new HealthServers({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
+const serve = (status: () => RuntimeStatus, token?: string) =>
+  servers.serve(status, { token, deviceId: "pi-page" });
 
 const form = (token: string) => ({
   method: "POST",
