@@ -35,6 +35,7 @@ import { migrate } from "../../src/queue/schema.ts";
 import { makeCerts, type TestCerts } from "../support/certs.ts";
 import { run } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
+import { freePort } from "../support/ports.ts";
 import { MOSQUITTO, missing } from "../support/tools.ts";
 
 interface Device {
@@ -157,6 +158,15 @@ async function doctor(d: Device): Promise<{ checks: CheckResult[]; exit: number 
     diskSpace: () => ({ totalBytes: 2 * d.availableBytes, availableBytes: d.availableBytes }),
     timeoutMs: 1000,
   });
+}
+
+/** A healthy device with a BME280 at 0x76 configured and a plain file (mode) as /dev/i2c-1. */
+function bme280OnFileNode(mode: number): Device {
+  const d = healthyDevice();
+  d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
+  write(join(d.root, "dev/i2c-1"), "");
+  chmodSync(join(d.root, "dev/i2c-1"), mode);
+  return d;
 }
 
 /** The one result with id, after checking every other result is ok (the fixture broke one thing). */
@@ -322,10 +332,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
   });
 
   it("I2C address owned by a kernel driver: warn explaining EBUSY, exit 1", async () => {
-    const d = healthyDevice();
-    d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
-    write(join(d.root, "dev/i2c-1"), "", 0o660);
-    chmodSync(join(d.root, "dev/i2c-1"), 0o666);
+    const d = bme280OnFileNode(0o666);
     mkdirSync(join(d.root, "sys/bus/i2c/devices/1-0076"), { recursive: true });
     symlinkSync("../../../../bus/i2c/drivers/bmp280", join(d.root, "sys/bus/i2c/devices/1-0076/driver"));
     const r = await doctor(d);
@@ -336,10 +343,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
   });
 
   it("I2C bus node that is not an i2c-dev adapter (ENOTTY): fail on the bus, not 'nothing answers', exit 2", async () => {
-    const d = healthyDevice();
-    d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
-    write(join(d.root, "dev/i2c-1"), "", 0o666);
-    chmodSync(join(d.root, "dev/i2c-1"), 0o666);
+    const d = bme280OnFileNode(0o666);
     const r = await doctor(d);
     expect(formatLine(only(r, "i2c.bus1", "fail"))).toMatch(
       /dev\/i2c-1 is not an I2C adapter: ioctl\(I2C_FUNCS\) failed with ENOTTY — fix: load i2c-dev/,
@@ -349,10 +353,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
   });
 
   it("I2C bus the service user cannot open: fail naming user, groups and mode, exit 2", async () => {
-    const d = healthyDevice();
-    d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
-    write(join(d.root, "dev/i2c-1"), "");
-    chmodSync(join(d.root, "dev/i2c-1"), 0o600);
+    const d = bme280OnFileNode(0o600);
     const r = await doctor(d);
     expect(formatLine(only(r, "i2c.bus1", "fail"))).toMatch(
       /mode 0600: user fieldrelay \(groups fieldrelay,i2c,gpio\) cannot open it — fix: .*60-fieldrelay\.rules/,
@@ -455,10 +456,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
 
   it("broker unreachable: fail naming the URL, exit 2", async () => {
     const d = healthyDevice();
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const port = await freePort();
     d.toml = "";
     const r = await doctorAt(d, `mqtt://127.0.0.1:${port}`);
     expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
@@ -469,10 +467,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
 
   it("service active but nothing listens on the health port: fail, exit 2", async () => {
     const d = healthyDevice();
-    const s = createServer();
-    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-    const port = (s.address() as { port: number }).port;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    const port = await freePort();
     d.toml = "";
     const r = await doctorWith(d, (cfg) =>
       cfg.replace('[health]\nlisten = ""', `[health]\nlisten = "127.0.0.1:${port}"`),
