@@ -144,10 +144,19 @@ function fstabTemplate(bundle: string): string {
   });
 }
 
-/** Bake an image. Throws BakeError; never leaves <out> half-written. */
-export function bake(opts: BakeOptions): BakeSummary {
-  const t0 = performance.now();
-  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+/** Inputs checked and resolved before anything is written. */
+interface Inputs {
+  base: string;
+  out: string;
+  bundle: string;
+  dataSizeBytes: number;
+  rootSizeBytes: number | undefined;
+  hostname: string | undefined;
+  config: string | undefined;
+}
+
+/** Check the options and the space for the output; throws BakeError naming the option to fix. */
+function validate(opts: BakeOptions): Inputs {
   const dataSizeBytes = parseSize(opts.dataSize, "--data-size");
   const rootSizeBytes = opts.rootSize === undefined ? undefined : parseSize(opts.rootSize, "--root-size");
   const hostname = opts.hostname === undefined ? undefined : checkHostname(opts.hostname);
@@ -174,8 +183,199 @@ export function bake(opts: BakeOptions): BakeSummary {
   const need = baseBytes(base) + 2 * bundleBytes + Math.min(dataSizeBytes, 256 * MiB) + 64 * MiB;
   const fs = statfsSync(outDir);
   checkFreeSpace(need, fs.bavail * fs.bsize, outDir);
+  const config = opts.config === undefined ? undefined : resolve(opts.config);
+  return { base, out, bundle, dataSizeBytes, rootSizeBytes, hostname, config };
+}
 
-  const partial = join(outDir, `${basename(out)}.partial-${process.pid}`);
+/** The base's partitions opened, after checking it is Raspberry Pi OS (boot files, ext4 root). */
+interface BaseImage {
+  layout: Layout;
+  boot: FatVolume;
+  root: Ext4Volume;
+  cmdline: Buffer;
+  blockSize: number;
+}
+
+function openBase(partial: string, inputs: Inputs, baseName: string): BaseImage {
+  const layout = planLayout(readPartitionTable(partial), {
+    rootSizeBytes: inputs.rootSizeBytes,
+    dataSizeBytes: inputs.dataSizeBytes,
+    base: baseName,
+  });
+  const boot = new FatVolume(partial, layout.boot.start * SECTOR, layout.boot.size * SECTOR);
+  const root = new Ext4Volume(partial, layout.root.start * SECTOR);
+  const notPi = (why: string) =>
+    new BakeError(`${baseName} is not a Raspberry Pi OS image: ${why}`, {
+      hint: "pass the .img or .img.xz downloaded from raspberrypi.com (Raspberry Pi OS Lite)",
+    });
+  const cmdline = boot.read("/cmdline.txt");
+  if (boot.read("/config.txt") === undefined || cmdline === undefined)
+    throw notPi("partition 1 has no config.txt and cmdline.txt");
+  let blockSize: number;
+  try {
+    blockSize = Number(root.superblock().get("Block size"));
+  } catch {
+    throw notPi("partition 2 is not an ext4 file system");
+  }
+  if (root.read("/etc/fstab") === undefined) throw notPi("partition 2 has no /etc/fstab");
+  return { layout, boot, root, cmdline, blockSize };
+}
+
+/** Grow the root partition and its file system to exactly its size, then append the data partition. */
+function partition(partial: string, img: BaseImage, work: string): void {
+  const { layout, root, blockSize } = img;
+  exec(["truncate", "-s", String(layout.imageBytes), partial]);
+  if (layout.root.grownBy > 0) {
+    resizePartition(partial, 2, layout.root.size);
+    const rootBytesBefore = layout.root.size * SECTOR - layout.root.grownBy;
+    root.grow(rootBytesBefore, (layout.root.size * SECTOR) / blockSize, join(work, "root.ext4"));
+  }
+  appendPartition(partial, layout.data.start, layout.data.size, "83");
+}
+
+/** A copy of /etc and the boot files that install.sh and the baker edit, under fakeroot. */
+interface Stage {
+  dir: string;
+  asr: string[];
+  before: ReturnType<typeof snapshot>;
+}
+
+function stageFiles(img: BaseImage, work: string): Stage {
+  const dir = join(work, "stage");
+  const fakeState = join(work, "fakeroot.state");
+  writeFileSync(fakeState, "");
+  const asr = asRoot(fakeState);
+  mkdirSync(join(dir, "boot/firmware/overlays"), { recursive: true });
+  img.root.rdump("/etc", dir, asr);
+  for (const f of ["config.txt", "cmdline.txt"])
+    writeFileSync(join(dir, "boot/firmware", f), img.boot.read(`/${f}`) as Buffer);
+  return { dir, asr, before: snapshot(dir, asr) };
+}
+
+/** The bundle's install.sh --root STAGE: the same installer a live device runs. */
+function runInstaller(stage: Stage, inputs: Inputs, print: (line: string) => void): void {
+  const argv = [
+    ...stage.asr,
+    "bash",
+    join(inputs.bundle, "install.sh"),
+    "--root",
+    stage.dir,
+    "--boot-dir",
+    join(stage.dir, "boot/firmware"),
+    ...(inputs.config ? ["--config", inputs.config] : []),
+  ];
+  const install = spawnSync(argv[0] as string, argv.slice(1), { encoding: "utf8" });
+  for (const l of `${install.stdout ?? ""}`.split("\n").filter(Boolean)) print(`  install.sh: ${l}`);
+  if (install.status !== 0)
+    throw new BakeError(
+      `install.sh failed (exit ${install.status}): ${(install.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`,
+      { hint: "run it by hand: bundle/install.sh --root DIR to see why" },
+    );
+}
+
+/**
+ * What only an image needs: fstab with the read-only root, `ro` on the kernel command line, the host
+ * name, resolv.conf that follows DHCP, and the first-boot unit that grows the data partition.
+ */
+function deviceEdits(stage: Stage, img: BaseImage, inputs: Inputs, print: (line: string) => void): void {
+  const etc = (p: string) => join(stage.dir, "etc", p);
+  const fstab = renderFstab(fstabTemplate(inputs.bundle), fstabDevices(img.layout.diskId));
+  writeFileSync(etc("fstab"), fstab);
+  for (const dir of fstabMountPoints(fstab)) mkdirSync(join(stage.dir, dir), { recursive: true });
+  writeFileSync(join(stage.dir, "boot/firmware/cmdline.txt"), readOnlyCmdline(img.cmdline.toString()));
+  if (inputs.hostname) {
+    writeFileSync(etc("hostname"), `${inputs.hostname}\n`);
+    writeFileSync(
+      etc("hosts"),
+      hostsWithHostname(
+        existsSync(etc("hosts")) ? readFileSync(etc("hosts"), "utf8") : "127.0.0.1\tlocalhost\n",
+        inputs.hostname,
+      ),
+    );
+  }
+  // A read-only /etc/resolv.conf cannot follow DHCP: point it at the copy NetworkManager keeps in
+  // /run (Raspberry Pi OS bookworm), or the broker's host name stops resolving after a lease change.
+  if (existsSync(etc("NetworkManager"))) {
+    rmSync(etc("resolv.conf"), { force: true });
+    symlinkSync("/run/NetworkManager/resolv.conf", etc("resolv.conf"));
+    print("bake: /etc/resolv.conf → /run/NetworkManager/resolv.conf (read-only root)");
+  } else if (!isSymlink(etc("resolv.conf"))) {
+    print(
+      "bake: warning: no NetworkManager in the image, /etc/resolv.conf stays a file on the read-only root (DNS will not follow DHCP)",
+    );
+  }
+  mkdirSync(join(stage.dir, "usr/local/sbin"), { recursive: true });
+  copyFileSync(join(HERE, "fieldrelay-grow-data.sh"), join(stage.dir, "usr/local/sbin/fieldrelay-grow-data"));
+  chmodSync(join(stage.dir, "usr/local/sbin/fieldrelay-grow-data"), 0o755);
+  mkdirSync(etc("systemd/system/multi-user.target.wants"), { recursive: true });
+  copyFileSync(
+    join(HERE, "fieldrelay-grow-data.service"),
+    etc("systemd/system/fieldrelay-grow-data.service"),
+  );
+  chmodSync(etc("systemd/system/fieldrelay-grow-data.service"), 0o644);
+  const wants = etc("systemd/system/multi-user.target.wants/fieldrelay-grow-data.service");
+  if (!existsSync(wants) && !isSymlink(wants))
+    symlinkSync("/etc/systemd/system/fieldrelay-grow-data.service", wants);
+  mkdirSync(join(stage.dir, "var/lib/fieldrelay"), { recursive: true });
+}
+
+/** The data partition: ext4 owned by the fieldrelay user the installer created, journalled data. */
+function makeDataPartition(partial: string, stage: Stage, layout: Layout) {
+  const ids = userIds(readFileSync(join(stage.dir, "etc/passwd"), "utf8"), "fieldrelay");
+  if (!ids)
+    throw new BakeError("install.sh did not create the fieldrelay user in the image", {
+      hint: "the bundle's install.sh is too old; rebuild it",
+    });
+  const data = makeExt4({
+    image: partial,
+    offsetBytes: layout.data.start * SECTOR,
+    sizeBytes: layout.data.size * SECTOR,
+    label: DATA_LABEL,
+    rootOwner: ids,
+  });
+  exec(["tune2fs", "-o", "journal_data", data.spec]);
+  return { ids, data };
+}
+
+/** Write what changed in the stage back into the root and boot file systems; returns how many entries. */
+function writeBack(stage: Stage, img: BaseImage): number {
+  const after = snapshot(stage.dir, stage.asr);
+  const { before } = stage;
+  const { changed, removed } = diffSnapshots(before, after);
+  const isBoot = (p: string) => p === "boot" || p.startsWith("boot/");
+  const rootChanged = changed.filter((e) => !isBoot(e.path));
+  const parents = [
+    ...new Set(
+      rootChanged.filter((e) => !before.has(e.path)).map((e) => `/${dirname(e.path)}`.replace(/^\/\.$/, "/")),
+    ),
+  ];
+  const existing = new Set<string>();
+  for (const [dir, entries] of img.root.list(parents))
+    for (const e of entries) existing.add(`${dir === "/" ? "" : `${dir.slice(1)}/`}${e.name}`);
+  img.root.apply(
+    ext4Commands(
+      rootChanged,
+      removed.filter((e) => !isBoot(e.path)),
+      before,
+      existing,
+      stage.dir,
+    ),
+  );
+  for (const e of changed.filter((x) => isBoot(x.path) && x.path.startsWith("boot/firmware/"))) {
+    const rel = `/${e.path.slice("boot/firmware/".length)}`;
+    if (e.type === "d") img.boot.mkdir(rel);
+    else if (e.type === "f") img.boot.write(join(stage.dir, e.path), rel);
+  }
+  return changed.length;
+}
+
+/** Bake an image. Throws BakeError; never leaves <out> half-written. */
+export function bake(opts: BakeOptions): BakeSummary {
+  const t0 = performance.now();
+  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const inputs = validate(opts);
+  const { base, out } = inputs;
+  const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const work = mkdtempSync(join(tmpdir(), "fieldrelay-bake-"));
   const cleanup = () => {
     rmSync(partial, { force: true });
@@ -195,167 +395,31 @@ export function bake(opts: BakeOptions): BakeSummary {
     print(`bake: ${base} → ${out}`);
     copyBase(base, partial);
     step("copy");
-    const layout = planLayout(readPartitionTable(partial), { rootSizeBytes, dataSizeBytes, base: opts.base });
-    const boot = new FatVolume(partial, layout.boot.start * SECTOR, layout.boot.size * SECTOR);
-    const root = new Ext4Volume(partial, layout.root.start * SECTOR);
-    const notPi = (why: string) =>
-      new BakeError(`${opts.base} is not a Raspberry Pi OS image: ${why}`, {
-        hint: "pass the .img or .img.xz downloaded from raspberrypi.com (Raspberry Pi OS Lite)",
-      });
-    const cmdline = boot.read("/cmdline.txt");
-    if (boot.read("/config.txt") === undefined || cmdline === undefined)
-      throw notPi("partition 1 has no config.txt and cmdline.txt");
-    let blockSize: number;
-    try {
-      blockSize = Number(root.superblock().get("Block size"));
-    } catch {
-      throw notPi("partition 2 is not an ext4 file system");
-    }
-    if (root.read("/etc/fstab") === undefined) throw notPi("partition 2 has no /etc/fstab");
-
-    // Root: grow the partition, then the file system to exactly its size.
-    exec(["truncate", "-s", String(layout.imageBytes), partial]);
-    if (layout.root.grownBy > 0) {
-      resizePartition(partial, 2, layout.root.size);
-      const rootBytesBefore = layout.root.size * SECTOR - layout.root.grownBy;
-      root.grow(rootBytesBefore, (layout.root.size * SECTOR) / blockSize, join(work, "root.ext4"));
-    }
-    appendPartition(partial, layout.data.start, layout.data.size, "83");
+    const img = openBase(partial, inputs, opts.base);
+    const { layout } = img;
+    partition(partial, img, work);
     print(
       `bake: root ${formatSize(layout.root.size * SECTOR)} (+${formatSize(layout.root.grownBy)}), data ${formatSize(layout.data.size * SECTOR)} at sector ${layout.data.start}`,
     );
     step("partition");
-
-    // Stage what install.sh edits.
-    const stage = join(work, "stage");
-    const fakeState = join(work, "fakeroot.state");
-    writeFileSync(fakeState, "");
-    const asr = asRoot(fakeState);
-    mkdirSync(join(stage, "boot/firmware/overlays"), { recursive: true });
-    root.rdump("/etc", stage, asr);
-    for (const f of ["config.txt", "cmdline.txt"])
-      writeFileSync(join(stage, "boot/firmware", f), boot.read(`/${f}`) as Buffer);
-    const before = snapshot(stage, asr);
-
-    const installArgv = [
-      ...asr,
-      "bash",
-      join(bundle, "install.sh"),
-      "--root",
-      stage,
-      "--boot-dir",
-      join(stage, "boot/firmware"),
-      ...(opts.config ? ["--config", resolve(opts.config)] : []),
-    ];
-    const install = spawnSync(installArgv[0] as string, installArgv.slice(1), { encoding: "utf8" });
-    for (const l of `${install.stdout ?? ""}`.split("\n").filter(Boolean)) print(`  install.sh: ${l}`);
-    if (install.status !== 0)
-      throw new BakeError(
-        `install.sh failed (exit ${install.status}): ${(install.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`,
-        { hint: "run it by hand: bundle/install.sh --root DIR to see why" },
-      );
+    const stage = stageFiles(img, work);
+    runInstaller(stage, inputs, print);
     step("install");
-
-    // The baker's own edits.
-    const etc = (p: string) => join(stage, "etc", p);
-    const fstab = renderFstab(fstabTemplate(bundle), fstabDevices(layout.diskId));
-    writeFileSync(etc("fstab"), fstab);
-    for (const dir of fstabMountPoints(fstab)) mkdirSync(join(stage, dir), { recursive: true });
-    writeFileSync(join(stage, "boot/firmware/cmdline.txt"), readOnlyCmdline(cmdline.toString()));
-    if (hostname) {
-      writeFileSync(etc("hostname"), `${hostname}\n`);
-      writeFileSync(
-        etc("hosts"),
-        hostsWithHostname(
-          existsSync(etc("hosts")) ? readFileSync(etc("hosts"), "utf8") : "127.0.0.1\tlocalhost\n",
-          hostname,
-        ),
-      );
-    }
-    // A read-only /etc/resolv.conf cannot follow DHCP: point it at the copy NetworkManager keeps in
-    // /run (Raspberry Pi OS bookworm), or the broker's host name stops resolving after a lease change.
-    if (existsSync(etc("NetworkManager"))) {
-      rmSync(etc("resolv.conf"), { force: true });
-      symlinkSync("/run/NetworkManager/resolv.conf", etc("resolv.conf"));
-      print("bake: /etc/resolv.conf → /run/NetworkManager/resolv.conf (read-only root)");
-    } else if (!isSymlink(etc("resolv.conf"))) {
-      print(
-        "bake: warning: no NetworkManager in the image, /etc/resolv.conf stays a file on the read-only root (DNS will not follow DHCP)",
-      );
-    }
-    mkdirSync(join(stage, "usr/local/sbin"), { recursive: true });
-    copyFileSync(join(HERE, "fieldrelay-grow-data.sh"), join(stage, "usr/local/sbin/fieldrelay-grow-data"));
-    chmodSync(join(stage, "usr/local/sbin/fieldrelay-grow-data"), 0o755);
-    mkdirSync(etc("systemd/system/multi-user.target.wants"), { recursive: true });
-    copyFileSync(
-      join(HERE, "fieldrelay-grow-data.service"),
-      etc("systemd/system/fieldrelay-grow-data.service"),
-    );
-    chmodSync(etc("systemd/system/fieldrelay-grow-data.service"), 0o644);
-    const wants = etc("systemd/system/multi-user.target.wants/fieldrelay-grow-data.service");
-    if (!existsSync(wants) && !isSymlink(wants))
-      symlinkSync("/etc/systemd/system/fieldrelay-grow-data.service", wants);
-    mkdirSync(join(stage, "var/lib/fieldrelay"), { recursive: true });
-
-    const ids = userIds(readFileSync(etc("passwd"), "utf8"), "fieldrelay");
-    if (!ids)
-      throw new BakeError("install.sh did not create the fieldrelay user in the image", {
-        hint: "the bundle's install.sh is too old; rebuild it",
-      });
-
-    // Data partition, owned by fieldrelay, journalled data by default.
-    const dataOffset = layout.data.start * SECTOR;
-    const data = makeExt4({
-      image: partial,
-      offsetBytes: dataOffset,
-      sizeBytes: layout.data.size * SECTOR,
-      label: DATA_LABEL,
-      rootOwner: ids,
-    });
-    exec(["tune2fs", "-o", "journal_data", data.spec]);
+    deviceEdits(stage, img, inputs, print);
+    const { ids, data } = makeDataPartition(partial, stage, layout);
     step("data");
-
-    // Write back everything that changed.
-    const after = snapshot(stage, asr);
-    const { changed, removed } = diffSnapshots(before, after);
-    const isBoot = (p: string) => p === "boot" || p.startsWith("boot/");
-    const rootChanged = changed.filter((e) => !isBoot(e.path));
-    const parents = [
-      ...new Set(
-        rootChanged
-          .filter((e) => !before.has(e.path))
-          .map((e) => `/${dirname(e.path)}`.replace(/^\/\.$/, "/")),
-      ),
-    ];
-    const existing = new Set<string>();
-    for (const [dir, entries] of root.list(parents))
-      for (const e of entries) existing.add(`${dir === "/" ? "" : `${dir.slice(1)}/`}${e.name}`);
-    root.apply(
-      ext4Commands(
-        rootChanged,
-        removed.filter((e) => !isBoot(e.path)),
-        before,
-        existing,
-        stage,
-      ),
-    );
-    for (const e of changed.filter((x) => isBoot(x.path) && x.path.startsWith("boot/firmware/"))) {
-      const rel = `/${e.path.slice("boot/firmware/".length)}`;
-      if (e.type === "d") boot.mkdir(rel);
-      else if (e.type === "f") boot.write(join(stage, e.path), rel);
-    }
+    const written = writeBack(stage, img);
     step("write");
-
-    root.check(false);
+    img.root.check(false);
     data.check(false);
-    boot.check();
+    img.boot.check();
     renameSync(partial, out);
     const seconds = (performance.now() - t0) / 1000;
     print(
-      `bake: wrote ${changed.length} files and directories; fieldrelay uid ${ids.uid} gid ${ids.gid}; data label ${DATA_LABEL} (journal_data); ro root; disk id ${layout.diskId}`,
+      `bake: wrote ${written} files and directories; fieldrelay uid ${ids.uid} gid ${ids.gid}; data label ${DATA_LABEL} (journal_data); ro root; disk id ${layout.diskId}`,
     );
     print(`bake: done in ${seconds.toFixed(1)} s → ${out} (${formatSize(layout.imageBytes)})`);
-    return { out, layout, fieldrelay: ids, written: changed.length, seconds };
+    return { out, layout, fieldrelay: ids, written, seconds };
   } catch (error) {
     cleanup();
     throw error;

@@ -9,8 +9,10 @@
  *   unsynced — neither; wallMs is whatever the system clock said (may be 2000-01-01 offline).
  *
  * publishStamp(stamp, anchorsOfItsBoot, currentBootId):
- *   1. ntp stamps are published as captured, with the error the kernel stated for the ntp
- *      anchor in force at capture (the newest at or before it).
+ *   1. ntp stamps are published as captured. Their bound is the error the kernel stated at the
+ *      nearest ntp anchor (either side) plus |Δmono| × the crystal's ppm bound: between anchors
+ *      the system clock runs on the crystal, and the kernel keeps saying "synchronised" for
+ *      hours after the last NTP contact (STA_UNSYNC comes only once maxerror passes 16 s).
  *   2. Otherwise, if the stamp's boot has ntp or rtc anchors, the rule of src/wire/clock.ts picks
  *      the wall time with the smallest bound from all of them (anchors on both sides of a reading
  *      bound it from both sides). The result is "corrected" when the stamp was unsynced or the
@@ -24,7 +26,7 @@
  * Wall-clock age never orders or deletes anything; only mono within a boot and seq across boots.
  */
 import { bestEstimate, type WireAnchor } from "../wire/index.ts";
-import { effectiveAnchors } from "./bounds.ts";
+import { CRYSTAL_PPM, effectiveAnchors } from "./bounds.ts";
 import type { Anchor, PublishStamp, Stamp } from "./types.ts";
 
 /** The uncertainty recorded for a "system" anchor: the clock may be off by decades offline. */
@@ -57,12 +59,23 @@ export function nearestAnchors(sorted: readonly WireAnchor[], monoMs: number): r
   return sorted.slice(Math.max(0, lo - NEAREST_PER_SIDE), lo + NEAREST_PER_SIDE);
 }
 
-/** The error the kernel stated for an ntp stamp: that of the newest ntp anchor at or before it. */
-export function ntpErrorAt(monoNs: bigint, anchors: readonly Anchor[]): number {
-  let at: Anchor | undefined;
-  for (const a of anchors)
-    if (a.source === "ntp" && a.monoNs <= monoNs && (at === undefined || a.monoNs > at.monoNs)) at = a;
-  return at?.uncertaintyMs ?? NTP_DEFAULT_UNCERTAINTY_MS;
+/** The crystal's ppm bound carried by a boot's effective anchors (CRYSTAL_PPM without any). */
+export const crystalPpmOf = (effective: readonly WireAnchor[]): number => effective[0]?.ppm ?? CRYSTAL_PPM;
+
+/**
+ * The bound of an ntp stamp (module comment, rule 1): the smallest over the boot's ntp anchors of
+ * the kernel's stated error there plus |Δmono| × `ppm` (the crystal's bound, CRYSTAL_PPM until
+ * measured). Without any ntp anchor: NTP_DEFAULT_UNCERTAINTY_MS.
+ */
+export function ntpErrorAt(monoNs: bigint, anchors: readonly Anchor[], ppm = CRYSTAL_PPM): number {
+  let best: number | undefined;
+  for (const a of anchors) {
+    if (a.source !== "ntp") continue;
+    const d = a.monoNs > monoNs ? a.monoNs - monoNs : monoNs - a.monoNs;
+    const e = a.uncertaintyMs + (Number(d) / 1e6) * ppm * 1e-6;
+    if (best === undefined || e < best) best = e;
+  }
+  return best ?? NTP_DEFAULT_UNCERTAINTY_MS;
 }
 
 /**
@@ -76,9 +89,11 @@ export function publishStamp(
   effective?: readonly WireAnchor[],
 ): PublishStamp {
   const own = anchors.filter((a) => a.bootId === stamp.bootId);
-  if (stamp.tq === "ntp") return { wallMs: stamp.wallMs, tq: "ntp", errMs: ntpErrorAt(stamp.monoNs, own) };
+  const eff = effective ?? effectiveAnchors(own);
+  if (stamp.tq === "ntp")
+    return { wallMs: stamp.wallMs, tq: "ntp", errMs: ntpErrorAt(stamp.monoNs, own, crystalPpmOf(eff)) };
   const m = nsToMs(stamp.monoNs);
-  const e = bestEstimate(m, nearestAnchors(effective ?? effectiveAnchors(own), m));
+  const e = bestEstimate(m, nearestAnchors(eff, m));
   if (e) {
     const corrected = stamp.tq === "unsynced" || own.some((a) => a.source === "ntp");
     return { wallMs: e.wallMs, tq: corrected ? "corrected" : "rtc", errMs: e.errMs };

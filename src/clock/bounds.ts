@@ -29,7 +29,11 @@
  *     carry errors growing at 2 ppm from the last NTP check — and when NTP returns, the check at
  *     the far end closes the interval from the other side and corrects them all.
  *     The chain breaks at an "rtc-set" marker: writing the RTC makes its offset jump.
- *   - with no ntp anchor this boot, the first rtc anchor's offset is ±RTC_UNVERIFIED_MS.
+ *   - an RTC checked by NTP in an earlier boot (trust.ts, the record on the data partition)
+ *     bounds the offset of every rtc anchor before this boot's first RTC write directly, growing
+ *     from that check at the measured rate ± its uncertainty (datasheet once the check is old).
+ *   - with neither an ntp anchor this boot nor such a record, the first rtc anchor's offset is
+ *     ±RTC_UNVERIFIED_MS.
  *
  * compactAnchors keeps a boot's anchors bounded: past MAX_ANCHORS_PER_BOOT it drops, one at a
  * time, first a plain (not edge-captured) rtc anchor when an edge-captured one exists, else the
@@ -98,22 +102,31 @@ export function crystalRate(rtcAnchors: readonly Anchor[], sets: readonly bigint
   return ppm < CRYSTAL_PPM && Math.abs(ratePpm) < 1000 ? { ratePpm, ppm } : unknown;
 }
 
-interface Interval {
+export interface Interval {
   lo: number;
   hi: number;
 }
 
-const intersect = (a: Interval, b: Interval): Interval | undefined => {
+export const intersect = (a: Interval, b: Interval): Interval | undefined => {
   const lo = Math.max(a.lo, b.lo);
   const hi = Math.min(a.hi, b.hi);
   return lo <= hi ? { lo, hi } : undefined;
 };
 
 /**
+ * A bound on the RTC's offset (rtc − true, ms) at an RTC reading, known from before this boot
+ * (trust.ts: an earlier boot's NTP check); undefined where it says nothing.
+ */
+export type RtcPrior = (rtcWallMs: number) => Interval | undefined;
+
+/**
  * effectiveAnchors derives the wire anchors of one boot from its raw anchors (module comment):
  * ntp and rtc anchors with error bounds and the crystal rate, sorted by mono; system anchors left out.
+ * `prior` bounds the offset of the rtc anchors before the boot's first RTC write directly, like an
+ * ntp anchor does (an ntp anchor wins where the two disagree); without ntp anchors or a prior the
+ * first rtc anchor's offset is ±RTC_UNVERIFIED_MS.
  */
-export function effectiveAnchors(raw: readonly Anchor[]): WireAnchor[] {
+export function effectiveAnchors(raw: readonly Anchor[], prior?: RtcPrior): WireAnchor[] {
   const sorted = [...raw].sort((a, b) => (a.monoNs < b.monoNs ? -1 : a.monoNs > b.monoNs ? 1 : 0));
   const ntp = sorted.filter((a) => a.source === "ntp");
   const sets = sorted.filter((a) => a.source === "rtc-set").map((a) => a.monoNs);
@@ -151,7 +164,20 @@ export function effectiveAnchors(raw: readonly Anchor[]): WireAnchor[] {
     }
     return o;
   });
-  if (ntp.length === 0 && all.length > 0) {
+  let priorUsed = false;
+  if (prior) {
+    const firstSet = sets[0];
+    all.forEach((a, i) => {
+      if (firstSet !== undefined && a.monoNs >= firstSet) return;
+      const p = prior(a.wallMs);
+      if (p === undefined) return;
+      const widened = { lo: p.lo - a.uncertaintyMs, hi: p.hi + a.uncertaintyMs };
+      const cur = offsets[i];
+      offsets[i] = cur === undefined ? widened : (intersect(cur, widened) ?? cur);
+      priorUsed = true;
+    });
+  }
+  if (ntp.length === 0 && all.length > 0 && !priorUsed) {
     offsets[0] = { lo: -RTC_UNVERIFIED_MS, hi: RTC_UNVERIFIED_MS };
   }
   // offsets[k] bounds the RTC's offset (rtc − true) at the true instant of anchor k's tick: an ntp

@@ -14,12 +14,13 @@
  *     anchorIntervalS while synced; when sync is lost, nothing — stamps then follow the anchors.
  *   - "rtc-set" when the clock writes the RTC, and on the kernel path whenever the clock becomes
  *     synchronised (the kernel then writes it): the RTC's offset may jump there.
- * Anchors of the current boot are kept in memory compacted to MAX_ANCHORS_PER_BOOT (bounds.ts);
- * the AnchorStore keeps every one it is given (append-only) and is read once per boot.
+ * Anchors of the current boot are kept compacted to MAX_ANCHORS_PER_BOOT (bounds.ts): in memory,
+ * and in the AnchorStore, which deletes what the clock dropped in the transaction of the next
+ * insert. The store is read once per boot.
  *
  * While synced, tick() compares the RTC with the system clock; beyond maxDriftMs it writes the
  * system time to the RTC on the direct I2C path, and on the kernel path logs that the kernel
- * does this itself (every 11 minutes while NTP-synced).
+ * does this itself (every 11 minutes while NTP-synced; `fieldrelay rtc set` can do it at once).
  *
  * now() is synchronous and cheap (one adjtimex or stat per call plus the cached estimate): it
  * notices sync changes at once, so a reading is never stamped with a quality its anchor does not back.
@@ -29,9 +30,11 @@ import { describeError } from "../errors/index.ts";
 import type { Logger } from "../log/index.ts";
 import { bestEstimate, type WireAnchor } from "../wire/index.ts";
 import {
+  crystalPpmOf,
   NTP_DEFAULT_UNCERTAINTY_MS,
   nearestAnchors,
   nsToMs,
+  ntpErrorAt,
   publishStamp,
   SYSTEM_UNCERTAINTY_MS,
 } from "./anchors.ts";
@@ -42,12 +45,15 @@ import {
   crystalRate,
   effectiveAnchors,
   isEdgeAnchor,
+  type RtcPrior,
   rtcPpmAt,
 } from "./bounds.ts";
 import { type RtcSample, readRtcEdge, readRtcPlain } from "./rtc/edge.ts";
 import type { Rtc } from "./rtc/types.ts";
 import type { ClockStatus } from "./status.ts";
 import type { SyncSource, SyncState } from "./sync.ts";
+import { learnRtcTrust, type RtcTrust, trustedOffset } from "./trust.ts";
+import { readRtcTrust, removeRtcTrust, writeRtcTrust } from "./trust-file.ts";
 import type { Anchor, AnchorSource, AnchorStore, PublishStamp, Stamp } from "./types.ts";
 
 /** IntervalScheduler runs fn every intervalMs until the returned function is called; injected by tests. */
@@ -79,7 +85,15 @@ export interface ClockOptions {
   maxDriftMs: number;
   /** How often tick() runs after start(), ms (default 10 s). */
   tickIntervalMs?: number;
+  /**
+   * The RTC trust record on the data partition (trust-file.ts; rtcTrustPath(queue.path)). Absent:
+   * nothing is carried across boots and an unchecked RTC is assumed within RTC_UNVERIFIED_MS.
+   */
+  trustPath?: string | undefined;
 }
+
+/** The trust record is rewritten at most this often while synced (flash wear), and at stop(). */
+export const TRUST_SAVE_INTERVAL_MS = 6 * 3_600_000;
 
 export interface Clock {
   readonly bootId: string;
@@ -114,18 +128,64 @@ export function createClock(o: ClockOptions): Clock {
   const tickIntervalMs = o.tickIntervalMs ?? 10_000;
   const intervalNs = BigInt(o.anchorIntervalS) * 1_000_000_000n;
 
+  // What an earlier synchronised boot learned about this RTC (trust.ts), used as a prior for this
+  // boot's RTC anchors; `learned` is what this boot knows, saved to the same file.
+  const trust = loadTrust();
+  const prior: RtcPrior | undefined = trust ? (rtcWall) => trustedOffset(trust, rtcWall) : undefined;
+  let savedTrust: RtcTrust | undefined;
+  let trustSavedNs: bigint | undefined;
+
   // Raw and effective anchors per boot. Other boots' never change; this boot's are compacted and
   // re-derived as they are recorded.
   const cache = new Map<string, { raw: Anchor[]; effective: WireAnchor[] }>();
+  const derive = (boot: string, raw: Anchor[]) => ({
+    raw,
+    effective: effectiveAnchors(raw, boot === bootId ? prior : undefined),
+  });
+  // This boot's stored anchors that compaction dropped on load: deleted with the next save.
+  let unkept: Anchor[] = [];
   const entry = (boot: string) => {
     let e = cache.get(boot);
     if (!e) {
-      const raw = compactAnchors(o.anchors.anchorsFor(boot));
-      e = { raw, effective: effectiveAnchors(raw) };
+      const stored = o.anchors.anchorsFor(boot);
+      const raw = compactAnchors(stored);
+      if (boot === bootId && raw.length < stored.length) {
+        const keep = new Set(raw);
+        unkept = stored.filter((x) => !keep.has(x));
+      }
+      e = derive(boot, raw);
       cache.set(boot, e);
     }
     return e;
   };
+
+  function loadTrust(): RtcTrust | undefined {
+    if (!o.trustPath || !o.rtc) return undefined;
+    const { trust: t, problem } = readRtcTrust(o.trustPath);
+    if (problem) log.warn({ path: o.trustPath }, `RTC trust record ignored: ${problem}`);
+    if (!t) return undefined;
+    const why =
+      t.rtc !== o.rtc.description
+        ? `it is about ${t.rtc}, not ${o.rtc.description}`
+        : t.bootId === bootId
+          ? undefined // learned in this boot: its anchors are in the store
+          : "";
+    if (why) log.info({ path: o.trustPath }, `RTC trust record not used: ${why}`);
+    if (why === "") {
+      log.info(
+        {
+          checked: new Date(t.checkedMs).toISOString(),
+          offsetMs: t.offsetMs,
+          offsetErrMs: t.offsetErrMs,
+          ppm: t.ppm,
+          ppmErr: t.ppmErr,
+        },
+        "RTC trust from an earlier boot's NTP check",
+      );
+      return t;
+    }
+    return undefined;
+  }
   let version = 0;
   let epoch = 0;
   const newest = new Map<AnchorSource, Anchor>();
@@ -148,8 +208,15 @@ export function createClock(o: ClockOptions): Clock {
   let saveFailing = false;
   function record(a: Omit<Anchor, "bootId">, quiet = false): Anchor {
     const anchor: Anchor = { bootId, ...a };
+    const before = entry(bootId).raw;
+    const kept = compactAnchors([...before, anchor]);
+    // The store deletes what compaction dropped (loaded rows beyond the bound too) in the
+    // transaction of this insert; the new anchor itself is always written.
+    const keep = new Set(kept);
+    const drop = [...unkept, ...before.filter((x) => !keep.has(x))];
     try {
-      o.anchors.saveAnchor(anchor);
+      o.anchors.saveAnchor(anchor, drop);
+      unkept = [];
       saveFailing = false;
     } catch (error) {
       if (!saveFailing)
@@ -159,8 +226,7 @@ export function createClock(o: ClockOptions): Clock {
         );
       saveFailing = true;
     }
-    const raw = compactAnchors([...entry(bootId).raw, anchor]);
-    cache.set(bootId, { raw, effective: effectiveAnchors(raw) });
+    cache.set(bootId, derive(bootId, kept));
     version++;
     newest.set(a.source, anchor);
     const fields = {
@@ -232,8 +298,10 @@ export function createClock(o: ClockOptions): Clock {
         epoch++;
         // On the kernel path the kernel copies the system time to the RTC as soon as NTP syncs
         // (and every 11 minutes after): its offset may jump here, so no bound is carried across.
-        if (o.rtc?.path === "kernel")
+        if (o.rtc?.path === "kernel") {
           record({ source: "rtc-set", monoNs: mono, wallMs: wallMs(), uncertaintyMs: 0 }, true);
+          forgetTrust("the kernel sets the RTC when NTP syncs");
+        }
       }
     }
     return next;
@@ -253,7 +321,10 @@ export function createClock(o: ClockOptions): Clock {
 
   function boundMs(): number {
     const mono = monoNs();
-    if (refresh(mono).synced) return sync?.estimatedErrorMs ?? NTP_DEFAULT_UNCERTAINTY_MS;
+    if (refresh(mono).synced) {
+      const e = entry(bootId);
+      return ntpErrorAt(mono, e.raw, crystalPpmOf(e.effective));
+    }
     const m = nsToMs(mono);
     return bestEstimate(m, nearestAnchors(entry(bootId).effective, m))?.errMs ?? SYSTEM_UNCERTAINTY_MS;
   }
@@ -303,11 +374,12 @@ export function createClock(o: ClockOptions): Clock {
     const why = s.reading.valid
       ? `RTC is ${rtcOffsetMs} ms off the synchronised system clock`
       : s.reading.problem;
-    if (o.rtc.write) {
+    if (o.rtc.write && o.rtc.path === "i2c") {
       try {
         const value = wallMs();
         await o.rtc.write(value);
         record({ source: "rtc-set", monoNs: monoNs(), wallMs: value, uncertaintyMs: 0 }, true);
+        forgetTrust("the RTC was set");
         log.warn(
           { rtcOffsetMs, osf: s.reading.osf, rtc: o.rtc.description },
           `${why}; RTC set from the system clock`,
@@ -349,7 +421,9 @@ export function createClock(o: ClockOptions): Clock {
         rtcDue = false;
         recordRtc(s, true);
       }
+      if (!s.reading.valid && s.reading.osf) forgetTrust("the RTC's oscillator stopped (OSF)");
       await checkDrift(s);
+      if (due && sync?.synced) saveTrust(false);
     } finally {
       busy = false;
     }
@@ -370,6 +444,48 @@ export function createClock(o: ClockOptions): Clock {
     }
     refresh(monoNs());
     stopTicks = scheduler(() => void tick(), tickIntervalMs);
+  }
+
+  /**
+   * Write what this boot learned about the RTC (trust.ts) when it is new: at once the first time,
+   * then at most every TRUST_SAVE_INTERVAL_MS, and at stop() whatever is newer than the file.
+   */
+  function saveTrust(atStop: boolean): void {
+    if (!o.trustPath || !o.rtc) return;
+    const learned = learnRtcTrust(entry(bootId).raw, {
+      rtc: o.rtc.description,
+      bootId,
+      path: o.rtc.path,
+      previous: savedTrust ?? trust,
+    });
+    if (!learned || learned.checkedMs === savedTrust?.checkedMs) return;
+    const mono = monoNs();
+    const due =
+      atStop ||
+      trustSavedNs === undefined ||
+      mono - trustSavedNs >= BigInt(TRUST_SAVE_INTERVAL_MS) * 1_000_000n;
+    if (!due) return;
+    try {
+      writeRtcTrust(o.trustPath, learned);
+      savedTrust = learned;
+      trustSavedNs = mono;
+      log.debug({ path: o.trustPath, offsetMs: learned.offsetMs, ppm: learned.ppm }, "RTC trust saved");
+    } catch (error) {
+      log.warn({ err: describeError(error), path: o.trustPath }, "RTC trust record not saved");
+    }
+  }
+
+  /** The RTC was (or is about to be) written: the record's offset no longer holds. */
+  function forgetTrust(why: string): void {
+    if (!o.trustPath) return;
+    try {
+      removeRtcTrust(o.trustPath);
+      if (savedTrust) log.info({ path: o.trustPath }, `RTC trust record removed: ${why}`);
+    } catch (error) {
+      log.warn({ err: describeError(error), path: o.trustPath }, "RTC trust record not removed");
+    }
+    savedTrust = undefined;
+    trustSavedNs = undefined;
   }
 
   function status(): ClockStatus {
@@ -414,6 +530,7 @@ export function createClock(o: ClockOptions): Clock {
     stop() {
       stopTicks?.();
       stopTicks = undefined;
+      saveTrust(true);
     },
   };
 }

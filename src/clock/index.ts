@@ -24,6 +24,7 @@ export {
   createClock,
   type IntervalScheduler,
   intervalScheduler,
+  TRUST_SAVE_INTERVAL_MS,
 } from "./clock.ts";
 export { type ClockReport, clockReport } from "./report.ts";
 export { Ds3231 } from "./rtc/ds3231.ts";
@@ -41,4 +42,6 @@ export {
   type SyncState,
   syncSourceFromConfig,
 } from "./sync.ts";
+export { learnRtcTrust, type RtcTrust, trustedOffset } from "./trust.ts";
+export { readRtcTrust, removeRtcTrust, rtcTrustPath, writeRtcTrust } from "./trust-file.ts";
 export type { Anchor, AnchorSource, AnchorStore, PublishStamp, Stamp, TimeQuality } from "./types.ts";

@@ -29,13 +29,18 @@ export interface Anchor {
   source: AnchorSource;
   /** ntp: the kernel's error estimate; rtc: how well the RTC's tick instant is known (bounds.ts). */
   uncertaintyMs: number;
-  /** rtc: the RTC's stated rate at its temperature, ppm. Not persisted; absent = RTC_PPM_WIDE. */
+  /** rtc: the RTC's stated rate at its temperature, ppm (stored with the anchor); absent = RTC_PPM_WIDE. */
   ppm?: number;
 }
 
-/** AnchorStore persists anchors (the queue database implements it). */
+/**
+ * AnchorStore persists anchors (the queue database implements it). The clock decides what to keep
+ * of the current boot (compactAnchors) and hands the store what it dropped; the store deletes
+ * those in the same transaction as the insert, and may thin earlier boots by its own rule.
+ */
 export interface AnchorStore {
-  saveAnchor(anchor: Anchor): void;
+  /** Save `anchor`; delete `drop` (anchors of the same boot, matched by mono_ns and source). */
+  saveAnchor(anchor: Anchor, drop?: readonly Anchor[]): void;
   /** All anchors recorded for a boot, any order. */
   anchorsFor(bootId: string): Anchor[];
 }

@@ -138,9 +138,11 @@ const mqtt = z
     topic_prefix: topicPrefix.default("fieldrelay"),
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
+    // Unset: MQTT 5 (the broker can say it refused a message), falling back to 3.1.1 once if the
+    // broker does not speak 5 (see publisher.ts). Set, it is used as is.
     protocol_version: z
       .union([z.literal(4), z.literal(5)], { error: "must be 4 (MQTT 3.1.1) or 5 (MQTT 5)" })
-      .default(4),
+      .optional(),
     client_id: z.string().min(1).max(65535).optional(),
     keepalive_s: int(5, 3600).default(30),
     min_backoff_s: z.number().min(0.1).max(3600).default(1),
@@ -178,6 +180,9 @@ const queue = z.strictObject({
     .default("/var/lib/fieldrelay/queue.db"),
   durability: z.enum(["full", "normal"], { error: 'must be "full" or "normal"' }).default("full"),
   commit_interval_ms: int(0, 60_000).default(1000),
+  // Ingest's gathering window: the longest a 201 waits for a commit when the broker has not acked
+  // the readings first (README "Delivery contract"; the default is measured there).
+  ingest_commit_ms: int(0, 60_000).default(200),
   commit_max_rows: int(1, 100_000).default(1000),
   max_rows: int(100, 100_000_000).default(1_000_000),
   max_bytes: int(65_536, 2 ** 45).default(512 * 1024 * 1024),

@@ -92,7 +92,9 @@ export function evaluateHealth(
 }
 
 function database(s: HealthStatus, now: number, t: HealthThresholds): Check {
-  const { lastError, lastCommitMonoMs } = s.queue;
+  const { lastError, lastCommitMonoMs, storageFault } = s.queue;
+  // A failing card is unhealthy at once: the operator needs the device and mount, not a timeout.
+  if (storageFault !== undefined) return unhealthy(storageFault);
   if (lastError === undefined) return ok("commits succeed");
   const since = lastCommitMonoMs ?? s.startedMonoMs;
   const age = now - since;
@@ -126,8 +128,18 @@ function queue(s: HealthStatus, t: HealthThresholds): Check {
 
 const pct = (f: number) => `${Math.round(f * 100)} %`;
 
+/**
+ * #12 hardening: a broker that refuses messages for now (PUBACK 0x97 quota exceeded) this long
+ * with no ack since is more than a blip: readings pile up although the connection is fine.
+ */
+export const REFUSING_DEGRADED_S = 300;
+
 function broker(s: HealthStatus): Check {
   const p = s.publisher;
+  if (p.connected && p.refusingForS >= REFUSING_DEGRADED_S)
+    return degraded(
+      `broker refuses messages for now (${p.lastRefusal ?? "transient refusal"}) since ${(p.refusingForS / 60).toFixed(0)} min, ${p.refusedTransient} refusal(s) in all; readings stay queued and are retried (${s.queue.rows} wait)`,
+    );
   if (p.connected) return ok(`connected, ${p.inflight} inflight`);
   const why = p.lastError ? `: ${p.lastError}` : "";
   return degraded(

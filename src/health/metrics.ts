@@ -117,10 +117,19 @@ export function createMetrics(version: string): Metrics {
   );
   total(
     "readings_resent_total",
-    "Messages sent again after a reconnect or restart (possible duplicates)",
+    "Readings sent again after a reconnect or restart (possible duplicates)",
     () => p().resent,
   );
-  total("messages_published_total", "Messages handed to the MQTT client", () => p().published);
+  total(
+    "messages_published_total",
+    "MQTT messages carrying readings handed to the client (a batch is one message)",
+    () => p().messagesSent,
+  );
+  total(
+    "readings_published_total",
+    "Readings in those messages, resends and split batches' halves included",
+    () => p().readingsSent,
+  );
   total(
     "readings_evicted_total",
     "Readings evicted over a budget, by priority",
@@ -140,6 +149,11 @@ export function createMetrics(version: string): Metrics {
     () => q().stateLost ?? 0,
   );
 
+  gauge(
+    "queue_storage_fault",
+    "1 while commits fail because the card or its file system does (EIO, read-only); see /health",
+    () => (q().storageFault === undefined ? 0 : 1),
+  );
   gauge("queue_rows", "Readings waiting: rows on disk plus readings in RAM", () => q().rows);
   gauge(
     "queue_priority_rows",
@@ -184,7 +198,35 @@ export function createMetrics(version: string): Metrics {
   );
 
   gauge("mqtt_connected", "1 while connected to the broker", () => (p().connected ? 1 : 0));
-  gauge("mqtt_inflight", "Messages sent and not yet acknowledged", () => p().inflight);
+  gauge(
+    "mqtt_inflight",
+    "Readings sent and not yet acknowledged (a batch in flight counts each of its readings)",
+    () => p().inflight,
+  );
+  total(
+    "mqtt_bytes_sent_total",
+    "Payload and topic bytes of reading messages written to the broker",
+    () => p().bytesSent,
+  );
+  total(
+    "mqtt_batches_split_total",
+    "Batches refused for good and split in halves to isolate the refused reading",
+    () => p().batchesSplit,
+  );
+  total(
+    "mqtt_refusals_total",
+    "Messages the broker refused: transient (kept, retried after a backoff) or permanent (dead letter or split)",
+    () => [
+      [{ kind: "transient" }, p().refusedTransient],
+      [{ kind: "permanent" }, p().refusedPermanent],
+    ],
+    ["kind"],
+  );
+  gauge(
+    "mqtt_refusing_seconds",
+    "Seconds the broker has been refusing messages for now with no ack since (0 when it is not)",
+    () => p().refusingForS,
+  );
   total(
     "mqtt_reconnects_total",
     "Connection attempts after a lost or failed connection",

@@ -1,9 +1,10 @@
 /**
  * The local ingest endpoint: other programs on the device hand readings to fieldrelay with
- * POST /v1/readings. 201 {"seqs": [...]} only once every reading of the body is committed to
- * queue.db (for every QoS; the commit comes within a few ms, see Queue.store); 400 with the
- * reason and nothing queued; 503 when the queue refuses or cannot store them — then none of the
- * body is stored or published (all or nothing).
+ * POST /v1/readings. 201 {"seqs": [...]} only once every reading of the body is captured:
+ * committed to queue.db or acked by the broker, whichever comes first (QoS 0: committed; the
+ * commit comes within queue.ingest_commit_ms, see Queue.store); 400 with the reason and nothing
+ * queued; 503 when the queue refuses or cannot store them — then none of the body is stored
+ * (all or nothing; the error names any seqs the broker had already been sent).
  */
 import type { Stamp } from "../clock/types.ts";
 import type { Listen } from "../config/index.ts";
@@ -137,7 +138,7 @@ export function startIngestServer(options: IngestOptions): IngestServer {
       }
       return json(201, { seqs });
     }
-    // All or nothing, and 201 only once committed (group commit: see Queue.store).
+    // All or nothing, and 201 only once committed or acked (see Queue.store).
     const result = await queue.store(readings);
     if (!result.ok) {
       log.warn(

@@ -27,7 +27,15 @@
  * the connection — is found by elimination: after a session that was lost with readings unacked,
  * the next sessions send one reading at a time until those suspects are acked; a reading that was
  * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
- * stable) is moved to dead letters. Nothing the broker refuses can block the queue.
+ * stable) is moved to dead letters. Nothing the broker refuses can block the queue. Suspects and
+ * strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(), so a device
+ * that restarts after each drop still strikes the reading out. A packet from the broker that
+ * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
+ * Transient refusals are one "episode" from the first to the next ack (refusal-episode.ts):
+ * warned once and every 10 min, counted in stats (refusingForS), never dropped.
+ *
+ * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
+ * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once, with a warning.
  *
  * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
  * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
@@ -65,7 +73,8 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
-import { POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { isProtocolError, POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { RefusalEpisode } from "./refusal-episode.ts";
 import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
@@ -128,6 +137,8 @@ interface Session {
   connectedAtMs: number | undefined;
   closed: boolean;
   error: string | undefined;
+  /** The broker sent something mqtt.js could not parse after CONNACK: counts as an early drop. */
+  protocolError: boolean;
 }
 
 interface Subscription {
@@ -164,7 +175,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const connectFn = options.connect ?? mqttConnect;
   const clientId = cfg.client_id ?? `fieldrelay-${deviceId}`;
   const status = statusTopic(cfg.topic_prefix, deviceId);
-  const v5 = cfg.protocol_version === 5;
+  /**
+   * The MQTT version spoken: protocol_version, or 5 when it is not set — only MQTT 5 lets the broker
+   * say it refused a message (3.1.1 brokers ack an ACL-denied PUBLISH and drop it). Unset, a broker
+   * that answers "unacceptable protocol version" moves this to 4 for the life of the publisher.
+   */
+  let protocol: 4 | 5 = cfg.protocol_version ?? 5;
+  let v5 = protocol === 5;
+  let warned311 = false;
   const secure = isSecureUrl(cfg.url);
   /** The broker URL as logged: credentials in it are never written to the journal (#12). */
   const shownUrl = redactUrl(cfg.url);
@@ -213,7 +231,21 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let idleWaiters: Array<() => void> = [];
   const subscriptions: Subscription[] = [];
 
-  const counters = { reconnects: 0, published: 0, delivered: 0, resent: 0, deadLettered: 0, refused: 0 };
+  const counters = {
+    reconnects: 0,
+    published: 0,
+    delivered: 0,
+    resent: 0,
+    deadLettered: 0,
+    refused: 0,
+    messages: 0,
+    batchesSplit: 0,
+    bytes: 0,
+  };
+  /** Transient refusals: counted and logged once per episode (refusal-episode.ts). */
+  const refusing = new RefusalEpisode(log, monoMs);
+  /** Reading topics are <prefix>/<device>/<stream>: one level below this, and not "status". */
+  const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
   /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
   const suspects = new Map<number, number>();
   /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
@@ -243,7 +275,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       );
     }
     const mqttOptions: IClientOptions = {
-      protocolVersion: cfg.protocol_version,
+      protocolVersion: protocol,
       clientId,
       clean: true,
       keepalive: cfg.keepalive_s,
@@ -270,12 +302,24 @@ export function createPublisher(options: PublisherOptions): Publisher {
       connectedAtMs: undefined,
       closed: false,
       error: undefined,
+      protocolError: false,
     };
     session = s;
     client.on("connect", () => onConnect(s));
     client.on("error", (error) => onError(s, error));
     client.on("close", () => onClose(s));
     client.on("message", (topic, payload, packet) => dispatch(topic, payload, packet));
+    client.on("packetsend", (packet) => {
+      if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
+    });
+  }
+
+  /** bytesSent: what a reading message weighed on the wire, counted as it is written (resends too). */
+  function countBytes(topic: string, payload: string | Buffer): void {
+    if (!topic.startsWith(streamTopicPrefix)) return;
+    const rest = topic.slice(streamTopicPrefix.length);
+    if (rest.includes("/") || rest === "status") return;
+    counters.bytes += Buffer.byteLength(topic) + Buffer.byteLength(payload);
   }
 
   function onConnect(s: Session): void {
@@ -288,7 +332,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.connectedAtMs = monoMs();
     lastError = undefined;
     lastLoggedFailure = undefined;
-    log.info({ url: shownUrl, clientId, protocol: cfg.protocol_version }, "connected to broker");
+    log.info({ url: shownUrl, clientId, protocol }, "connected to broker");
+    if (protocol === 4 && !warned311) {
+      warned311 = true;
+      log.warn(
+        { url: shownUrl, hint: "set mqtt.protocol_version = 5 if the broker supports it" },
+        "MQTT 3.1.1: a message the broker refuses (e.g. an ACL deny) is acknowledged and dropped without a trace",
+      );
+    }
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -302,8 +353,20 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     s.error = describeError(error);
     lastError = s.error;
+    if (s.closed) return;
     // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined && !s.closed) s.client.end(true);
+    if (s.connectedAtMs === undefined) {
+      if (isVersionRefusal(error)) refusedVersion(s);
+      s.client.end(true);
+    } else if (isProtocolError(error)) {
+      // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
+      // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
+      // session would only die at keepalive, long after stable_after_s, and the reading in flight
+      // would never be struck out. End it now, as a lost connection that counts as an early drop
+      // (onClose first, so the callbacks mqtt.js fails while ending see a closed session).
+      s.protocolError = true;
+      onClose(s);
+    }
   }
 
   function onClose(s: Session): void {
@@ -314,10 +377,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (s !== session) return;
     session = undefined;
     const wasConnected = s.connectedAtMs !== undefined;
-    const early = wasConnected && monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000;
+    const early =
+      wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
       suspectCap = Math.ceil(inflight.size / 2);
-    if (wasConnected) suspectUnacked(early);
+    if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
     inflight.clear();
     // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
     taken.clear();
@@ -330,6 +394,30 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (state === "stopping" || state === "stopped") return;
     if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
     failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
+  }
+
+  /** CONNACK "unacceptable protocol version" (3.1.1 code 1, MQTT 5 0x84) to an MQTT 5 CONNECT. */
+  function isVersionRefusal(error: Error): boolean {
+    const code = (error as { code?: unknown }).code;
+    return protocol === 5 && (code === 1 || code === 0x84);
+  }
+
+  function refusedVersion(s: Session): void {
+    if (cfg.protocol_version === 5) {
+      s.error = `${s.error}: the broker does not speak MQTT 5 — set mqtt.protocol_version = 4 (its refusals are then invisible)`;
+      lastError = s.error;
+      return;
+    }
+    protocol = 4;
+    v5 = false;
+    warned311 = true;
+    log.warn(
+      {
+        url: shownUrl,
+        hint: "set mqtt.protocol_version = 4 to say this is intended; ACL-denied messages are then lost without a trace",
+      },
+      "the broker does not speak MQTT 5: using MQTT 3.1.1, where it cannot say it refused a message",
+    );
   }
 
   function failAttempt(reason: string): void {
@@ -357,8 +445,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
    * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
    * from now on); one that was alone in flight gets a strike if the session never became stable.
    */
-  function suspectUnacked(early: boolean): void {
+  function suspectUnacked(early: boolean, protocolError: string | undefined): void {
     const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    if (unacked.length === 0) return;
     if (unacked.length === 1 && early) {
       const seq = unacked[0] as number;
       const strikes = (suspects.get(seq) ?? 0) + 1;
@@ -367,12 +456,44 @@ export function createPublisher(options: PublisherOptions): Publisher {
         moveToDeadLetters(seq, "", {
           kind: "permanent",
           code: 0,
-          reason: `the broker dropped the connection ${strikes} times while this message was the only one in flight`,
+          reason:
+            protocolError === undefined
+              ? `the broker dropped the connection ${strikes} times while this message was the only one in flight`
+              : `the session ended ${strikes} times while this message was the only one in flight, last on an answer from the broker the client cannot parse (${protocolError}; mosquitto answers a message over its message_size_limit so)`,
         });
       }
-      return;
+    } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+    keepStrikes();
+  }
+
+  /**
+   * Write the suspects and their strikes to the queue's file: a device that restarts after every
+   * lost connection (crash loop, watchdog) must still strike the reading out, not start over.
+   * Acked or dead-lettered seqs left in the kept set are ignored when it is read back.
+   */
+  function keepStrikes(): void {
+    try {
+      queue.saveStrikes(suspects);
+    } catch (error) {
+      log.warn(
+        { err: describeError(error) },
+        "could not keep poison-pill strikes on disk; they count in RAM",
+      );
     }
-    for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
+  }
+
+  /** The strikes an earlier process kept: its suspects are ours until they are acked. */
+  function loadStrikes(): void {
+    try {
+      for (const [seq, n] of queue.strikes()) suspects.set(seq, Math.max(n, suspects.get(seq) ?? 0));
+    } catch (error) {
+      log.warn({ err: describeError(error) }, "could not read kept poison-pill strikes; counting from zero");
+    }
+    if (suspects.size > 0)
+      log.info(
+        { suspects: suspects.size },
+        "readings unacked at a lost connection before this start go one at a time",
+      );
   }
 
   function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
@@ -388,6 +509,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     inflight.delete(seq);
     taken.delete(seq);
     counters.deadLettered++;
+    refusing.last = refusal.reason;
     const key = `${stream}|${refusal.code}`;
     const fields = { seq, stream, reason: refusal.reason, deadLettered: counters.deadLettered };
     if (!refusalsLogged.has(key)) {
@@ -406,11 +528,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(seq) ?? 0;
     retryAttempts.set(seq, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    if (attemptN === 0)
-      log.warn(
-        { seq, reason: refusal.reason, retryInS: round3(delayS) },
-        "broker refused a message for now; retrying",
-      );
+    refusing.refused(refusal, { seq, retryInS: round3(delayS) });
     retryTimers.set(
       seq,
       scheduler.setTimeout(() => {
@@ -586,6 +704,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   function countPublished(n: number): void {
     counters.published += n;
+    counters.messages++;
     const resent = Math.min(n, pendingResends);
     counters.resent += resent;
     pendingResends -= resent;
@@ -633,6 +752,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       else if (items.length > 1) {
         // Split to isolate the refused reading; its neighbours go on in the other half.
         splits.unshift(...splitHalves(items));
+        counters.batchesSplit++;
         log.debug(
           { stream: first.stream, readings: items.length, reason: refusal.reason },
           "broker refused a batch: splitting it to isolate the refused reading",
@@ -649,11 +769,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const attemptN = retryAttempts.get(key) ?? 0;
     retryAttempts.set(key, attemptN + 1);
     const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    if (attemptN === 0)
-      log.warn(
-        { seq: key, readings: items.length, reason: refusal.reason, retryInS: round3(delayS) },
-        "broker refused a message for now; retrying",
-      );
+    refusing.refused(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
     const timer: unknown = scheduler.setTimeout(() => {
       batchRetryTimers.delete(timer);
       inflightMessages--;
@@ -711,6 +827,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     ackBuffer = [];
     queue.ack(seqs);
     counters.delivered += seqs.length;
+    refusing.acked();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
     for (const seq of seqs) {
       inflight.delete(seq);
@@ -795,6 +912,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   return {
     start() {
       if (state !== "idle") return;
+      loadStrikes();
       unsubscribeQueue = queue.onAvailable(scheduleDrain);
       connect();
     },
@@ -809,6 +927,14 @@ export function createPublisher(options: PublisherOptions): Publisher {
         delivered: counters.delivered,
         resent: counters.resent,
         lastError,
+        messagesSent: counters.messages,
+        readingsSent: counters.published,
+        batchesSplit: counters.batchesSplit,
+        bytesSent: counters.bytes,
+        refusedTransient: refusing.total,
+        refusedPermanent: counters.refused - refusing.total,
+        refusingForS: refusing.forS(),
+        lastRefusal: refusing.last,
       };
     },
     subscribe(filter, qos, handler) {

@@ -11,7 +11,11 @@
  *   code this table does not know). Move it to dead letters so nothing behind it waits.
  *
  * MQTT 3.1.1 has no reason codes: a broker that refuses a publish there (mosquitto's ACL) acks it
- * anyway and drops it, so refusals are only visible with mqtt.protocol_version = 5.
+ * anyway and drops it, so refusals are only visible with MQTT 5 (the default; see publisher.ts).
+ *
+ * Of the transient codes only 0x97 is allowed in a PUBACK; a broker that sends another code MQTT 5
+ * does not allow there (mosquitto 2.0's 0x95 packet too large) makes mqtt-packet fail to parse the
+ * packet: isProtocolError, which the publisher counts as an early drop of the message in flight.
  */
 
 export type Refusal = { kind: "permanent" | "transient"; code: number; reason: string };
@@ -67,3 +71,17 @@ export function refusalOf(error: unknown): Refusal | undefined {
  * message in flight does not move it aside.
  */
 export const POISON_STRIKES = 3;
+
+/** mqtt.js's own errors that are about time or shutdown, not about what the broker sent. */
+const NOT_PROTOCOL = new Set(["Keepalive timeout", "connack timeout", "client disconnecting"]);
+
+/**
+ * Is an error the client emitted after CONNACK about a packet the broker sent (one mqtt-packet
+ * could not parse, or that breaks the protocol)? Socket errors carry an errno string code
+ * (ECONNRESET, EPIPE) and end the connection anyway; mqtt.js's timeouts are not the broker's words.
+ */
+export function isProtocolError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (typeof (error as { code?: unknown }).code === "string") return false;
+  return !NOT_PROTOCOL.has(error.message);
+}

@@ -23,6 +23,13 @@
  *
  * The table is created with CREATE TABLE IF NOT EXISTS by the writer, not by a migration, so the
  * readings schema and its version are untouched and older builds simply ignore it.
+ *
+ * Poison strikes live beside them, in poison_strikes(seq, strikes) (schema migration 2): the
+ * publisher's suspects — readings left unacked when a connection was lost — and how often each was
+ * alone in flight when the broker dropped the connection early. Kept on disk so that a device that
+ * crash-loops (one connection per life) still strikes the reading out instead of sending it first
+ * forever. The publisher replaces the whole set when it changes (a lost session, suspects cleared):
+ * a few rows, written rarely. A seq that has left the queue since is ignored on load.
  */
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
@@ -138,6 +145,9 @@ export function requeueDeadLetters(db: Database, seqs: readonly number[] | undef
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
   );
   const remove = db.query("DELETE FROM dead_letters WHERE seq = ?");
+  // A requeued reading starts with a clean record: strikes kept from before it was dead-lettered
+  // would strike it out again at its first drop.
+  const unstrike = hasStrikesTable(db) ? db.query("DELETE FROM poison_strikes WHERE seq = ?") : undefined;
   db.transaction(() => {
     for (const r of rows) {
       let boot = (bootOf.get(r.boot_id) as { id: number } | null)?.id;
@@ -159,6 +169,7 @@ export function requeueDeadLetters(db: Database, seqs: readonly number[] | undef
         payloadBytes(r.stream, r.boot_id, r.tq, r.vals),
       );
       remove.run(r.seq);
+      unstrike?.run(r.seq);
     }
   })();
   return rows.map((r) => r.seq);
@@ -224,4 +235,31 @@ export function openDeadLetterFile(path: string, write: boolean): DeadLetterFile
       lock?.release();
     },
   };
+}
+
+/** The kept poison strikes (seq → strikes); empty on a file older than migration 2. */
+function hasStrikesTable(db: Database): boolean {
+  return (
+    db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'poison_strikes'").get() !== null
+  );
+}
+
+export function loadStrikes(db: Database): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!hasStrikesTable(db)) return out;
+  for (const row of db.query("SELECT seq, strikes FROM poison_strikes").all() as Array<{
+    seq: number;
+    strikes: number;
+  }>)
+    out.set(row.seq, row.strikes);
+  return out;
+}
+
+/** Replace the kept poison strikes with these, in one transaction (an empty map clears them). */
+export function saveStrikes(db: Database, strikes: ReadonlyMap<number, number>): void {
+  const insert = db.query("INSERT INTO poison_strikes(seq, strikes) VALUES (?, ?)");
+  db.transaction(() => {
+    db.exec("DELETE FROM poison_strikes");
+    for (const [seq, n] of strikes) insert.run(seq, n);
+  })();
 }

@@ -10,7 +10,8 @@ export type QueueErrorCode =
   | "db-missing"
   | "evicted"
   | "closed"
-  | "commit-failed";
+  | "commit-failed"
+  | "storage-fault";
 
 /**
  * QueueError is a queue that cannot start, cannot be read, or a reading that was evicted before it

@@ -10,7 +10,7 @@
 import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { flock, LOCK_EX, LOCK_NB } from "../hal/libc/index.ts";
 import { QueueError } from "./errors.ts";
-import { readOnlyError } from "./open.ts";
+import { readOnlyError, storageFaultError } from "./open.ts";
 
 export function lockPath(dbPath: string): string {
   return `${dbPath}.lock`;
@@ -29,6 +29,7 @@ export function acquireQueueLock(dbPath: string): QueueLock {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EACCES" || code === "EROFS" || code === "EPERM") throw readOnlyError(dbPath, error);
+    if (code === "EIO") throw storageFaultError(dbPath, error);
     throw new QueueError(
       "open-failed",
       `cannot open the queue lock file ${path}: ${(error as Error).message}`,

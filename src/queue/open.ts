@@ -8,11 +8,17 @@
  * -wal file, so a non-empty -wal at open means a crash or power cut (or FIELDRELAY_QUEUE_CHECK=1).
  */
 import { Database, type SQLiteError } from "bun:sqlite";
-import { closeSync, existsSync, openSync, readSync, renameSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../log/index.ts";
 import { QueueError } from "./errors.ts";
 import { SEQ_RESERVED_KEY } from "./schema.ts";
+import { describeStorageFault, isStorageFault, mountOf } from "./storage-fault.ts";
+
+/** The card or its file system failed: a QueueError naming file, device and mount (never a quarantine). */
+export function storageFaultError(path: string, cause: unknown): QueueError {
+  return new QueueError("storage-fault", describeStorageFault(path, cause), { context: { path }, cause });
+}
 
 export function isSqliteError(e: unknown, code: string): boolean {
   return e instanceof Error && e.name === "SQLiteError" && (e as SQLiteError).code === code;
@@ -38,6 +44,7 @@ export function checkDataDir(path: string): void {
   try {
     st = statSync(dir);
   } catch (error) {
+    if (isStorageFault(error)) throw storageFaultError(path, error);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOTDIR") {
       throw new QueueError(
@@ -74,6 +81,12 @@ export function checkDataDir(path: string): void {
 
 export function readOnlyError(path: string, cause: unknown): QueueError {
   const dir = dirname(path);
+  // A partition that turned read-only (ext4 does after an I/O error) is no permission problem.
+  let mountinfo = "";
+  try {
+    mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {}
+  if (mountOf(dir, mountinfo)?.readOnly) return storageFaultError(path, cause);
   return new QueueError(
     "dir-read-only",
     `queue directory ${dir} is not writable by this user — make it writable (chown fieldrelay ${dir}; mount the data partition read-write) or set queue.path`,
@@ -105,9 +118,15 @@ export function openOrQuarantine(
       const head = Buffer.alloc(16);
       try {
         const fd = openSync(path, "r");
-        readSync(fd, head, 0, 16, 0);
-        closeSync(fd);
-      } catch {}
+        try {
+          readSync(fd, head, 0, 16, 0);
+        } finally {
+          closeSync(fd);
+        }
+      } catch (error) {
+        // An unreadable card is not a corrupt file: never move it aside for that.
+        if (isStorageFault(error)) throw storageFaultError(path, error);
+      }
       if (head.toString("latin1") !== SQLITE_MAGIC) problem = "not an SQLite database";
     }
     if (problem === undefined) {
@@ -123,13 +142,19 @@ export function openOrQuarantine(
           if (verdict === "ok") return { db, recoveredSeq: 0 };
           problem = verdict;
         } catch (error) {
+          if (isStorageFault(error)) {
+            db.close(false);
+            throw storageFaultError(path, error);
+          }
           problem = error instanceof Error ? error.message : String(error);
         }
         recoveredSeq = salvageSeq(db);
         db.close(false);
       } catch (error) {
+        if (error instanceof QueueError) throw error;
         if (isSqliteError(error, "SQLITE_CANTOPEN") || isSqliteError(error, "SQLITE_READONLY"))
           throw readOnlyError(path, error);
+        if (isStorageFault(error)) throw storageFaultError(path, error);
         problem = error instanceof Error ? error.message : String(error);
       }
     }
@@ -137,7 +162,12 @@ export function openOrQuarantine(
     const moved: string[] = [];
     for (const ext of ["", "-wal", "-shm"]) {
       if (existsSync(path + ext)) {
-        renameSync(path + ext, path + suffix + ext);
+        try {
+          renameSync(path + ext, path + suffix + ext);
+        } catch (error) {
+          if (isStorageFault(error)) throw storageFaultError(path, error);
+          throw error;
+        }
         moved.push(path + suffix + ext);
       }
     }
@@ -151,6 +181,7 @@ export function openOrQuarantine(
   } catch (error) {
     if (isSqliteError(error, "SQLITE_CANTOPEN") || isSqliteError(error, "SQLITE_READONLY"))
       throw readOnlyError(path, error);
+    if (isStorageFault(error)) throw storageFaultError(path, error);
     throw new QueueError("open-failed", `cannot open queue database ${path}: ${String(error)}`, {
       context: { path },
       cause: error,

@@ -75,13 +75,14 @@ export function openQueueReader(path: string): QueueReader {
     anchorsFor(bootId) {
       const rows = db
         .query(
-          "SELECT CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, source, uncertainty_ms FROM anchors WHERE boot_id = ?",
+          "SELECT CAST(mono_ns AS TEXT) AS mono_ns, wall_ms, source, uncertainty_ms, ppm FROM anchors WHERE boot_id = ?",
         )
         .all(bootId) as Array<{
         mono_ns: string;
         wall_ms: number;
         source: AnchorSource;
         uncertainty_ms: number;
+        ppm: number | null;
       }>;
       return rows.map((r) => ({
         bootId,
@@ -89,6 +90,7 @@ export function openQueueReader(path: string): QueueReader {
         wallMs: r.wall_ms,
         source: r.source,
         uncertaintyMs: r.uncertainty_ms,
+        ...(r.ppm === null ? {} : { ppm: r.ppm }),
       }));
     },
     stats() {

@@ -20,7 +20,9 @@
  *   readings_by_priority ON readings(priority, seq)          -- send order and eviction order
  *   readings_inflight    ON readings(seq) WHERE inflight = 1  -- resend first after a restart
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                -- seq_reserved: highest seq handed out or reserved
- *   anchors(boot_id, mono_ns, wall_ms, source, uncertainty_ms) -- the clock's anchors (AnchorStore)
+ *   anchors(boot_id, mono_ns, wall_ms, source, uncertainty_ms, ppm) -- the clock's anchors (AnchorStore;
+ *                                                       compacted by anchor-store.ts)
+ *   poison_strikes(seq, strikes)   -- #12: suspects of lost connections and their strikes (dead-letter.ts)
  *
  * Page size 1024: a commit rewrites the partly filled last leaf of the table and of the index,
  * so small pages write fewer bytes per commit (measured: ~40% fewer bytes per reading than 4096
@@ -88,6 +90,10 @@ export const MIGRATIONS: readonly string[] = [
      uncertainty_ms REAL NOT NULL
    );
    CREATE INDEX anchors_by_boot ON anchors(boot_id);`,
+  // 1 → 2 (#12 hardening): poison-pill strikes kept across restarts (see dead-letter.ts).
+  `CREATE TABLE poison_strikes (seq INTEGER PRIMARY KEY, strikes INTEGER NOT NULL) WITHOUT ROWID;`,
+  // 2 → 3 (#13 follow-up, time): the RTC's stated rate per anchor (NULL for ntp, system, rtc-set).
+  "ALTER TABLE anchors ADD COLUMN ppm REAL;",
 ];
 
 export function schemaVersion(db: Database): number {

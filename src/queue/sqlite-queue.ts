@@ -26,13 +26,20 @@
  * - capture(): sensors. The reading waits in RAM up to commit_interval_ms (what saves the SD
  *   card) and is visible to next() at once, so a broker ack can spare it the write.
  * - store(): a client waiting for its answer (the ingest API). The batch is admitted whole or
- *   refused whole, stays HELD (invisible to next(), never evicted) and brings the commit forward
- *   to a short gathering window (group commit: concurrent requests share one fsync). It resolves
- *   once committed; if that commit fails the batch is withdrawn — never published — and refused.
- *   A held reading was never handed to anyone, so a 201 means "in queue.db" for every QoS.
+ *   refused whole (one eviction plan, one seq reservation); its readings are visible to next() at
+ *   once (QoS 0 ones only after their commit: no broker ack stands in for it) and are never
+ *   evicted while the batch is open. It resolves when every reading is committed or acked. A
+ *   gathering window (ingest_commit_ms) brings the commit forward: readings the broker acks
+ *   within it are never written (the SD card's saving), the others share one commit (one fsync)
+ *   with every request of the window. If that commit fails, a batch none of which went to the
+ *   broker is withdrawn — never published — and refused; one the broker has (part of) waits for
+ *   the acks or a later commit, up to STORE_DEADLINE_MS (a read-only card with the broker up
+ *   still takes readings).
  *
- *   store() ─► HELD ─ group commit ok ─► STORED (as below)
- *                   └ commit fails ───► WITHDRAWN (503; nothing of it published)
+ *   store() ─► OPEN ─ every reading committed or acked ─► CAPTURED (201)
+ *                  ├ commit fails, none handed out ──────► WITHDRAWN (503; nothing published)
+ *                  └ commit fails, some handed out ─► waits ─► CAPTURED, or at the deadline
+ *                                                     REFUSED (503 naming the seqs the broker has)
  *
  * A commit that fails (SQLITE_FULL, EIO, read-only) never throws out of the queue: SQLITE_FULL is
  * answered by a WAL checkpoint(TRUNCATE), then by evicting what the batch needs from lower
@@ -53,18 +60,25 @@ import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { commitDecision } from "./batching.ts";
-import { countDeadLetters, ensureDeadLetterTable, insertDeadLetters } from "./dead-letter.ts"; // #12 dead letters
+import {
+  countDeadLetters,
+  ensureDeadLetterTable,
+  insertDeadLetters,
+  loadStrikes,
+  saveStrikes,
+} from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
-import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError } from "./open.ts";
+import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError, storageFaultError } from "./open.ts";
 import { ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
+import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
 import type { CaptureResult, Queue, QueuedReading, QueueStats, Reading, StoreResult } from "./types.ts";
 import { type HeldBatch, type Pending, type Tentative, WriteBehindBuffer } from "./write-behind.ts";
 
@@ -73,6 +87,11 @@ export interface QueueOptions {
   log: Logger;
   durability?: "full" | "normal";
   commitIntervalMs?: number;
+  /**
+   * Gathering window for store() (ingest) readings, ms: the longest a 201 waits for its commit.
+   * Readings the broker acks within it are never written; those it does not share one commit.
+   */
+  ingestCommitMs?: number;
   commitMaxRows?: number;
   maxRows?: number;
   maxBytes?: number;
@@ -94,11 +113,17 @@ export interface QueueOptions {
 }
 
 /**
- * Gathering window of a group commit for waiting clients (ms): the next turn of the event loop.
- * Requests that arrive while a commit (its fsync) runs are read together in that turn, so
- * concurrent clients share commits without anyone waiting for a timer.
+ * How long a store() batch whose commit failed waits for the broker's acks of readings it already
+ * has (or a later commit) before it is refused: the bound on an ingest answer beyond
+ * ingest_commit_ms when the disk fails under a live broker.
  */
-const GROUP_COMMIT_MS = 0;
+const STORE_DEADLINE_MS = 5000;
+
+/** Waiting ingest batches that close the gathering window early while the broker takes none. */
+const GATHER_EARLY = 32;
+
+/** queue.ingest_commit_ms's default (the config schema has the same; README says why). */
+export const DEFAULT_INGEST_COMMIT_MS = 200;
 
 const MiB = 1024 * 1024;
 
@@ -167,6 +192,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
   private roomBytes = 0;
   private groupTimer: unknown;
+  /** Open store() batches waiting for their first commit, oldest first (see gather()). */
+  private gathering: HeldBatch[] = [];
   private oldestOpMonoMs: number | undefined;
   private timer: unknown;
   private timerDueMonoMs: number | undefined;
@@ -179,6 +206,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private lastCommitMonoMs: number | undefined;
   private lastAttemptMonoMs: number | undefined;
   private lastError: string | undefined;
+  /** While commits fail because the medium or its file system does (storage-fault.ts): what and where. */
+  private storageFault: string | undefined;
   /** Times this open found state lost (0 or 1; counted in /metrics). */
   private stateLost = 0;
   /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
@@ -222,6 +251,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.cfg = {
       durability: options.durability ?? "full",
       commitIntervalMs: options.commitIntervalMs ?? 1000,
+      ingestCommitMs: options.ingestCommitMs ?? DEFAULT_INGEST_COMMIT_MS,
       commitMaxRows: options.commitMaxRows ?? 1000,
       maxRows: options.maxRows ?? 1_000_000,
       maxBytes: options.maxBytes ?? 512 * MiB,
@@ -294,6 +324,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       db.close(false);
       if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
         throw readOnlyError(options.path, error);
+      if (isStorageFault(error)) throw storageFaultError(options.path, error);
       throw new QueueError("open-failed", `cannot open queue database ${options.path}: ${String(error)}`, {
         context: { path: options.path },
         cause: error,
@@ -308,7 +339,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       maxSeq = (db.query("SELECT max(seq) AS s FROM readings").get() as { s: number | null }).s ?? 0;
     } catch (error) {
       db.close(false);
-      throw error;
+      throw isStorageFault(error) ? storageFaultError(options.path, error) : error;
     }
     const sideFile = readSeqFile(options.path);
     let floor = Math.max(recoveredSeq, sideFile, meta?.value ?? 0, maxSeq);
@@ -417,25 +448,83 @@ export class SqliteQueue implements Queue, AnchorStore {
       return Promise.resolve({ ok: false, detail: refusal });
     }
     return new Promise<StoreResult>((resolve) => {
-      const batch: HeldBatch = { seqs: [], settle: resolve, evictions };
+      const batch: HeldBatch = {
+        seqs: [],
+        settle: resolve,
+        evictions,
+        outstanding: items.length,
+        settled: false,
+      };
+      const captured = {
+        resolve: () => {
+          if (--batch.outstanding === 0) this.settleBatch(batch, { ok: true, seqs: batch.seqs });
+        },
+        reject: () => {}, // a batch's readings are never evicted; close() withdraws the batch
+      };
       const now = this.monoMs();
       for (const i of items) {
         const seq = this.seqs.take();
         batch.seqs.push(seq);
-        this.pending.add({ seq, ...i, capturedMonoMs: now, inflight: false, held: batch });
+        // QoS 0 has no broker ack to stand in for the commit: it waits, unseen, for the commit.
+        const held = i.reading.qos === 0 ? batch : undefined;
+        this.pending.add({
+          seq,
+          ...i,
+          capturedMonoMs: now,
+          inflight: false,
+          held,
+          batch,
+          waiters: [captured],
+        });
         this.addClass(i.reading.priority, 1, i.bytes);
       }
+      this.gathering.push(batch);
+      batch.admittedMonoMs = now;
       if (this.cfg.commitIntervalMs === 0) this.commit();
-      else if (this.groupTimer === undefined) {
-        this.groupTimer = this.scheduler.setTimeout(
-          () => {
-            this.groupTimer = undefined;
-            this.commit();
-          },
-          Math.min(this.cfg.commitIntervalMs, GROUP_COMMIT_MS),
-        );
-      }
+      else this.gather();
+      this.notify();
     });
+  }
+
+  /**
+   * The ingest gathering window: commit when the oldest batch still waiting for its first commit
+   * has waited ingest_commit_ms (each batch gets the whole window for the broker's acks; others
+   * share its commit), or at once when GATHER_EARLY batches wait and the oldest of them is not
+   * with the broker (offline: nothing is gained by waiting, they already share one fsync).
+   */
+  private gather(): void {
+    while (this.gathering.length > 0 && (this.gathering[0] as HeldBatch).settled) this.gathering.shift();
+    const oldest = this.gathering[0];
+    if (oldest === undefined) {
+      if (this.groupTimer !== undefined) this.scheduler.clearTimeout(this.groupTimer);
+      this.groupTimer = undefined;
+      return;
+    }
+    const window = Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
+    const waited = this.monoMs() - (oldest.admittedMonoMs ?? 0);
+    const first = this.pending.get(oldest.seqs[0] as number);
+    const offline = this.gathering.length >= GATHER_EARLY && first !== undefined && !first.inflight;
+    if (waited >= window || offline) {
+      this.commit();
+      return;
+    }
+    if (this.groupTimer !== undefined) return;
+    this.groupTimer = this.scheduler.setTimeout(() => {
+      this.groupTimer = undefined;
+      this.gather();
+    }, window - waited);
+  }
+
+  /** Settle a store() batch once: ok (every reading committed or acked) or refused. */
+  private settleBatch(batch: HeldBatch, result: StoreResult): void {
+    if (batch.settled) return;
+    batch.settled = true;
+    if (batch.deadline !== undefined) this.scheduler.clearTimeout(batch.deadline);
+    if (result.ok) {
+      this.counters.captured += batch.seqs.length;
+      if (batch.evictions.length > 0) this.logEvicted(batch.evictions);
+    }
+    batch.settle(result);
   }
 
   whenCaptured(seqs: number[]): Promise<void> {
@@ -586,6 +675,16 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.deadLetterCount = countDeadLetters(this.db);
     this.lastDeadLetterReason = reason;
   }
+
+  strikes(): Map<number, number> {
+    const kept = loadStrikes(this.db);
+    for (const seq of kept.keys()) if (this.get(seq) === undefined) kept.delete(seq);
+    return kept;
+  }
+
+  saveStrikes(strikes: ReadonlyMap<number, number>): void {
+    saveStrikes(this.db, strikes);
+  }
   // ---- end #12 dead letters ----
 
   async flush(): Promise<void> {
@@ -615,6 +714,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       lastCommitMonoMs: this.lastCommitMonoMs,
       lastCommitAttemptMonoMs: this.lastAttemptMonoMs,
       lastError: this.lastError ?? this.seqs.error ?? this.readError,
+      storageFault: this.storageFault,
       seqNext: this.seqs.next,
       stateLost: this.stateLost,
       deadLetters: this.deadLetterCount, // #12 dead letters
@@ -631,7 +731,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       for (const w of p.waiters ?? [])
         w.reject(new QueueError("closed", `queue ${this.path} closed before seq ${p.seq} was committed`));
     }
-    this.withdrawHeld(`queue ${this.path} closed before the readings were committed`);
+    this.withdrawHeld(`queue ${this.path} closed before the readings were committed`, true);
     if (this.pending.size > 0)
       this.log.error(
         { lost: this.pending.size, lastError: this.lastError },
@@ -644,8 +744,8 @@ export class SqliteQueue implements Queue, AnchorStore {
 
   // ---- AnchorStore ----
 
-  saveAnchor(anchor: Anchor): void {
-    this.anchors.saveAnchor(anchor);
+  saveAnchor(anchor: Anchor, drop?: readonly Anchor[]): void {
+    this.anchors.saveAnchor(anchor, drop);
     if (this.anchors.pending > 0) {
       this.oldestOpMonoMs ??= this.monoMs();
       this.schedule();
@@ -1010,6 +1110,8 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.scheduler.clearTimeout(this.groupTimer);
       this.groupTimer = undefined;
     }
+    // This commit takes every batch waiting (or, failing, withdraws them or lets them wait for acks).
+    this.gathering = [];
     if (
       this.pending.size === 0 &&
       this.deletes.size === 0 &&
@@ -1025,31 +1127,35 @@ export class SqliteQueue implements Queue, AnchorStore {
     try {
       newBoots = this.commitWithRetries(batch);
     } catch (error) {
+      const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
       this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
-      this.log.error(
-        { path: this.path, err: error, pendingInRam: this.pending.size },
-        "queue commit failed; holding readings in RAM and retrying",
-      );
+      // Retried once a second: log when the failure changes, not each time (a dead card must not
+      // also flood the journal).
+      if (isStorageFault(error)) {
+        if (this.storageFault === undefined) {
+          this.storageFault = describeStorageFault(this.path, error);
+          this.log.error({ path: this.path, err: error, pendingInRam: this.pending.size }, this.storageFault);
+        }
+      } else if (this.lastError !== previous)
+        this.log.error(
+          { path: this.path, err: error, pendingInRam: this.pending.size },
+          "queue commit failed; holding readings in RAM and retrying",
+        );
       this.capPending();
       this.schedule();
       return;
     }
     for (const [bootId, id] of newBoots) this.boots.set(bootId, id);
-    const settled = new Set<HeldBatch>();
+    let unveiled = false;
     for (const p of batch) {
       this.pending.remove(p);
-      if (p.held) settled.add(p.held);
-      for (const w of p.waiters ?? []) w.resolve();
+      if (p.held) unveiled = true;
+      for (const w of p.waiters ?? []) w.resolve(); // settles store() batches whose last reading this was
     }
-    for (const b of settled) {
-      this.counters.captured += b.seqs.length;
-      if (b.evictions.length > 0) this.logEvicted(b.evictions);
-      b.settle({ ok: true, seqs: b.seqs });
-    }
-    // #12 (found merging #11): stored ingest readings become sendable only now — wake the
-    // publisher, or they wait for the next sensor capture or reconnect (none without sensors).
-    if (settled.size > 0) this.notify();
+    // QoS 0 ingest readings become sendable only now: wake the publisher, or they would wait for
+    // the next sensor capture or reconnect (none without sensors).
+    if (unveiled) this.notify();
     this.anchors.committed();
     this.seqs.dirty = false;
     this.deletes.clear();
@@ -1064,6 +1170,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.measureRoom();
     if (this.lastError !== undefined) this.log.info({ path: this.path }, "queue commits succeed again");
     this.lastError = undefined;
+    this.storageFault = undefined;
   }
 
   /** The batch's transaction, through a full disk (full-disk.ts). */
@@ -1089,20 +1196,61 @@ export class SqliteQueue implements Queue, AnchorStore {
     });
   }
 
-  /** Withdraw every held batch (its readings were never handed out) and refuse it. */
-  private withdrawHeld(detail: string): void {
-    const batches = new Set<HeldBatch>();
+  /**
+   * A commit failed (or the queue closes): refuse every open store() batch none of whose readings
+   * went to the broker, withdrawing them (never published). A batch some of which the broker has
+   * or may have (acked, or inflight) waits for the acks or a later commit — the contract's "acked,
+   * whichever comes first" — up to STORE_DEADLINE_MS, then gives up (giveUp). On close, all give up.
+   */
+  private withdrawHeld(detail: string, closing = false): void {
+    const batches = new Map<HeldBatch, Pending[]>();
     for (const p of this.pending.values()) {
-      if (!p.held) continue;
-      batches.add(p.held);
+      if (!p.batch || p.batch.settled) continue;
+      const list = batches.get(p.batch) ?? [];
+      list.push(p);
+      batches.set(p.batch, list);
+    }
+    for (const [b, rows] of batches) {
+      const handed = b.outstanding < b.seqs.length || rows.some((p) => p.inflight);
+      if (handed && !closing) {
+        b.deadline ??= this.scheduler.setTimeout(() => {
+          b.deadline = undefined;
+          this.giveUp(b, `readings could not be stored: ${this.lastError ?? "commit failed"}`);
+        }, STORE_DEADLINE_MS);
+        continue;
+      }
+      this.giveUp(b, detail);
+    }
+  }
+
+  /**
+   * Refuse an open batch: withdraw its readings the broker never got; those it did (inflight)
+   * stay in RAM as ordinary readings (they may still be delivered — the refusal says so).
+   */
+  private giveUp(b: HeldBatch, detail: string): void {
+    if (b.settled) return;
+    const kept: number[] = [];
+    for (const seq of b.seqs) {
+      const p = this.pending.get(seq);
+      if (!p || p.batch !== b) continue;
+      p.batch = undefined;
+      p.held = undefined;
+      p.waiters = undefined;
+      if (p.inflight) {
+        kept.push(seq);
+        continue;
+      }
       this.pending.remove(p);
       this.addClass(p.reading.priority, -1, -p.bytes);
       this.refusedByPriority[p.reading.priority] = (this.refusedByPriority[p.reading.priority] ?? 0) + 1;
     }
-    for (const b of batches) {
-      if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
-      b.settle({ ok: false, detail });
-    }
+    const delivered = b.seqs.length - b.outstanding; // acked before the refusal
+    if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
+    const partly =
+      kept.length + delivered > 0
+        ? `; but the broker was sent part of it: ${delivered} delivered, ${kept.length} may still arrive (seqs ${b.seqs[0]}–${b.seqs.at(-1)})`
+        : "";
+    this.settleBatch(b, { ok: false, detail: `${detail}${partly}` });
   }
 
   /**
@@ -1142,7 +1290,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     let bytes = 0;
     for (const p of this.pending.values()) {
       if (dropped === rows) break;
-      if (p.reading.priority !== priority || p.held) continue;
+      if (p.reading.priority !== priority || p.batch) continue; // an open store() batch: all or none
       this.pending.evicted(p, why(p.seq));
       this.inflight.delete(p.seq);
       this.addClass(priority, -1, -p.bytes);

@@ -57,6 +57,11 @@ export interface QueueStats {
   lastCommitAttemptMonoMs: number | undefined;
   /** Last commit failure (e.g. SQLITE_FULL, read-only), cleared by the next success. */
   lastError: string | undefined;
+  /**
+   * Set while commits fail because the card or its file system does (EIO, read-only after an
+   * error): one line naming the file, device and mount. Readings are then captured by broker acks.
+   */
+  storageFault?: string | undefined;
   seqNext: number;
   /** 1 when this start found queue state lost (see lost-state.ts), else 0. */
   stateLost: number;
@@ -74,9 +79,10 @@ export interface Queue {
   /** Assign a seq and hold the reading in the write-behind buffer (or commit now if commit_interval_ms = 0). */
   capture(reading: Reading): CaptureResult;
   /**
-   * For a client waiting for its answer: store these readings all or none. Resolves once they are
-   * committed to disk (a short group commit, not the commit interval), or with the reason none
-   * was stored. They are not handed to the publisher before that commit.
+   * For a client waiting for its answer: capture these readings all or none. They are offered to
+   * the publisher at once (QoS 0: after their commit); resolves once every one is committed (a
+   * short gathering window, ingest_commit_ms, not the commit interval) or acked by the broker,
+   * or with the reason none was stored.
    */
   store(readings: Reading[]): Promise<StoreResult>;
   /** Resolves when every listed seq is committed or acked; rejects if it was evicted first or the queue closed. */
@@ -89,6 +95,10 @@ export interface Queue {
   ack(seqs: number[]): void;
   /** #12: the broker refused these for good: keep them as dead letters and stop sending them. */
   deadLetter(seqs: number[], reason: string): void;
+  /** #12: the publisher's poison-pill suspects (seq → strikes) kept by saveStrikes, for seqs still queued. */
+  strikes(): Map<number, number>;
+  /** #12: keep these suspects and strikes across restarts (replaces the last set; empty clears). */
+  saveStrikes(strikes: ReadonlyMap<number, number>): void;
   /** Called whenever new readings become available to send. Returns an unsubscribe function. */
   onAvailable(listener: () => void): () => void;
   /** Commit the write-behind buffer now. */

@@ -7,20 +7,32 @@
  *                  ├ ack() before commit ─────► DELIVERED (never written)
  *                  ├ evicted (budget, RAM cap) ─► EVICTED (remembered in `lost`)
  *                  └ commit ok ────────────────► STORED
- *   store()   ─► HELD (invisible to next(), never evicted)
- *                  ├ commit ok ────────────────► STORED, its batch settles ok
- *                  └ commit fails / close ─────► WITHDRAWN, its batch settles refused
+ *   store()   ─► ADMITTED (visible to next() at once; QoS 0: HELD, invisible until committed;
+ *                  never evicted while its batch is open)
+ *                  ├ ack() before commit ─────► DELIVERED  ┐ the batch settles ok once every
+ *                  ├ commit ok ────────────────► STORED     ┘ reading of it is one of these
+ *                  └ commit fails, none of the batch handed to the broker
+ *                                  ───────────► WITHDRAWN, its batch settles refused
+ *                    (some handed out: the batch waits for their acks or a later commit, up to
+ *                     its deadline; then the rest is withdrawn and the batch is refused)
  *
  * The buffer only keeps the books; the queue decides the transitions.
  */
 import type { Reading, StoreResult } from "./types.ts";
 
-/** One store() call: its readings are committed together or withdrawn together. */
+/** One store() call: its readings are captured (committed or acked) together or withdrawn together. */
 export interface HeldBatch {
   seqs: number[];
   settle: (result: StoreResult) => void;
-  /** Disk rows evicted to make room for it: kept if it commits, put back if it is withdrawn. */
+  /** Disk rows evicted to make room for it: kept if it is captured, put back if it is withdrawn. */
   evictions: Tentative[];
+  /** Readings of it neither committed nor acked yet; the batch settles ok when this reaches 0. */
+  outstanding: number;
+  settled: boolean;
+  /** When it was admitted (CLOCK_MONOTONIC ms): its gathering window runs from here. */
+  admittedMonoMs?: number;
+  /** Armed when a commit failed while some of it was with the broker: when it gives up. */
+  deadline?: unknown;
 }
 
 /** A disk row evicted for a commit that may still fail, remembered so the eviction can be undone. */
@@ -41,8 +53,10 @@ export interface Pending {
   bytes: number;
   capturedMonoMs: number;
   inflight: boolean;
-  /** Set for store() readings until their commit: invisible to next(), never evicted. */
+  /** Set for QoS 0 store() readings until their commit: invisible to next(). */
   held?: HeldBatch;
+  /** The open store() batch this reading belongs to: never evicted until the batch settles. */
+  batch?: HeldBatch;
   waiters?: Array<{ resolve: () => void; reject: (e: Error) => void }>;
 }
 

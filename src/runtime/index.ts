@@ -12,6 +12,7 @@ import {
   monotonicNs,
   openRtc,
   readBootId,
+  rtcTrustPath,
   syncSourceFromConfig,
 } from "../clock/index.ts";
 import { startCommands } from "../commands/index.ts";
@@ -65,6 +66,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: component("queue"),
     durability: config.queue.durability,
     commitIntervalMs: config.queue.commit_interval_ms,
+    ingestCommitMs: config.queue.ingest_commit_ms,
     commitMaxRows: config.queue.commit_max_rows,
     maxRows: config.queue.max_rows,
     maxBytes: config.queue.max_bytes,
@@ -91,6 +93,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: component("clock"),
     anchorIntervalS: config.clock.anchor_interval_s,
     maxDriftMs: config.rtc.max_drift_ms,
+    trustPath: rtcTrustPath(config.queue.path),
   });
   await clock.start();
 

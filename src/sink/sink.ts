@@ -17,6 +17,7 @@ import {
   type SinkStatus,
   startSinkHealthServer,
 } from "./health.ts";
+import { isCertificateRejection, postgresTls } from "./postgres-tls.ts";
 import { migrate, SchemaError } from "./schema.ts";
 import { createPgStore } from "./store.ts";
 import { createWriter } from "./writer.ts";
@@ -42,13 +43,24 @@ export class SinkDatabaseError extends FieldrelayError {}
 /** Errors that retrying will not fix: wrong password, unknown database or role, a newer schema. */
 function fatalAtStart(error: unknown, url: string): FieldrelayError | undefined {
   if (error instanceof SchemaError) return error;
+  if (isCertificateRejection(error))
+    return new SinkDatabaseError(
+      `PostgreSQL at ${redactUrl(url)}: its certificate did not verify: ${describeError(error)}`,
+      {
+        hint: 'set postgres.ca to the CA that signed the server\'s certificate (or tls = "require" to encrypt without verifying)',
+        context: { code: (error as { code?: unknown }).code },
+        cause: error,
+      },
+    );
   const state = (error as { errno?: unknown }).errno;
   if (typeof state !== "string" || !/^(28|3D|42501)/.test(state)) return undefined;
-  const hint = state.startsWith("28")
-    ? "check the user in postgres.url and FIELDRELAY_SINK_POSTGRES_PASSWORD"
-    : state === "3D000"
-      ? "create the database (createdb) or fix postgres.url"
-      : "grant the user CREATE and INSERT/UPDATE/SELECT on the sink's tables";
+  const hint = /certificate/i.test(describeError(error))
+    ? 'the server wants a client certificate: set postgres.cert and postgres.key (with tls = "require" or "verify-full") to one its ssl_ca_file accepts'
+    : state.startsWith("28")
+      ? "check the user in postgres.url and FIELDRELAY_SINK_POSTGRES_PASSWORD"
+      : state === "3D000"
+        ? "create the database (createdb) or fix postgres.url"
+        : "grant the user CREATE and INSERT/UPDATE/SELECT on the sink's tables";
   return new SinkDatabaseError(`PostgreSQL at ${redactUrl(url)} refused the sink: ${describeError(error)}`, {
     hint,
     context: { sqlstate: state },
@@ -64,7 +76,7 @@ export async function startSink(options: SinkOptions): Promise<Sink | undefined>
     url: config.postgres.url,
     password: config.postgres.password,
     max: 4,
-    tls: config.postgres.tls,
+    tls: postgresTls(config.postgres),
     connectionTimeout: config.postgres.connect_timeout_s,
     idleTimeout: 0,
   });

@@ -34,8 +34,12 @@ export class WatchdogGate {
     const drained = q.committed + q.deliveredBeforeCommit;
     let writer = Math.max(this.writerProgressMonoMs ?? status.startedMonoMs, q.lastCommitMonoMs ?? -Infinity);
     // A full disk is not a hang: the writer retries every second and a restart would not make
-    // room (it would only drop what RAM holds). Health reports it; systemd need not restart us.
-    if (q.lastError?.startsWith("SQLITE_FULL") && q.lastCommitAttemptMonoMs !== undefined)
+    // room (it would only drop what RAM holds). Neither is a failing card (EIO, read-only after an
+    // error): a restart cannot open the queue on it and would loop, while running on the service
+    // still delivers what RAM holds and takes readings on the broker's acks. Health reports both;
+    // systemd need not restart us.
+    const storage = q.lastError?.startsWith("SQLITE_FULL") || q.storageFault !== undefined;
+    if (storage && q.lastCommitAttemptMonoMs !== undefined)
       writer = Math.max(writer, q.lastCommitAttemptMonoMs);
     if (q.pendingInRam === 0 || (this.drained !== undefined && drained !== this.drained)) writer = nowMonoMs;
     this.drained = drained;

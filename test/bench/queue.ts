@@ -42,7 +42,7 @@ function sample(i: number, monoMs: number): Reading {
   };
 }
 
-function writeBytes(): number {
+export function writeBytes(): number {
   const m = /write_bytes: (\d+)/.exec(readFileSync("/proc/self/io", "utf8"));
   return Number(m?.[1] ?? 0);
 }
@@ -142,7 +142,7 @@ async function captureThroughput(): Promise<BenchResult> {
 }
 
 /** Drive `readings` at 50/s on simulated time; ack each `ackAfterMs` after capture (or never). */
-async function bytesPerReading(
+export async function bytesPerReading(
   readings: number,
   ackAfterMs: number | undefined,
   options: Partial<QueueOptions>,

@@ -204,14 +204,20 @@ describe.skipIf(skip !== undefined)(
     // remount, which no process can undo on its own. What the delivery contract promises then:
     // the service stays up (no watchdog kill, no crash loop — before #11 it was killed and then
     // crash-looped on EROFS renaming queue.db aside), it reports the fault on /health (503), and
-    // it refuses what it cannot store rather than answering 201. Taking new readings again on
-    // the broker's ack alone while the partition stays read-only is NOT promised today (store()
-    // waits for a commit); see the README's delivery contract and the issue notes.
+    // it refuses what it can neither store nor get acked rather than answering 201.
     it("dm-flakey: the service stays up without a restart and reports the read-only partition on /health", () => {
       const r = results.flakey as unknown as FlakeyResult;
       expect(report["flakey.ActiveState"], report["flakey.kernel"]).toBe("active");
       expect(report["flakey.NRestarts"]).toBe("0");
       expect(r.health, report["flakey.kernel"]).toBe(503);
+    });
+
+    // …and a reading is captured when committed OR acked by the broker, whichever comes first:
+    // with the partition still read-only, the broker's acks answer ingest's 201 again once it is
+    // back (the workload posts one reading at a time for 4 s; before the fix: 0).
+    it("dm-flakey: the service recovers on its own: with the partition still read-only, the broker's acks answer the 201s", () => {
+      const r = results.flakey as unknown as FlakeyResult;
+      expect(r.ackedAfterRecovery, report["flakey.kernel"]).toBeGreaterThanOrEqual(10);
     });
 
     it("measures the bytes the data device writes per reading at 50 readings/s, online and offline", () => {

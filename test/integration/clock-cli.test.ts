@@ -65,10 +65,23 @@ describe("fieldrelay rtc", () => {
     }
   });
 
-  it("set --from-system on the kernel path explains that the kernel owns the chip (69)", async () => {
-    const r = await run("source", ["rtc", "set", "--from-system", "--config", kernel]);
+  it("set --from-system on the kernel path goes through the RTC's device node (RTC_SET_TIME): one line when it cannot", async () => {
+    // The fake tree has sysfs but no /dev/rtc0: the CLI names the node and what to check (69).
+    const r = await run("source", ["rtc", "set", "--from-system", "--force", "--config", kernel]);
     expect(r.code).toBe(69);
-    expect(r.stderr).toMatch(/owned by the kernel driver; set it with `hwclock --systohc`/);
+    expect(r.stderr).not.toMatch(/hwclock/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^fieldrelay: cannot set the RTC: .*dev\/rtc0: open failed: .*\(ENOENT\)/);
+    // A node that is not an RTC (a plain file here) is refused by the ioctl, said the same way.
+    const root = rootWithKernelRtc("kernel-file-node", String(now), undefined);
+    mkdirSync(join(root, "dev"), { recursive: true });
+    writeFileSync(join(root, "dev/rtc0"), "");
+    const fileNode = config(root, "kernel-file-node.toml");
+    const f = await run("source", ["rtc", "set", "--from-system", "--force", "--config", fileNode]);
+    expect(f.code).toBe(69);
+    expect(f.stderr).toMatch(
+      /^fieldrelay: cannot set the RTC: .*dev\/rtc0: RTC_SET_TIME failed: .*\(ENOTTY\)/,
+    );
   });
 
   it("set without --from-system is a usage error (64); an unknown flag too", async () => {
@@ -132,6 +145,61 @@ describe("fieldrelay clock", () => {
     const text = await run("source", ["clock", "--config", cfg]);
     expect(text.stdout).toMatch(/crystal:\s+\+40\.\d\d ppm against the RTC/);
     expect(text.stdout).toMatch(/anchors:\s+8 kept of 8 stored/);
+  });
+
+  it("applies and shows the RTC trust record of an earlier boot to a boot that never synced", async () => {
+    const root = join(ws.dir, "clock-trust-root");
+    mkdirSync(join(root, "proc/sys/kernel/random"), { recursive: true });
+    const bootId = "c1c1c1c1-0000-4000-8000-0000000000f2";
+    writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), `${bootId}\n`);
+    const dir = join(ws.dir, "clock-trust-data");
+    mkdirSync(dir);
+    const dbPath = join(dir, "queue.db");
+    const q = await openQueue({ path: dbPath, log: silentLogger(), commitIntervalMs: 0 });
+    const mono = monotonicNs();
+    const t0 = Date.now() - 600_000;
+    for (let i = 0; i <= 1; i++)
+      q.saveAnchor({
+        bootId,
+        monoNs: mono - 600_000_000_000n + BigInt(i * 600_000_000_000),
+        wallMs: t0 + i * 600_000,
+        source: "rtc",
+        uncertaintyMs: 2,
+        ppm: 2,
+      });
+    await q.close();
+    const cfg = ws.writeConfig(
+      {
+        device: { id: "pi-1" },
+        system: { root },
+        queue: { path: dbPath },
+        clock: { sync_source: `file:${join(ws.dir, "never-synced")}` },
+      },
+      "clock-trust.toml",
+    );
+    const before = JSON.parse((await run("source", ["clock", "--json", "--config", cfg])).stdout);
+    expect(before.boundMs).toBeGreaterThan(1000);
+    expect(before.trust).toBeUndefined();
+    // An earlier boot's NTP check a day ago: offset 0 ± 5 ms, rate 2.0 ± 0.1 ppm.
+    const trust = {
+      v: 1,
+      rtc: "DS3231 at 0x68 on I2C bus 1",
+      bootId: "earlier",
+      checkedMs: t0 - 86_400_000,
+      offsetMs: 0,
+      offsetErrMs: 5,
+      ppm: 2,
+      ppmErr: 0.1,
+      ppmMs: t0 - 86_400_000,
+    };
+    writeFileSync(join(dir, "rtc-trust.json"), JSON.stringify(trust));
+    const r = await run("source", ["clock", "--json", "--config", cfg]);
+    expect(r.stderr).toBe("");
+    const report = JSON.parse(r.stdout);
+    expect(report.trust).toMatchObject({ applied: true, ppm: 2 });
+    expect(report.boundMs).toBeLessThan(200);
+    const text = await run("source", ["clock", "--config", cfg]);
+    expect(text.stdout).toMatch(/rtc trust:\s+checked .*rate 2\.000 ± 0\.100 ppm; bounds this boot/);
   });
 
   it("says which file is missing when there is no queue database (66)", async () => {

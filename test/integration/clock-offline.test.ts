@@ -10,13 +10,14 @@
  * itself decides when the RTC is written; on the kernel path the kernel writes it the moment NTP
  * syncs, so the check at the far end must come from the RTC reads before the sync.
  */
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createClock } from "../../src/clock/clock.ts";
 import { Ds3231Model } from "../../src/clock/rtc/model.ts";
 import { openRtc } from "../../src/clock/rtc/select.ts";
+import type { Rtc } from "../../src/clock/rtc/types.ts";
 import { fileSyncSource } from "../../src/clock/sync.ts";
 import type { Stamp } from "../../src/clock/types.ts";
 import { ModelBus } from "../../src/hal/i2c/model-bus.ts";
@@ -159,5 +160,118 @@ describe("Thirty days offline with a +50 ppm crystal and a +2 ppm DS3231", () =>
       expect(violations).toEqual([]);
     },
     180_000,
+  );
+});
+
+/**
+ * #13 follow-up (item 1): an RTC checked by NTP in one boot, then a boot that never syncs. The
+ * DS3231 was set long ago and is 1.2 s ahead, running +2 ppm. Boot 1 is synced for two days
+ * (the kernel states ±5 ms); the device is then off for `gapDays` and boots offline. The clock
+ * must carry what boot 1 learned (offset, rate, when) on the data partition and bound the
+ * offline boot's stamps by it: before, the offline boot assumed the RTC within 1 s, false here.
+ */
+describe("An RTC checked by NTP in an earlier boot, then a boot that never syncs", () => {
+  it.each([
+    ["direct I2C, 20 days off: the measured rate carries the offset", "i2c", 20],
+    ["direct I2C, 90 days off: the check is old, the datasheet bounds it", "i2c", 90],
+    ["kernel RTC class, 20 days off: the offset the kernel keeps, at the datasheet rate", "kernel", 20],
+  ] as const)(
+    "%s",
+    async (_, path, gapDays) => {
+      const root = mkdtempSync(join(tmpdir(), "fr-trust-"));
+      roots.push(root);
+      mkdirSync(join(root, "proc/sys/kernel/random"), { recursive: true });
+      mkdirSync(join(root, "var/lib/fieldrelay"), { recursive: true });
+      const trustPath = join(root, "var/lib/fieldrelay/rtc-trust.json");
+      let elapsed = 0; // true ms since T0, across both boots
+      let bootStart = 0;
+      let synced = false;
+      const rtcModel = new Ds3231Model({ nowMs: () => elapsed * (1 + RTC), timeMs: T0 + 1200, osf: false });
+      const bus = new ModelBus("/dev/i2c-1", { 104: rtcModel });
+      const choice = await openRtc({ mode: "i2c", root, busNumber: 1, openBus: async () => bus });
+      const rtc: Rtc =
+        path === "i2c"
+          ? choice.rtc!
+          : {
+              ...choice.rtc!,
+              path: "kernel",
+              description: "/sys/class/rtc/rtc0 (rtc-ds1307 1-0068)",
+              write: undefined,
+            };
+      const monoNs = () => 2_000_000_000n + BigInt(Math.round((elapsed - bootStart) * (1 + CRYSTAL) * 1e6));
+      const truthAt = (mono: bigint) => T0 + bootStart + Number(mono - 2_000_000_000n) / 1e6 / (1 + CRYSTAL);
+      const boot = (bootId: string) => {
+        bootStart = elapsed;
+        writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), `${bootId}\n`);
+        const anchors = new MemoryAnchors();
+        return createClock({
+          root,
+          syncSource: { name: "test", read: () => ({ synced, estimatedErrorMs: synced ? 5 : undefined }) },
+          anchors,
+          rtc,
+          log: silentLogger(),
+          monoNs,
+          // Synced: the truth; offline the system clock starts at 2000-01-01 (no hctosys).
+          wallMs: () => (synced ? T0 + elapsed : Date.UTC(2000, 0, 1) + (elapsed - bootStart)),
+          scheduler: () => () => {},
+          sleep: async (ms) => {
+            elapsed += ms / (1 + CRYSTAL);
+          },
+          anchorIntervalS: 600,
+          maxDriftMs: 2000,
+          tickIntervalMs: 300_000,
+          trustPath,
+        });
+      };
+
+      // Boot 1: NTP synced for two days, a tick every 5 minutes.
+      synced = true;
+      const first = boot("c10c0000-0000-4000-8000-0000000000b1");
+      await first.start();
+      if (path === "kernel") rtcModel.setTime(T0 + elapsed); // the kernel writes the RTC at sync
+      for (let m = 0; m < 2 * 24 * 60; m += 5) {
+        elapsed += 300_000;
+        // The kernel keeps writing it every 11 minutes while synchronised.
+        if (path === "kernel" && m % 11 === 0) rtcModel.setTime(T0 + elapsed);
+        await first.tick();
+      }
+      first.stop();
+      const saved = existsSync(trustPath) ? readFileSync(trustPath, "utf8").trim() : "none";
+      console.log(`trust record after boot 1 (${path}): ${saved}`);
+
+      // Off for gapDays; then a boot that never syncs, one reading every 15 minutes for a day.
+      elapsed += gapDays * DAY;
+      synced = false;
+      const second = boot("c10c0000-0000-4000-8000-0000000000b2");
+      await second.start();
+      let worst = 0;
+      let widest = 0;
+      const violations: string[] = [];
+      for (let m = 0; m < 24 * 60; m += 5) {
+        elapsed += 300_000;
+        await second.tick();
+        if (m % 15 !== 0) continue;
+        const s = second.now();
+        expect(s.tq).toBe("rtc");
+        const p = second.publishStamp(s);
+        const err = Math.abs(p.wallMs - truthAt(s.monoNs));
+        worst = Math.max(worst, err);
+        widest = Math.max(widest, p.errMs);
+        if (!(err <= p.errMs))
+          violations.push(`${(err / 1000).toFixed(3)} s > ${(p.errMs / 1000).toFixed(3)} s`);
+      }
+      console.log(
+        `offline boot ${gapDays} days after the check (${path}): worst error ${(worst / 1000).toFixed(3)} s, widest bound ${(widest / 1000).toFixed(3)} s`,
+      );
+      expect(violations.slice(0, 3)).toEqual([]);
+      expect(saved).not.toBe("none");
+      // The datasheet alone (3.5 ppm + 1 ppm ageing) allows this much since the check.
+      const sheetMs = (gapDays + 1) * DAY * 4.5e-6;
+      if (path === "i2c" && gapDays === 20) {
+        expect(worst).toBeLessThan(300);
+        expect(widest).toBeLessThan(sheetMs / 3);
+      } else expect(widest).toBeGreaterThan(sheetMs * 0.9);
+    },
+    120_000,
   );
 });

@@ -277,4 +277,32 @@ describe("Clock scenarios on a fake device", () => {
     expect(Math.abs(p.wallMs - d.truthMs(reading.monoNs))).toBeLessThan(50);
     expect(Math.abs(p.wallMs - d.truthMs(reading.monoNs))).toBeLessThanOrEqual(p.errMs);
   });
+  it("an ntp stamp hours after its ntp anchor carries a bound grown at the crystal's ppm, and it holds", async () => {
+    // #13 follow-up (item 3). The kernel still says "synchronised" hours after the last NTP
+    // contact (STA_UNSYNC only comes once maxerror passes 16 s), while the system clock runs on
+    // the crystal: here +50 ppm. The stamp used to claim the anchor's 5 ms whatever its distance.
+    const d = device();
+    d.wallOffsetMs = 0;
+    const sync = { synced: true, estimatedErrorMs: 5 };
+    const clock = createClock({
+      root: d.root,
+      syncSource: { name: "test", read: () => sync },
+      anchors: new MemoryAnchors(),
+      log: silentLogger(),
+      monoNs: () => d.monoNs,
+      wallMs: () => d.truthMs() + (Number(d.monoNs) / 1e6 - 3000) * 50e-6,
+      scheduler: () => () => {},
+      anchorIntervalS: 86_400,
+      maxDriftMs: 2000,
+    });
+    await clock.start();
+    d.advanceS(6 * 3600);
+    const reading = clock.now();
+    expect(reading.tq).toBe("ntp");
+    const p = clock.publishStamp(reading);
+    const err = Math.abs(p.wallMs - d.truthMs(reading.monoNs));
+    expect(err).toBeGreaterThan(1000);
+    expect(err).toBeLessThanOrEqual(p.errMs);
+    expect(clock.boundMs()).toBeGreaterThanOrEqual(err);
+  });
 });

@@ -44,6 +44,7 @@ const TIMESYNCD: Tool = { cmd: "/lib/systemd/systemd-timesyncd", pkg: "systemd-t
 
 const read = (path: string) => readFileSync(path, "utf8");
 const unit = parseIni(read(UNIT_PATH));
+const SINK_UNIT_PATH = join(ROOT, "deploy/systemd/fieldrelay-sink.service");
 
 let work: string;
 beforeAll(() => {
@@ -182,6 +183,52 @@ describe("systemd unit deploy/systemd/fieldrelay.service", () => {
       expect(Number(score)).toBeLessThanOrEqual(EXPOSURE_LIMIT);
       expect(result.status).toBe(0);
       expect(read(join(ROOT, "README.md"))).toContain(`exposure ${EXPOSURE_LIMIT.toFixed(1)}`);
+    });
+  });
+});
+
+describe("systemd unit deploy/systemd/fieldrelay-sink.service", () => {
+  const sinkUnit = parseIni(read(SINK_UNIT_PATH));
+
+  it("runs `fieldrelay sink` with its secrets from an env file, restarting, sandboxed without an account", () => {
+    expect(iniValue(sinkUnit, "Service", "ExecStart")).toMatch(
+      /^\/usr\/local\/bin\/fieldrelay sink --config \/etc\/fieldrelay\/sink\.toml /,
+    );
+    expect(iniValue(sinkUnit, "Service", "EnvironmentFile")).toBe("/etc/fieldrelay/sink.env");
+    expect(iniValue(sinkUnit, "Service", "Restart")).toBe("always");
+    expect(iniValue(sinkUnit, "Service", "DynamicUser")).toBe("yes");
+    expect(iniValue(sinkUnit, "Service", "ProtectSystem")).toBe("strict");
+    expect(iniValue(sinkUnit, "Service", "CapabilityBoundingSet")).toBe("");
+    expect(iniValues(sinkUnit, "Service", "MemoryDenyWriteExecute")).toEqual(["no"]);
+    expect(iniValues(sinkUnit, "Unit", "After")[0]).toMatch(/^network-online\.target/);
+  });
+
+  describe.skipIf(missing(SYSTEMD_ANALYZE))("with systemd-analyze", () => {
+    it("passes systemd-analyze verify and scores at most 2.0 on exposure", () => {
+      const dir = join(work, "verify-sink");
+      mkdirSync(dir, { recursive: true });
+      const binary = join(dir, "fieldrelay");
+      writeFileSync(binary, "#!/bin/sh\n");
+      chmodSync(binary, 0o755);
+      const copy = join(dir, "fieldrelay-sink.service");
+      writeFileSync(
+        copy,
+        read(SINK_UNIT_PATH).replace("ExecStart=/usr/local/bin/fieldrelay ", `ExecStart=${binary} `),
+      );
+      const verify = run("systemd-analyze", ["verify", "--man=no", copy]);
+      expect(verify.stderr.split("\n").filter((l) => l.includes("fieldrelay"))).toEqual([]);
+      expect(verify.status).toBe(0);
+      const security = run("systemd-analyze", [
+        "security",
+        "--offline=yes",
+        "--threshold=20",
+        SINK_UNIT_PATH,
+      ]);
+      const score = /Overall exposure level for fieldrelay-sink\.service: (\d+\.\d)/.exec(
+        security.stdout,
+      )?.[1];
+      expect(Number(score)).toBeLessThanOrEqual(2.0);
+      expect(security.status).toBe(0);
     });
   });
 });
@@ -456,6 +503,7 @@ describe("deploy file coverage", () => {
     const tested = new Set(
       [
         UNIT_PATH,
+        SINK_UNIT_PATH,
         FSTAB_PATH,
         JOURNALD_PATH,
         TIMESYNCD_PATH,

@@ -122,13 +122,54 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
     fs.fill();
     // Over max_rows: room is made by evicting 10 priority-1 rows, then the commit cannot happen.
     const stored = q.store(Array.from({ length: 10 }, () => reading({ priority: 5, values: blob("g") })));
-    clock.advance(10);
+    clock.advance(100); // the gathering window: min(commit_interval_ms, ingest_commit_ms)
     const result = await stored;
     expect(result.ok).toBe(false);
     expect(q.stats().evictedByPriority[1] ?? 0).toBe(0);
     fs.unfill();
     await q.flush(); // a delete still waiting for a commit would happen now
     expect(countByPriority(q.path)[1]).toBe(200); // nothing was deleted for the refused batch
+    await q.close();
+  });
+
+  it("a body the broker has when its commit fails is answered by the broker's acks (201), else refused at its deadline", async () => {
+    const fs = tmpfs("2m");
+    const clock = new ManualClock();
+    const q = await openQueue(options(fs.dir, clock, { commitIntervalMs: 1000, ingestCommitMs: 100 }));
+    captureOk(q);
+    await q.flush();
+    fs.fill();
+    // A connected publisher: takes what next() offers and marks it inflight at once.
+    const take = () => {
+      const got = q.next(100, new Set()).map((r) => r.seq);
+      q.markInflight(got);
+      return got;
+    };
+    // 1. Acked after the failed commit: 201 with its seqs, and nothing of it ever written.
+    const big = (c: string) =>
+      Array.from({ length: 40 }, () => reading({ values: { blob: c.repeat(4000) } }));
+    const acked = q.store(big("h"));
+    const sent = take();
+    clock.advance(100); // the commit fails (disk full); the batch waits for the broker
+    expect(q.stats().lastError).toMatch(/SQLITE_FULL/);
+    q.ack(sent);
+    const r1 = await acked;
+    expect(r1).toEqual({ ok: true, seqs: sent.filter((s) => s > 1) });
+    // 2. Never acked: refused at the deadline, and the refusal says the broker may still have it.
+    const silent = q.store(big("j"));
+    const sent2 = take();
+    clock.advance(100);
+    clock.advance(5000);
+    const r2 = await silent;
+    expect(r2.ok).toBe(false);
+    expect(r2.ok ? "" : r2.detail).toMatch(new RegExp(`may still .*${sent2.at(-1)}`));
+    // 3. Not handed to the broker (offline): refused at the failed commit, withdrawn (never sent).
+    const offline = q.store(big("k"));
+    clock.advance(1000);
+    const r3 = await offline;
+    expect(r3.ok).toBe(false);
+    expect(q.next(100, new Set(sent2)).map((r) => r.seq)).toEqual([]);
+    fs.unfill();
     await q.close();
   });
 
@@ -449,9 +490,16 @@ describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
         commitIntervalMs: 1000,
         seqBlock: 100,
       });
+      // A publisher while the broker is up (takes, marks inflight, acked at once); it goes
+      // offline at the fault, so what comes after can only be captured by a commit.
       const published = new Set<number>();
+      let online = true;
       q.onAvailable(() => {
-        for (const r of q.next(10_000, published)) published.add(r.seq);
+        if (!online) return;
+        const got = q.next(10_000, published).map((r) => r.seq);
+        q.markInflight(got);
+        for (const s of got) published.add(s);
+        q.ack(got);
       });
       server = startIngestServer({
         listen: { host: "127.0.0.1", port: 0 },
@@ -468,6 +516,7 @@ describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
       expect(ok.status).toBe(201);
       const stored = ((await ok.json()) as { seqs: number[] }).seqs;
 
+      online = false;
       fsx.shutdown();
       for (const k of [1000, 1, 30]) {
         const r = await fetch(url, {
@@ -480,13 +529,57 @@ describe.skipIf(skip)("I/O errors (ext4 shut down: EIO)", () => {
         expect(((await r.json()) as { error: string }).error).toMatch(/none was stored/);
       }
       await new Promise((r) => setTimeout(r, 50));
-      // Everything published was stored before the fault; nothing of the refused bodies.
+      // Everything published was acknowledged before the fault; nothing of the refused bodies is
+      // left to publish.
       expect([...published].every((s) => stored.includes(s))).toBe(true);
+      expect(q.next(10_000, new Set())).toEqual([]);
       // What /health reports (SQLite calls the unreadable file SQLITE_IOERR or SQLITE_CORRUPT).
       expect(q.stats().lastError ?? "").toMatch(/SQLITE_|EIO|I\/O/);
       await q.close().catch(() => {});
     } finally {
       await server?.stop();
+      fsx.unmount();
+    }
+  });
+});
+
+describe.skipIf(skip)("A card that fails (ext4 shut down: EIO, then remounted read-only)", () => {
+  it("opening on it names the file, device and mount, and never moves queue.db aside", async () => {
+    const { LoopExt4 } = await import("../support/ext4.ts");
+    const image = join(ws.dir, "dying.img");
+    const fsx = LoopExt4.mount(image, join(ws.dir, "dying"), 32);
+    const again = join(ws.dir, "dying-again");
+    try {
+      const path = join(fsx.dir, "queue.db");
+      const q = await openQueue({ path, log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0 });
+      for (let i = 0; i < 10; i++) captureOk(q);
+      await q.close();
+      writeFileSync(`${path}-wal`, "x"); // an unclean shutdown: the open runs quick_check
+      fsx.shutdown();
+      const error = await openQueue({ path, log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0 }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(QueueError);
+      expect((error as QueueError).code).toBe("storage-fault");
+      expect((error as QueueError).message).toMatch(
+        /^storage fault on .*queue\.db \(\/dev\/loop\d+ \d+:\d+ ext4 on /,
+      );
+      // The file system, remounted read-only (as after ext4 aborts its journal): still no
+      // quarantine, and the same kind of message.
+      Bun.spawnSync(["umount", "-l", fsx.dir]);
+      mkdirSync(again, { recursive: true });
+      expect(Bun.spawnSync(["mount", "-o", "loop,ro,noload", image, again]).exitCode).toBe(0);
+      const ro = await openQueue({
+        path: join(again, "queue.db"),
+        log: silentLogger(),
+        bootId: BOOT,
+        minFreeDiskMb: 0,
+      }).catch((e: unknown) => e);
+      expect((ro as QueueError).code).toBe("storage-fault");
+      expect((ro as QueueError).message).toMatch(/mounted read-only now/);
+      expect(readdirSync(again).filter((f) => f.includes("corrupt"))).toEqual([]);
+    } finally {
+      Bun.spawnSync(["umount", "-l", again]);
       fsx.unmount();
     }
   });

@@ -4,8 +4,12 @@ import type { Anchor, AnchorStore } from "../../src/clock/types.ts";
 export class MemoryAnchors implements AnchorStore {
   readonly saved: Anchor[] = [];
 
-  saveAnchor(anchor: Anchor): void {
+  saveAnchor(anchor: Anchor, drop: readonly Anchor[] = []): void {
     this.saved.push({ ...anchor });
+    const gone = new Set(drop.map((a) => `${a.bootId}/${a.monoNs}/${a.source}`));
+    if (gone.size === 0) return;
+    const kept = this.saved.filter((a) => !gone.has(`${a.bootId}/${a.monoNs}/${a.source}`));
+    this.saved.splice(0, this.saved.length, ...kept);
   }
 
   anchorsFor(bootId: string): Anchor[] {

@@ -115,6 +115,17 @@ export class MemoryQueue implements Queue {
     }
   }
 
+  /** Kept like the dead letters: they survive simulateRestart(), as poison_strikes survives a restart. */
+  keptStrikes = new Map<number, number>();
+
+  strikes(): Map<number, number> {
+    return new Map([...this.keptStrikes].filter(([seq]) => this.seqs().includes(seq)));
+  }
+
+  saveStrikes(strikes: ReadonlyMap<number, number>): void {
+    this.keptStrikes = new Map(strikes);
+  }
+
   onAvailable(listener: () => void): () => void {
     const wrapped = () => listener();
     this.listeners.add(wrapped);

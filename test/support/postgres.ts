@@ -5,7 +5,15 @@
  * user "nobody" and every server command runs through `setpriv` as that user. stop()/start() on the
  * same port and data dir make a database outage in the middle of a test; close() removes it all.
  */
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -23,6 +31,11 @@ const RUN_AS_GROUP = "nogroup";
 export interface PostgresOptions {
   /** Extra postgresql.conf lines. */
   extra?: string[];
+  /**
+   * Serve TLS only (plain TCP is rejected) with this certificate and key (PEM files). With
+   * `clientCa`, every client must also present a certificate signed by it (clientcert=verify-ca: the chain, not the name).
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
 }
 
 export class PostgresCluster {
@@ -85,6 +98,7 @@ export class PostgresCluster {
       throw new Error(`initdb failed: ${init.stderr.toString()}${init.stdout.toString()}`);
     }
     const port = await freePort();
+    const tlsConf = options.tls ? PostgresCluster.serveTls(join(dir, "data"), options.tls, owner) : [];
     const conf = [
       `port = ${port}`,
       "listen_addresses = '127.0.0.1'",
@@ -93,6 +107,7 @@ export class PostgresCluster {
       "shared_buffers = 64MB",
       "logging_collector = off",
       "log_min_messages = warning",
+      ...tlsConf,
       ...(options.extra ?? []),
     ];
     writeFileSync(join(dir, "data", "postgresql.auto.conf"), `${conf.join("\n")}\n`);
@@ -101,6 +116,42 @@ export class PostgresCluster {
     await cluster.start();
     await cluster.createDatabase("fieldrelay");
     return cluster;
+  }
+
+  /**
+   * Copies the TLS files into the data dir (the server refuses a key readable by others or owned by
+   * someone else), rewrites pg_hba.conf to refuse plain TCP, and returns the postgresql.conf lines.
+   */
+  private static serveTls(
+    data: string,
+    tls: NonNullable<PostgresOptions["tls"]>,
+    owner: { uid: number; gid: number } | undefined,
+  ): string[] {
+    const files: Array<[string, string]> = [
+      [tls.cert, "server.crt"],
+      [tls.key, "server.key"],
+    ];
+    if (tls.clientCa) files.push([tls.clientCa, "client-ca.crt"]);
+    for (const [from, name] of files) {
+      copyFileSync(from, join(data, name));
+      chmodSync(join(data, name), 0o600);
+      if (owner) chownSync(join(data, name), owner.uid, owner.gid);
+    }
+    const hba = join(data, "pg_hba.conf");
+    const local = readFileSync(hba, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("local"));
+    const auth = `scram-sha-256${tls.clientCa ? " clientcert=verify-ca" : ""}`;
+    writeFileSync(
+      hba,
+      `${[...local, "hostnossl all all 0.0.0.0/0 reject", `hostssl all all 127.0.0.1/32 ${auth}`].join("\n")}\n`,
+    );
+    return [
+      "ssl = on",
+      "ssl_cert_file = 'server.crt'",
+      "ssl_key_file = 'server.key'",
+      ...(tls.clientCa ? ["ssl_ca_file = 'client-ca.crt'"] : []),
+    ];
   }
 
   /** postgres://fieldrelay@127.0.0.1:PORT/DB — no password: it comes from the environment. */

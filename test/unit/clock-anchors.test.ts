@@ -42,9 +42,31 @@ describe("publishStamp (anchor rules)", () => {
   const rtc = anchor("rtc", 10, TRUTH - 990_000 + 400, 3);
   const sys = anchor("system", 5, Y2K, SYSTEM_UNCERTAINTY_MS);
 
-  it("publishes ntp stamps as captured, with the error of the ntp anchor in force at capture", () => {
+  it("publishes ntp stamps as captured, with the error of the nearest ntp anchor plus the crystal since", () => {
     const s = stamp("ntp", 1200, TRUTH + 200_000 + 3);
-    expect(publishStamp(s, [ntp, rtc, sys], BOOT)).toEqual({ wallMs: TRUTH + 200_003, tq: "ntp", errMs: 10 });
+    expect(publishStamp(s, [ntp, rtc, sys], BOOT)).toEqual({
+      wallMs: TRUTH + 200_003,
+      tq: "ntp",
+      errMs: 10 + 200_000 * CRYSTAL_PPM * 1e-6,
+    });
+  });
+
+  it("grows an ntp stamp's bound with its monotonic distance from the nearest ntp anchor (crystal ppm)", () => {
+    // #13 follow-up (item 3): a stamp far from its anchor claimed the anchor's 10 ms. Between
+    // anchors the system clock runs on the crystal; the kernel's estimate holds only at the anchor.
+    const far = stamp("ntp", 4600, TRUTH + 3_600_000);
+    expect(publishStamp(far, [ntp, rtc, sys], BOOT).errMs).toBeCloseTo(
+      10 + 3_600_000 * CRYSTAL_PPM * 1e-6,
+      6,
+    );
+    // The nearest ntp anchor counts, on either side: a later one bounds an earlier stamp too.
+    const later = anchor("ntp", 4700, TRUTH + 3_700_000, 4);
+    expect(publishStamp(far, [ntp, later, rtc, sys], BOOT).errMs).toBeCloseTo(
+      4 + 100_000 * CRYSTAL_PPM * 1e-6,
+      6,
+    );
+    // Right at an anchor: the kernel's own estimate.
+    expect(publishStamp(stamp("ntp", 1000, TRUTH), [ntp], BOOT).errMs).toBe(10);
   });
 
   it("corrects an unsynced stamp from a later ntp anchor of its boot, bound growing at the crystal's ppm", () => {

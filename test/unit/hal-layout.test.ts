@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as gpio from "../../src/hal/gpio/uapi.ts";
 import * as i2c from "../../src/hal/i2c/uapi.ts";
+import * as rtc from "../../src/hal/rtc/uapi.ts";
 import { GCC, missing } from "../support/tools.ts";
 
 const PROGRAM = String.raw`
@@ -21,6 +22,7 @@ const PROGRAM = String.raw`
 #include <linux/i2c.h>
 #include <linux/i2c-dev.h>
 #include <linux/gpio.h>
+#include <linux/rtc.h>
 
 static void hex(const char *name, const void *p, size_t n) {
   printf("hex %s ", name);
@@ -119,6 +121,13 @@ int main(void) {
   ev[1].timestamp_ns = 1234567890123999999ULL; ev[1].id = GPIO_V2_LINE_EVENT_FALLING_EDGE; ev[1].offset = 27;
   ev[1].seqno = 4294967295U; ev[1].line_seqno = 8;
   hex("gpio_v2_line_event", ev, sizeof ev);
+
+  SIZE(rtc_time); OFF(rtc_time, tm_sec); OFF(rtc_time, tm_mday); OFF(rtc_time, tm_year); OFF(rtc_time, tm_isdst);
+  NUM(RTC_SET_TIME); NUM(RTC_RD_TIME);
+  struct rtc_time tm; memset(&tm, 0, sizeof tm);
+  tm.tm_sec = 7; tm.tm_min = 8; tm.tm_hour = 23; tm.tm_mday = 30; tm.tm_mon = 10; tm.tm_year = 126;
+  tm.tm_wday = 1; tm.tm_yday = 333; tm.tm_isdst = 0;
+  hex("rtc_time", &tm, sizeof tm);
   return 0;
 }
 `;
@@ -294,5 +303,24 @@ describe.skipIf(skip)("GPIO uAPI v2 layouts against linux/gpio.h", () => {
       { timestamp_ns: 1234567890123456789n, id: 1, offset: 17, seqno: 41, line_seqno: 7 },
       { timestamp_ns: 1234567890123999999n, id: 2, offset: 27, seqno: 4294967295, line_seqno: 8 },
     ]);
+  });
+});
+
+describe.skipIf(skip)("RTC class layouts against linux/rtc.h", () => {
+  it("has struct rtc_time's size and offsets and the RTC_SET_TIME / RTC_RD_TIME numbers", () => {
+    expect(num("size rtc_time")).toBe(rtc.RTC_TIME_SIZE);
+    expect(num("offset rtc_time.tm_sec")).toBe(0);
+    expect(num("offset rtc_time.tm_mday")).toBe(12);
+    expect(num("offset rtc_time.tm_year")).toBe(20);
+    expect(num("offset rtc_time.tm_isdst")).toBe(32);
+    expect(num("const RTC_SET_TIME")).toBe(rtc.RTC_SET_TIME);
+    expect(num("const RTC_RD_TIME")).toBe(rtc.RTC_RD_TIME);
+  });
+
+  it("encodes 2026-11-30T23:08:07Z as the struct rtc_time gcc makes, and decodes it back", () => {
+    const ms = Date.UTC(2026, 10, 30, 23, 8, 7);
+    const bytes = rtc.encodeRtcTime(ms);
+    expect(hexOf(bytes)).toBe(facts.get("hex rtc_time"));
+    expect(rtc.decodeRtcTime(bytes)).toBe(ms);
   });
 });

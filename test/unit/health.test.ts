@@ -106,6 +106,22 @@ describe("evaluateHealth", () => {
     expect(never.checks.database?.reason).toContain("no commit yet");
   });
 
+  it("is unhealthy at once on a storage fault, naming the file, device and mount", () => {
+    const fault =
+      "storage fault on /var/lib/fieldrelay/queue.db (/dev/mmcblk0p3 179:3 ext4 on /var/lib/fieldrelay, mounted read-only now): SQLITE_IOERR_WRITE: disk I/O error";
+    const r = evaluate(
+      fakeStatus({
+        queue: {
+          lastError: "SQLITE_IOERR_WRITE",
+          lastCommitMonoMs: NOW_MONO_MS - 1_000,
+          storageFault: fault,
+        },
+      }),
+    );
+    expect(r.status).toBe("unhealthy");
+    expect(r.checks.database?.reason).toBe(fault);
+  });
+
   it("is unhealthy when the sampler loop has stalled", () => {
     const r = evaluate(fakeStatus({ samplerProgressMonoMs: NOW_MONO_MS - 31_000 }));
     expect(r.status).toBe("unhealthy");

@@ -229,7 +229,7 @@ describe("Publisher drain", () => {
   });
 
   it("wakes on queue.onAvailable and sends each reading's own QoS", async () => {
-    const { publisher, queue, last } = fakePublisher({});
+    const { publisher, queue, last } = fakePublisher({ protocol_version: 4 });
     publisher.start();
     last().emit("connect");
     await flush();

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { classifyReasonCode, describeReasonCode, refusalOf } from "../../src/publish/refusal.ts";
+import {
+  classifyReasonCode,
+  describeReasonCode,
+  isProtocolError,
+  refusalOf,
+} from "../../src/publish/refusal.ts";
 
 describe("PUBACK refusal classification (#12)", () => {
   it("treats codes below 0x80 as success, including 0x10 no matching subscribers", () => {
@@ -20,5 +25,14 @@ describe("PUBACK refusal classification (#12)", () => {
     expect(refusalOf(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }))).toBeUndefined();
     expect(refusalOf(new Error("Connection closed"))).toBeUndefined();
     expect(describeReasonCode(0x97)).toBe("0x97 Quota exceeded");
+  });
+  it("calls a packet the client could not parse a protocol error, but not a socket error or mqtt.js's own timeouts", () => {
+    expect(isProtocolError(new Error("Invalid puback reason code"))).toBe(true);
+    expect(isProtocolError(Object.assign(new Error("exceeding packets size publish"), { code: 149 }))).toBe(
+      true,
+    );
+    expect(isProtocolError(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }))).toBe(false);
+    expect(isProtocolError(new Error("Keepalive timeout"))).toBe(false);
+    expect(isProtocolError("Invalid puback reason code")).toBe(false);
   });
 });

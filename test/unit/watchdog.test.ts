@@ -68,6 +68,23 @@ describe("WatchdogGate", () => {
     }
   });
 
+  it("keeps feeding while a failing card is retried (a restart could not open the queue: a loop)", () => {
+    const gate = new WatchdogGate(WINDOW);
+    for (let i = 0; i <= 10; i++) {
+      const now = T0 + i * 15_000;
+      const q = {
+        pendingInRam: 50,
+        committed: 100,
+        lastCommitMonoMs: T0,
+        lastCommitAttemptMonoMs: now - 1_000,
+        lastError: "SQLITE_IOERR_WRITE: disk I/O error",
+        storageFault:
+          "storage fault on /var/lib/fieldrelay/queue.db (/dev/mmcblk0p3 179:3 ext4 on /var/lib/fieldrelay, mounted read-only now): …",
+      };
+      expect(gate.decide(at(now, { queue: q }).status, now).feed).toBe(true);
+    }
+  });
+
   it("counts readings acked before their commit deadline as writer progress", () => {
     const gate = new WatchdogGate(WINDOW);
     // Every reading is delivered before it would be committed: no commit for minutes, yet progress.

@@ -7,7 +7,14 @@
  * Exit codes: 0 ok; 66 no queue database; 65 it cannot be read; 78 bad config.
  */
 import type { Command } from "commander";
-import { clockReport, monotonicNs, readBootId, syncSourceFromConfig } from "../../clock/index.ts";
+import {
+  clockReport,
+  monotonicNs,
+  readBootId,
+  readRtcTrust,
+  rtcTrustPath,
+  syncSourceFromConfig,
+} from "../../clock/index.ts";
 import { ExitCode } from "../../errors/index.ts";
 import { openQueueReader, QueueError } from "../../queue/index.ts";
 import type { Io } from "../io.ts";
@@ -44,7 +51,9 @@ export function clockCommand(program: Command, io: Io, setExit: (code: number) =
       return;
     }
     const sync = syncSourceFromConfig(config.clock.sync_source).read();
-    const r = clockReport(bootId, stored, monotonicNs(), Date.now(), sync);
+    const { trust, problem } = readRtcTrust(rtcTrustPath(opts.db ?? config.queue.path));
+    if (problem) io.err(`fieldrelay: RTC trust record ignored: ${problem}`);
+    const r = clockReport(bootId, stored, monotonicNs(), Date.now(), sync, trust);
     if (opts.json) {
       io.out(JSON.stringify({ ...r, now: r.nowMs === undefined ? null : iso(r.nowMs) }));
       return;
@@ -56,6 +65,14 @@ export function clockCommand(program: Command, io: Io, setExit: (code: number) =
     );
     io.out(
       `crystal:    ${r.crystal ? `${r.crystal.ratePpm >= 0 ? "+" : ""}${r.crystal.ratePpm.toFixed(2)} ppm against the RTC (± ${r.crystal.ppm.toFixed(2)} ppm)` : "not measured yet (needs two RTC edge reads)"}`,
+    );
+    const t = r.trust;
+    io.out(
+      `rtc trust:  ${
+        t
+          ? `checked ${iso(t.checkedMs)}: offset ${t.offsetMs.toFixed(1)} ± ${fmtMs(t.offsetErrMs)}, rate ${t.ppm === undefined ? "not measured (datasheet)" : `${t.ppm.toFixed(3)} ± ${t.ppmErr?.toFixed(3)} ppm`}; ${t.applied ? "bounds this boot" : "learned this boot"} (${t.rtc})`
+          : "none (no NTP check of the RTC kept)"
+      }`,
     );
     io.out(`anchors:    ${r.anchors.length} kept of ${r.stored} stored`);
     if (r.anchors.length === 0) return;

@@ -8,6 +8,7 @@ import { linuxI2cOpener } from "../../clock/rtc/open-bus.ts";
 import { openRtc, type RtcChoice } from "../../clock/rtc/select.ts";
 import type { Rtc, RtcReading } from "../../clock/rtc/types.ts";
 import { syncSourceFromConfig } from "../../clock/sync.ts";
+import { removeRtcTrust, rtcTrustPath } from "../../clock/trust-file.ts";
 import type { Config } from "../../config/index.ts";
 import { describeError, ExitCode } from "../../errors/index.ts";
 import type { Io } from "../io.ts";
@@ -77,7 +78,7 @@ export function rtcCommand(program: Command, io: Io, setExit: (code: number) => 
     rtc
       .command("set")
       .description(
-        "set the RTC from the system clock (direct I2C path; the kernel path is set by the kernel)",
+        "set the RTC from the system clock (direct I2C path: registers; kernel path: RTC_SET_TIME on /dev/rtcN)",
       )
       .option("--from-system", "take the time from the system clock (required)")
       .option("--force", "set it even if the system clock is not synchronised"),
@@ -89,9 +90,7 @@ export function rtcCommand(program: Command, io: Io, setExit: (code: number) => 
     }
     return withRtc(opts, async (clock, choice, config) => {
       if (!clock.write) {
-        io.err(
-          `fieldrelay: ${clock.description} is owned by the kernel driver; set it with \`hwclock --systohc\` (the kernel also copies the system time to it every 11 minutes while NTP-synchronised)`,
-        );
+        io.err(`fieldrelay: ${clock.description} cannot be set from here`);
         setExit(ExitCode.unavailable);
         return;
       }
@@ -103,7 +102,19 @@ export function rtcCommand(program: Command, io: Io, setExit: (code: number) => 
         setExit(ExitCode.unavailable);
         return;
       }
-      await clock.write(Date.now());
+      try {
+        await clock.write(Date.now());
+      } catch (error) {
+        const hint =
+          choice.path === "kernel"
+            ? " (the RTC's device node /dev/rtcN must exist and be writable: run as root or with CAP_SYS_TIME)"
+            : "";
+        io.err(`fieldrelay: cannot set the RTC: ${(error as Error).message}${hint}`);
+        setExit(ExitCode.unavailable);
+        return;
+      }
+      // What an earlier boot learned about the RTC's offset no longer holds (clock/trust.ts).
+      removeRtcTrust(rtcTrustPath(config.queue.path));
       const r = await clock.read();
       io.out(
         `RTC set to ${iso(r.wallMs)} via ${choice.path} (${clock.description}); OSF ${r.osf ? "still set" : "clear"}`,

@@ -3,10 +3,13 @@
  * address 0x68 and exposes /sys/class/rtc/rtcN. `name` says which driver ("rtc-ds1307 1-0068"),
  * `since_epoch` is the time in seconds. rtc-ds1307 refuses to read the time (EINVAL) while OSF
  * is set, which is how OSF shows on this path. The die temperature appears through hwmon at
- * rtcN/device/hwmon/hwmonM/temp1_input (m°C).
+ * rtcN/device/hwmon/hwmonM/temp1_input (m°C). Setting it goes through the device node /dev/rtcN
+ * with the RTC_SET_TIME ioctl (hal/rtc), at the system clock's next whole second (the RTC counts
+ * whole seconds, so that is when its second can be right), as `hwclock --systohc` does.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setRtcTime } from "../../hal/rtc/index.ts";
 import type { Rtc, RtcReading } from "./types.ts";
 
 export const RTC_CLASS = "sys/class/rtc";
@@ -15,6 +18,8 @@ const DS_NAME = /ds1307|ds3231|ds1337|ds1339/i;
 export interface KernelRtcInfo {
   dir: string;
   name: string;
+  /** Its character device, <root>/dev/rtcN. */
+  node: string;
 }
 
 /** rtcN directories under root, with their driver name, in numeric order. */
@@ -33,7 +38,7 @@ export function listKernelRtcs(root: string): KernelRtcInfo[] {
     try {
       name = readFileSync(join(dir, "name"), "utf8").trim();
     } catch {}
-    return { dir, name };
+    return { dir, name, node: join(root, "dev", e) };
   });
 }
 
@@ -55,7 +60,7 @@ function readTemperatureC(dir: string): number | undefined {
   return undefined;
 }
 
-export function readKernelRtc(info: KernelRtcInfo): RtcReading {
+export function readKernelRtc(info: Pick<KernelRtcInfo, "dir" | "name">): RtcReading {
   const temperatureC = readTemperatureC(info.dir);
   const file = join(info.dir, "since_epoch");
   let text: string;
@@ -87,11 +92,18 @@ export function readKernelRtc(info: KernelRtcInfo): RtcReading {
   return { wallMs: seconds * 1000, valid: true, osf: false, temperatureC };
 }
 
-export function kernelRtc(info: KernelRtcInfo): Rtc {
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function kernelRtc(info: KernelRtcInfo, sleep = realSleep): Rtc {
   return {
     path: "kernel",
     description: `${info.dir} (${info.name || "unnamed driver"})`,
     read: async () => readKernelRtc(info),
+    write: async (wallMs) => {
+      const wait = (1000 - (wallMs % 1000)) % 1000;
+      await sleep(wait);
+      setRtcTime(info.node, wallMs + wait);
+    },
     close: async () => {},
   };
 }

@@ -22,7 +22,11 @@ export interface Rtc {
   /** Where it is, e.g. "/sys/class/rtc/rtc0 (rtc-ds1307 1-0068)" or "DS3231 at 0x68 on bus 1". */
   readonly description: string;
   read(): Promise<RtcReading>;
-  /** Set the RTC to `wallMs` (and clear OSF). Only the direct I2C path can. */
+  /**
+   * Set the RTC to `wallMs` (and clear OSF): registers on the direct I2C path, RTC_SET_TIME on the
+   * kernel path (which waits for the next whole second). The clock writes only on the direct
+   * path; on the kernel path the kernel keeps the RTC set while NTP-synced (clock.ts).
+   */
   write?(wallMs: number): Promise<void>;
   /** The aging offset register (signed, ~0.1 ppm per step), direct path only. */
   agingOffset?(): Promise<number>;

@@ -252,6 +252,17 @@ export function describeBakedBoot(variant: BakedBoot): void {
       expect(Number(r["stop.seconds"])).toBeLessThan(30);
     });
 
+    it("fieldrelay rtc set writes the kernel RTC (PL031, /dev/rtc0) through RTC_SET_TIME", () => {
+      const r = reported();
+      // The virt machine always has the PL031: a missing node is a failure, not a skip.
+      expect(r["rtc.node"], r["rtc.name"]).toBeUndefined();
+      expect(r["rtc.set_exit"], r["rtc.set_output"]).toBe("0");
+      expect(r["rtc.set_output"]).toMatch(/RTC set to .* via kernel/);
+      // Set from a system clock an hour ahead: read back through sysfs within a second of it.
+      expect(Number(r["rtc.delta_s"]), r["rtc.set_output"]).toBeGreaterThanOrEqual(-1);
+      expect(Number(r["rtc.delta_s"]), r["rtc.set_output"]).toBeLessThanOrEqual(1);
+    });
+
     it(`runs on a ${variant.pageSize / 1024} KiB-page kernel`, () => {
       const r = reported();
       expect(Number(r["system.page_size"]), r["system.kernel"]).toBe(variant.pageSize);

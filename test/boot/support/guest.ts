@@ -131,6 +131,22 @@ kv stop.seconds "$(echo "$(uptime_s) $t0" | awk '{printf "%.2f", $1 - $2}')"
 for p in ActiveState Result ExecMainCode ExecMainStatus; do kv "stop.$p" "$(prop "$p")"; done
 kv stop.kill_messages "$(journalctl -b -u fieldrelay.service -o cat | grep -ciE 'SIGKILL|killing|timed out')"
 
+# fieldrelay rtc set on the kernel path: RTC_SET_TIME on the virt machine's PL031 (/dev/rtc0).
+# With the service stopped: move the system clock an hour ahead, set the RTC from it, read the
+# RTC back through sysfs, move the clock back.
+if [ -e /dev/rtc0 ]; then
+  sed 's/^mode = "none"/mode = "kernel"/' /etc/fieldrelay/config.toml > /run/rtc.toml
+  kv rtc.name "$(cat /sys/class/rtc/rtc0/name)"
+  date -s "@$(( $(date +%s) + 3600 ))" > /dev/null
+  /usr/local/bin/fieldrelay rtc set --from-system --force -c /run/rtc.toml > /run/rtc.out 2>&1
+  kv rtc.set_exit "$?"
+  kv rtc.delta_s "$(( $(cat /sys/class/rtc/rtc0/since_epoch) - $(date +%s) ))"
+  date -s "@$(( $(date +%s) - 3600 ))" > /dev/null
+  kv rtc.set_output "$(tr '\n' '|' < /run/rtc.out)"
+else
+  kv rtc.node missing
+fi
+
 line="${REPORT_MARKER} $(base64 -w0 "$out")"
 # Twice, in case a kernel message lands in the middle of the first one.
 echo "$line" > /dev/console
