@@ -137,7 +137,7 @@ async function doctor(d: Device): Promise<{ checks: CheckResult[]; exit: number 
   write(join(d.root, "proc/self/mountinfo"), `${d.mountinfo}\n`);
   write(
     d.configPath,
-    `[device]\nid = "pi-7"\n[mqtt]\nurl = "mqtt://127.0.0.1:${brokerPort}"\n[queue]\npath = "${d.data}/queue.db"\n[ingest]\nlisten = ""\n[health]\nlisten = ""\n[rtc]\nmode = "none"\n[system]\nroot = "${d.root}"\n${d.toml}`,
+    `[device]\nid = "pi-7"\n[mqtt]\nurl = "mqtt://127.0.0.1:${brokerPort}"\nprotocol_version = 4\n[queue]\npath = "${d.data}/queue.db"\n[ingest]\nlisten = ""\n[health]\nlisten = ""\n[rtc]\nmode = "none"\n[system]\nroot = "${d.root}"\n${d.toml}`,
   );
   let config: DoctorContext["config"];
   let configProblem: string | undefined;
@@ -539,6 +539,16 @@ async function refusingBroker(returnCode: 2 | 3 | 4 | 5) {
 }
 
 describe("fieldrelay doctor: the broker's CONNACK", () => {
+  it("protocol_version unset and a broker without MQTT 5 (aedes): warn that it falls back to 3.1.1, as the service does", async () => {
+    const d = healthyDevice();
+    d.toml = "";
+    const r = await doctorWith(d, (cfg) => cfg.replace("protocol_version = 4\n", ""));
+    expect(formatLine(only(r, "mqtt.broker", "warn"))).toMatch(
+      /accepted an MQTT 3\.1\.1 CONNECT \(anonymous, client id fieldrelay-pi-7-doctor\), after refusing MQTT 5: .* — fix: upgrade the broker to MQTT 5, or set mqtt\.protocol_version = 4/,
+    );
+    expect(r.exit).toBe(1);
+  });
+
   it("server unavailable (3): fail saying the broker is up but not serving, with where to look", async () => {
     const b = await refusingBroker(3);
     try {
@@ -594,10 +604,12 @@ describe.skipIf(missing(MOSQUITTO) !== undefined)("fieldrelay doctor: mosquitto 
     doctorWith(
       d,
       (cfg) =>
-        cfg.replace(
-          /url = "mqtt:\/\/127\.0\.0\.1:\d+"/,
-          `url = "${mosquitto.url}"${user ? `\nusername = "${user}"` : ""}\nprotocol_version = ${version}`,
-        ),
+        cfg
+          .replace(
+            /url = "mqtt:\/\/127\.0\.0\.1:\d+"/,
+            `url = "${mosquitto.url}"${user ? `\nusername = "${user}"` : ""}`,
+          )
+          .replace("protocol_version = 4", `protocol_version = ${version}`),
       user === undefined ? {} : { FIELDRELAY_MQTT_PASSWORD: user === "fieldrelay" ? PASSWORD : "wrong-pw" },
     );
 

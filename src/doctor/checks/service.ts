@@ -275,19 +275,13 @@ export async function brokerCheck(ctx: DoctorContext): Promise<CheckResult[]> {
   const secure = url.protocol === "mqtts:" || url.protocol === "wss:";
   // Never the service's own client id: the broker would end the service's session for ours.
   const clientId = `${m.client_id ?? `fieldrelay-${ctx.config.device.id}`}-doctor`;
-  const sent: ConnectSent = {
-    protocolVersion: m.protocol_version,
-    username: m.username,
-    password: m.password !== undefined,
-    clientId,
-  };
-  const outcome = await (async (): Promise<ConnectOutcome> => {
+  const connect = async (protocolVersion: 4 | 5): Promise<ConnectOutcome> => {
     try {
       return await mqttConnect(
         {
           ...brokerOptions(m.url),
           ...(secure ? loadTls(m.tls) : {}),
-          protocolVersion: m.protocol_version,
+          protocolVersion,
           clientId,
           clean: true,
           keepalive: m.keepalive_s,
@@ -299,14 +293,41 @@ export async function brokerCheck(ctx: DoctorContext): Promise<CheckResult[]> {
     } catch (error) {
       return { kind: "failed", error: error as Error };
     }
-  })();
+  };
+  // As the publisher: the configured version, or MQTT 5 falling back once to 3.1.1 when the
+  // broker refuses the version (CONNACK 1 / 0x84).
+  let protocolVersion: 4 | 5 = m.protocol_version ?? 5;
+  let outcome = await connect(protocolVersion);
+  const fellBack =
+    m.protocol_version === undefined &&
+    outcome.kind === "refused" &&
+    (outcome.code === 1 || outcome.code === 0x84);
+  if (fellBack) {
+    protocolVersion = 4;
+    outcome = await connect(4);
+  }
+  const sent: ConnectSent = {
+    protocolVersion,
+    username: m.username,
+    password: m.password !== undefined,
+    clientId,
+  };
   const who = `${m.username === undefined ? "anonymous" : `user ${m.username}`}, client id ${clientId}`;
-  const version = m.protocol_version === 4 ? "MQTT 3.1.1" : "MQTT 5";
+  const version = protocolVersion === 4 ? "MQTT 3.1.1" : "MQTT 5";
   if (outcome.kind === "accepted") {
     const tls = secure
       ? ` over TLS${m.tls.insecure ? " (verification OFF: mqtt.tls.insecure)" : ", certificate verified"}`
       : "";
-    results.push(ok("mqtt.broker", `${where} accepted an ${version} CONNECT${tls} (${who})`));
+    const accepted = `${where} accepted an ${version} CONNECT${tls} (${who})`;
+    results.push(
+      fellBack
+        ? warn(
+            "mqtt.broker",
+            `${accepted}, after refusing MQTT 5: the service falls back the same way, and under 3.1.1 the broker cannot say it refused a message`,
+            "upgrade the broker to MQTT 5, or set mqtt.protocol_version = 4 to say this is intended",
+          )
+        : ok("mqtt.broker", accepted),
+    );
     if (outcome.peer?.valid_to)
       results.push(
         expiry(
