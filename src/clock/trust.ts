@@ -9,9 +9,10 @@
  *     on the kernel path, where the kernel rewrites the RTC every 11 minutes while synced without
  *     telling anyone, the hull of all offsets seen since its write at sync instead;
  *   - on the direct I2C path only (nobody else writes the RTC there), the RTC's rate: the offset
- *     change between the first and the last checked rtc anchor of that chain over the true time
- *     between them, ± the sum of their half-widths over that time. Kept only when it beats the
- *     datasheet; otherwise the previous record's rate carries over while it is young enough.
+ *     change between the first checked rtc anchor of that chain within TRUST_MAX_SPAN_MS of the
+ *     last and the last, over the true time between them, ± the sum of their half-widths over
+ *     that time. Kept only when it beats the datasheet; otherwise the previous record's rate
+ *     carries over while it is young enough.
  *
  * How a later boot uses it (trustedOffset, a bound on the RTC's offset at an RTC reading `r`,
  * E = r − checkedMs, the time since the check as the RTC counts it):
@@ -37,6 +38,8 @@ export const RTC_RATE_WANDER_PPM = 0.5;
 export const TRUST_RATE_MAX_AGE_MS = 30 * 86_400_000;
 /** A rate is measured only over at least this much checked time (shorter says nothing useful). */
 export const TRUST_MIN_SPAN_MS = 3_600_000;
+/** …and over at most the last week: the rate of the conditions the RTC was last in, not a season's mean. */
+export const TRUST_MAX_SPAN_MS = 7 * 86_400_000;
 
 const PPM = 1e-6;
 
@@ -99,7 +102,7 @@ export function learnRtcTrust(raw: readonly Anchor[], o: LearnOptions): RtcTrust
     offsetMs: (offset.lo + offset.hi) / 2,
     offsetErrMs: (offset.hi - offset.lo) / 2,
   };
-  const first = checked[0]!;
+  const first = checked.find((c) => c.trueMs >= last.trueMs - TRUST_MAX_SPAN_MS)!;
   const span = last.trueMs - first.trueMs;
   const measured =
     o.path === "i2c" && span >= TRUST_MIN_SPAN_MS

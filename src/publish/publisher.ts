@@ -59,13 +59,13 @@ import { type Config, redactUrl } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
-import { BATCH_CONTENT_TYPE, encodeBatch } from "../wire/index.ts";
+import { BATCH_CONTENT_TYPE, compressBatch } from "../wire/index.ts";
 import { backoffDelayS } from "./backoff.ts";
+import { encodeStampedBatch, envelopeLength, type StampedReading } from "./batch-encode.ts";
 import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
 import { brokerOptions } from "./broker-url.ts";
 import {
   buildEnvelope,
-  type Envelope,
   encodeEnvelope,
   STATUS_OFFLINE,
   STATUS_ONLINE,
@@ -152,14 +152,11 @@ const MAX_BATCH = 256;
 /** The same when batching: enough to fill several full messages per call. */
 const BATCH_FETCH = 4096;
 
-/** A reading on its way in a batch: its envelope is built (and stamped) once, when it is taken. */
-interface Item extends BatchItem {
-  reading: QueuedReading;
-  envelope: Envelope;
-  json: string;
-  /** The envelope's ts in ms (encodeBatch need not parse it back). */
-  wallMs: number;
-}
+/**
+ * A reading on its way in a batch: stamped once, when it is taken (a resend keeps that stamp); its
+ * envelope is written only if it goes alone, a batch is written from the parts (batch-encode.ts).
+ */
+interface Item extends BatchItem, StampedReading {}
 
 function isSecureUrl(url: string): boolean {
   return url.startsWith("mqtts:") || url.startsWith("wss:");
@@ -623,13 +620,31 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
   }
 
+  const deviceJson = JSON.stringify(deviceId);
+  const streamJson = new Map<string, string>();
+
   function toItem(reading: QueuedReading): Item {
     const stamp = options.stamp(reading);
-    const envelope = buildEnvelope(reading, deviceId, stamp);
-    const json = encodeEnvelope(envelope);
     const { seq, stream, qos, priority } = reading;
-    // Characters, not UTF-8 bytes: max_bytes is a bound on size, and counting bytes cost more than the rest.
-    return { seq, stream, qos, priority, bytes: json.length, reading, envelope, json, wallMs: stamp.wallMs };
+    let sj = streamJson.get(stream);
+    if (sj === undefined) {
+      sj = JSON.stringify(stream);
+      streamJson.set(stream, sj);
+    }
+    const item: Item = {
+      seq,
+      stream,
+      qos,
+      priority,
+      bytes: 0,
+      reading,
+      stamp,
+      valuesJson: JSON.stringify(reading.values),
+    };
+    // The single envelope's JSON length in characters, not UTF-8 bytes: max_bytes is a bound on
+    // size, and counting bytes cost more than the rest.
+    item.bytes = envelopeLength(deviceJson, item, sj);
+    return item;
   }
 
   /** Take readings from the queue into the batcher, publish what is full or due, arm the due timer. */
@@ -697,6 +712,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspectCap);
     for (const r of same) taken.add(r.seq);
+    queue.markInflight(same.map((r) => r.seq)); // they are (suspects were inflight): keeps it explicit
     takeTokens(bucket, 1, now);
     publishItems(s, same.map(toItem), now);
     return true;
@@ -710,10 +726,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
     pendingResends -= resent;
   }
 
-  /** Publish one message: a lone reading as its envelope, more as a batch. Same seqs on every resend. */
+  /**
+   * Publish one message: a lone reading as its envelope, more as a batch. Same seqs on every
+   * resend. Its readings are marked inflight in the Queue already (when they were taken).
+   */
   function publishItems(s: Session, items: Item[], now: number): void {
     const seqs = items.map((i) => i.seq);
-    queue.markInflight(seqs);
     for (const seq of seqs) inflight.add(seq);
     inflightMessages++;
     countPublished(items.length);
@@ -721,13 +739,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const topic = streamTopic(cfg.topic_prefix, deviceId, first.stream);
     const lone = items.length === 1;
     const payload = lone
-      ? first.json
-      : Buffer.from(
-          encodeBatch(
-            items.map((i) => i.envelope),
-            { timesMs: items.map((i) => i.wallMs) },
-          ),
-        );
+      ? encodeEnvelope(buildEnvelope(first.reading, deviceId, first.stamp))
+      : compressBatch(encodeStampedBatch(deviceId, items));
     spendTokens(byteBucket, Buffer.byteLength(payload) + topic.length, now);
     const publishOptions: IClientPublishOptions = { qos: first.reading.qos, retain: false };
     if (v5) {
@@ -829,11 +842,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
     counters.delivered += seqs.length;
     refusing.acked();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
+    const anySuspects = suspects.size > 0;
+    const anyRetries = retryAttempts.size > 0;
     for (const seq of seqs) {
       inflight.delete(seq);
       taken.delete(seq);
-      suspects.delete(seq);
-      retryAttempts.delete(seq);
+      if (anySuspects) suspects.delete(seq);
+      if (anyRetries) retryAttempts.delete(seq);
     }
     notifyIdle();
     drain();

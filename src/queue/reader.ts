@@ -7,6 +7,7 @@ import { Database } from "bun:sqlite";
 import { chownSync, existsSync, statSync } from "node:fs";
 import type { Anchor, AnchorSource } from "../clock/types.ts";
 import { QueueError } from "./errors.ts";
+import { hasInflightRuns } from "./inflight.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { SEQ_RESERVED_KEY, schemaVersion } from "./schema.ts";
 import { readSeqFile } from "./seq-file.ts";
@@ -67,6 +68,14 @@ export function openQueueReader(path: string): QueueReader {
       cause: error,
     });
   }
+  // A row is inflight when flagged, or inside a run of inflight_runs (inflight.ts): the `inflight`
+  // column of the view is widened to both, so every query below keeps meaning "handed to the broker".
+  const runs = hasInflightRuns(db);
+  const rowsView = runs
+    ? `(SELECT v.seq, v.stream, v.priority, v.qos, v.boot_id, v.mono_ns, v.wall_ms, v.tq, v.vals, v.anomaly, v.bytes,
+          (v.inflight = 1 OR EXISTS (SELECT 1 FROM inflight_runs i WHERE i.lo <= v.seq AND v.seq <= i.hi)) AS inflight
+        FROM readings_v v)`
+    : "readings_v";
   const toStored = (row: Row): StoredReading => ({
     ...rowToReading(row),
     inflight: row.inflight === 1,
@@ -112,7 +121,7 @@ export function openQueueReader(path: string): QueueReader {
         value: number;
       } | null;
       const inflight = (
-        db.query("SELECT count(*) AS n FROM readings WHERE inflight = 1").get() as { n: number }
+        db.query(`SELECT count(*) AS n FROM ${rowsView} WHERE inflight = 1`).get() as { n: number }
       ).n;
       return {
         path,
@@ -127,17 +136,17 @@ export function openQueueReader(path: string): QueueReader {
     },
     peek(n) {
       const inflight = db
-        .query(`SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 1 ORDER BY seq LIMIT ?`)
+        .query(`SELECT ${ROW_COLUMNS} FROM ${rowsView} WHERE inflight = 1 ORDER BY seq LIMIT ?`)
         .all(n) as Row[];
       const rest = db
         .query(
-          `SELECT ${ROW_COLUMNS} FROM readings_v WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
+          `SELECT ${ROW_COLUMNS} FROM ${rowsView} WHERE inflight = 0 ORDER BY priority DESC, seq ASC LIMIT ?`,
         )
         .all(Math.max(0, n - inflight.length)) as Row[];
       return [...inflight, ...rest].map(toStored);
     },
     *export() {
-      for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM readings_v ORDER BY seq`).iterate())
+      for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM ${rowsView} ORDER BY seq`).iterate())
         yield toStored(row as Row);
     },
     close() {

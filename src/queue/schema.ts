@@ -23,6 +23,7 @@
  *   anchors(boot_id, mono_ns, wall_ms, source, uncertainty_ms, ppm) -- the clock's anchors (AnchorStore;
  *                                                       compacted by anchor-store.ts)
  *   poison_strikes(seq, strikes)   -- #12: suspects of lost connections and their strikes (dead-letter.ts)
+ *   inflight_runs(lo, hi)  -- inflight marks as runs of seqs (inflight.ts; created by the first commit that marks one)
  *
  * Page size 1024: a commit rewrites the partly filled last leaf of the table and of the index,
  * so small pages write fewer bytes per commit (measured: ~40% fewer bytes per reading than 4096
@@ -46,7 +47,7 @@
  *                   │ evicted (budget) ───────────────────► EVICTED (counted, logged)
  *                   ▼ deadline / commitMaxRows / flush / close: ONE transaction per batch
  *                 STORED (row, inflight 0|1)
- *                   │ markInflight() → inflight = 1 in the next commit (RAM knows at once)
+ *                   │ markInflight() → in a run of inflight_runs in the next commit (RAM knows at once)
  *                   │ ack()     → deleted in the next commit ─► DELIVERED
  *                   │ evicted   → deleted in the next commit ─► EVICTED
  *

@@ -16,8 +16,9 @@
  * - `classes`: rows and payload bytes per priority, over disk and RAM, minus rows whose delete is
  *   waiting for the next commit.
  * - `inflight`: seqs handed to the broker and not yet acked (loaded from disk at start).
- * - `deletes` / `flags`: seqs to delete and seqs whose inflight flag to set in the next commit;
- *   `deletesBytes`: what those deletes free.
+ * - `deletes` / `flags`: seqs to delete and seqs to mark inflight in the next commit, both written
+ *   as runs of consecutive seqs, a statement per run (inflight.ts); `deletesBytes`: what those
+ *   deletes free.
  * - `handed`: priority and size of disk rows next() returned, so markInflight()/ack() need no
  *   lookup query per row; dropped on ack or eviction.
  *
@@ -70,10 +71,11 @@ import {
 import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
+import { InflightRuns, type PersistPlan } from "./inflight.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
 import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError, storageFaultError } from "./open.ts";
-import { ReadAheadReader } from "./read-ahead.ts";
+import { type DiskRow, ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
 import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
@@ -184,6 +186,9 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly flags = new Set<number>();
   private readonly handed = new Map<number, { priority: number; bytes: number }>();
   private readonly reader: ReadAheadReader;
+  /** Inflight marks and deletes as runs of seqs (inflight.ts); the plan of the commit under way. */
+  private readonly inflightRuns: InflightRuns;
+  private persistPlan: PersistPlan | undefined;
   private readonly listeners = new Set<() => void>();
   /** boot_id text → boots.id; a new boot id is registered by the commit that first stores it. */
   private readonly boots = new Map<string, number>();
@@ -242,6 +247,7 @@ export class SqliteQueue implements Queue, AnchorStore {
   ) {
     this.anchors = new QueueAnchorStore(db, options.log);
     this.reader = new ReadAheadReader(db);
+    this.inflightRuns = new InflightRuns(db);
     this.path = options.path;
     this.log = options.log;
     this.bootId = options.bootId ?? defaultBootId();
@@ -400,10 +406,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       boot_id: string;
     }>)
       this.boots.set(r.boot_id, r.id);
-    for (const r of this.db.query("SELECT seq FROM readings WHERE inflight = 1").all() as Array<{
-      seq: number;
-    }>)
-      this.inflight.add(r.seq);
+    for (const seq of this.inflightRuns.load()) this.inflight.add(seq);
     this.log.info(
       { path: this.path, rows: this.totals().rows, inflight: this.inflight.size, seqNext: this.seqs.next },
       "queue opened",
@@ -549,7 +552,9 @@ export class SqliteQueue implements Queue, AnchorStore {
     if (limit <= 0) return out;
     const seen = new Set<number>();
     // Usually every inflight row is the caller's own (excluded): filter before sorting.
-    const resend = [...this.inflight].filter((seq) => !exclude.has(seq)).sort((a, b) => a - b);
+    const resend: number[] = [];
+    for (const seq of this.inflight) if (!exclude.has(seq)) resend.push(seq);
+    resend.sort((a, b) => a - b);
     for (const seq of resend) {
       if (out.length >= limit) return out;
       const r = this.get(seq);
@@ -558,14 +563,21 @@ export class SqliteQueue implements Queue, AnchorStore {
         seen.add(seq);
       }
     }
-    const hidden = (seq: number) => exclude.has(seq) || seen.has(seq) || this.deletes.has(seq);
+    const deletes = this.deletes;
+    const hidden =
+      seen.size > 0
+        ? (seq: number) => exclude.has(seq) || seen.has(seq) || deletes.has(seq)
+        : (seq: number) => exclude.has(seq) || deletes.has(seq);
     const drained = (seq: number) => this.inflight.has(seq) || this.deletes.has(seq);
     const priorities = [...this.classes.keys()].filter((p) => (this.classes.get(p)?.rows ?? 0) > 0);
     priorities.sort((a, b) => b - a);
     for (const priority of priorities) {
-      const ram = [...this.pending.values()].filter(
-        (p) => p.reading.priority === priority && p.held === undefined && !hidden(p.seq),
-      );
+      const ram =
+        this.pending.size === 0
+          ? []
+          : [...this.pending.values()].filter(
+              (p) => p.reading.priority === priority && p.held === undefined && !hidden(p.seq),
+            );
       const ahead = this.reader.of(priority);
       let ri = 0;
       let i = ahead.at;
@@ -583,21 +595,23 @@ export class SqliteQueue implements Queue, AnchorStore {
           }
           continue;
         }
-        while (i < ahead.rows.length && hidden((ahead.rows[i] as Row).seq)) {
-          const seq = (ahead.rows[i] as Row).seq;
+        let drainedSeq: number | undefined;
+        while (i < ahead.rows.length && hidden((ahead.rows[i] as DiskRow)[0])) {
+          const seq = (ahead.rows[i] as DiskRow)[0];
           if (prefix && drained(seq)) {
             ahead.at = i + 1;
-            this.reader.drainedTo(priority, seq);
+            drainedSeq = seq;
           } else prefix = false;
           i++;
         }
+        if (drainedSeq !== undefined) this.reader.drainedTo(priority, drainedSeq);
         if (i >= ahead.rows.length && !ahead.exhausted) continue;
         const dbRow = ahead.rows[i];
         const ramRow = ram[ri];
         if (!dbRow && !ramRow) break;
-        if (dbRow && (!ramRow || dbRow.seq < ramRow.seq)) {
-          out.push(rowToReading(dbRow));
-          this.handed.set(dbRow.seq, { priority: dbRow.priority, bytes: dbRow.bytes });
+        if (dbRow && (!ramRow || dbRow[0] < ramRow.seq)) {
+          out.push(this.reader.toReading(dbRow));
+          this.handed.set(dbRow[0], { priority: dbRow[2], bytes: dbRow[10] });
           prefix = false;
           i++;
         } else if (ramRow) {
@@ -611,9 +625,10 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   markInflight(seqs: number[]): void {
+    const ram = this.pending.size > 0;
     for (const seq of seqs) {
       if (this.deletes.has(seq)) continue;
-      const p = this.pending.get(seq);
+      const p = ram ? this.pending.get(seq) : undefined;
       if (p) {
         p.inflight = true;
         this.inflight.add(seq);
@@ -628,9 +643,14 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   ack(seqs: number[]): void {
+    const ram = this.pending.size > 0;
+    // Rows and bytes leaving each priority class, added up once per call (a batch is one class).
+    let classPriority: number | undefined;
+    let classRows = 0;
+    let classBytes = 0;
     for (const seq of seqs) {
       this.inflight.delete(seq);
-      const p = this.pending.get(seq);
+      const p = ram ? this.pending.get(seq) : undefined;
       if (p) {
         if (p.held) continue; // never handed out: cannot be acked
         this.pending.remove(p);
@@ -648,10 +668,18 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.deletes.add(seq);
       this.deletesBytes += row.bytes;
       this.touchOldest(seq);
-      this.addClass(row.priority, -1, -row.bytes);
+      if (row.priority !== classPriority) {
+        if (classPriority !== undefined) this.addClass(classPriority, -classRows, -classBytes);
+        classPriority = row.priority;
+        classRows = 0;
+        classBytes = 0;
+      }
+      classRows++;
+      classBytes += row.bytes;
       this.counters.delivered++;
       this.oldestOpMonoMs ??= this.monoMs();
     }
+    if (classPriority !== undefined) this.addClass(classPriority, -classRows, -classBytes);
     this.schedule();
   }
 
@@ -1016,7 +1044,9 @@ export class SqliteQueue implements Queue, AnchorStore {
       {
         pendingRows: this.pending.size,
         oldestRowMonoMs: this.pending.oldest()?.capturedMonoMs,
-        pendingOps: this.deletes.size + this.flags.size,
+        // Inflight marks are written as runs (inflight.ts), a statement per block of seqs: they
+        // ride with deletes or wait one interval, never force a commit of their own.
+        pendingOps: this.deletes.size + (this.flags.size > 0 ? 1 : 0),
         oldestOpMonoMs: this.oldestOpMonoMs,
       },
       this.monoMs(),
@@ -1055,8 +1085,6 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** One transaction: deletes, inflight flags, seq mark, new boot ids, unsaved anchors, the batch. */
   private runTransaction(batch: Pending[]): Map<string, number> {
     const insert = this.db.query(this.insertSql);
-    const del = this.db.query("DELETE FROM readings WHERE seq = ?");
-    const flag = this.db.query("UPDATE readings SET inflight = 1 WHERE seq = ?");
     const newBoots = new Map<string, number>();
     const bootOf = (bootId: string): number => {
       const known = this.boots.get(bootId) ?? newBoots.get(bootId);
@@ -1074,8 +1102,7 @@ export class SqliteQueue implements Queue, AnchorStore {
           )
           .run(SEQ_RESERVED_KEY, this.seqs.mark);
       this.anchors.writeUnsaved();
-      for (const d of this.deletes) del.run(d);
-      for (const f of this.flags) flag.run(f);
+      this.persistPlan = this.inflightRuns.persist(this.flags, this.deletes);
       for (const p of batch) {
         const r = p.reading;
         insert.run(
@@ -1127,6 +1154,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     try {
       newBoots = this.commitWithRetries(batch);
     } catch (error) {
+      this.persistPlan = undefined; // rolled back: the runs in RAM stay as they were
       const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
       this.withdrawHeld(`readings could not be stored: ${this.lastError}`);
@@ -1158,10 +1186,12 @@ export class SqliteQueue implements Queue, AnchorStore {
     if (unveiled) this.notify();
     this.anchors.committed();
     this.seqs.dirty = false;
+    if (this.persistPlan) this.inflightRuns.apply(this.persistPlan);
+    this.persistPlan = undefined;
+    this.reader.committed(batch.length > 0, this.deletes);
     this.deletes.clear();
     this.deletesBytes = 0;
     this.flags.clear();
-    this.reader.invalidate();
     this.oldestOpMonoMs = undefined;
     if (this.oldestOnDisk === null && batch.length > 0) this.oldestOnDisk = undefined;
     this.counters.committed += batch.length;

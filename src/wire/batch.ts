@@ -167,7 +167,12 @@ export interface EncodeOptions {
 
 /** encodeBatch is the MQTT payload for readings of one device and stream (see the format above). */
 export function encodeBatch(readings: readonly EncodableReading[], options: EncodeOptions = {}): Uint8Array {
-  return deflateSync(JSON.stringify(encodeBatchJson(readings, options)), { level: LEVEL });
+  return compressBatch(JSON.stringify(encodeBatchJson(readings, options)));
+}
+
+/** The payload of a batch whose JSON text is already written (the publisher's encoder writes it directly). */
+export function compressBatch(json: string): Buffer {
+  return deflateSync(json, { level: LEVEL });
 }
 
 /** True when the payload starts with a zlib header (RFC 1950: CM 8, a window ≤ 32K, header check). */

@@ -1,8 +1,19 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RTC_PPM_WIDE } from "../../src/clock/bounds.ts";
+import { createClock } from "../../src/clock/clock.ts";
+import { Ds3231Model } from "../../src/clock/rtc/model.ts";
+import { openRtc } from "../../src/clock/rtc/select.ts";
 import {
   learnRtcTrust,
   RTC_AGING_PPM,
@@ -13,6 +24,9 @@ import {
 } from "../../src/clock/trust.ts";
 import { readRtcTrust, removeRtcTrust, rtcTrustPath, writeRtcTrust } from "../../src/clock/trust-file.ts";
 import type { Anchor, AnchorSource } from "../../src/clock/types.ts";
+import { ModelBus } from "../../src/hal/i2c/model-bus.ts";
+import { silentLogger } from "../../src/log/index.ts";
+import { MemoryAnchors } from "../support/memory-anchors.ts";
 
 const DAY = 86_400_000;
 const T = Date.UTC(2026, 10, 1);
@@ -105,5 +119,62 @@ describe("RTC trust file", () => {
     expect(readRtcTrust(path).problem).toMatch(/not JSON/);
     writeFileSync(path, '{"v":2}');
     expect(readRtcTrust(path).problem).toMatch(/not an RTC trust record/);
+  });
+});
+
+describe("RTC trust record written by the clock (flash wear)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fr-trust-clock-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is written at the first check, then at most every 6 hours while synced, at stop, and removed when the RTC is set", async () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "proc/sys/kernel/random"), { recursive: true });
+    writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), "c10c0000-0000-4000-8000-0000000000c1\n");
+    const trustPath = join(dir, "rtc-trust.json");
+    let elapsed = 0;
+    const model = new Ds3231Model({ nowMs: () => elapsed * (1 + 2e-6), timeMs: T + 700, osf: false });
+    const bus = new ModelBus("/dev/i2c-1", { 104: model });
+    const choice = await openRtc({ mode: "i2c", root, busNumber: 1, openBus: async () => bus });
+    let systemOffsetMs = 0;
+    const clock = createClock({
+      root,
+      syncSource: { name: "test", read: () => ({ synced: true, estimatedErrorMs: 5 }) },
+      anchors: new MemoryAnchors(),
+      rtc: choice.rtc,
+      log: silentLogger(),
+      monoNs: () => 1_000_000_000n + BigInt(Math.round(elapsed * 1e6)),
+      wallMs: () => T + elapsed + systemOffsetMs,
+      scheduler: () => () => {},
+      sleep: async (ms) => {
+        elapsed += ms;
+      },
+      anchorIntervalS: 600,
+      maxDriftMs: 2000,
+      tickIntervalMs: 600_000,
+      trustPath,
+    });
+    await clock.start();
+    const versions = new Set<string>();
+    const look = () => {
+      if (existsSync(trustPath)) versions.add(readFileSync(trustPath, "utf8"));
+    };
+    for (let i = 0; i < 24 * 6; i++) {
+      elapsed += 600_000;
+      await clock.tick();
+      look();
+    }
+    // A day synced, an RTC read every 10 minutes: the first check, then 6-hourly.
+    expect(versions.size).toBeGreaterThanOrEqual(4);
+    expect(versions.size).toBeLessThanOrEqual(5);
+    clock.stop();
+    look();
+    expect(versions.size).toBeLessThanOrEqual(6);
+    expect(readRtcTrust(trustPath).trust?.ppm).toBeCloseTo(2, 0);
+    // NTP steps the system clock 3 s: the RTC is now "off" beyond max_drift_ms and gets set;
+    // what the record says about its offset no longer holds.
+    systemOffsetMs = 3000;
+    elapsed += 600_000;
+    await clock.tick();
+    expect(existsSync(trustPath)).toBe(false);
   });
 });

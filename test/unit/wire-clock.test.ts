@@ -31,6 +31,19 @@ describe("Clock message codec", () => {
     expect(back).toMatchObject({ v: 1, device: "pi-7", boot: BOOT });
   });
 
+  it("ignores keys it does not know, at the top and per anchor (contract 2 stays open to additions)", () => {
+    const text = JSON.stringify({
+      v: 1,
+      device: "pi-7",
+      boot: BOOT,
+      rtc_trust: { ppm: 2 },
+      anchors: [{ mono_ms: 1, wall_ms: T0, src: "rtc", err_ms: 3, ppm: 12, rtc_ppm: 2, temp_c: 24.5 }],
+    });
+    expect(decodeClockMessage(text)).toEqual(
+      message([{ mono_ms: 1, wall_ms: T0, src: "rtc", err_ms: 3, ppm: 12 }]),
+    );
+  });
+
   it("names the topic per boot", () => {
     expect(clockTopic("fieldrelay", "pi-7", BOOT)).toBe(`fieldrelay/pi-7/clock/${BOOT}`);
   });
