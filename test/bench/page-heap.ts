@@ -13,24 +13,13 @@ import { join } from "node:path";
 import { REPO, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { freePort } from "../support/ports.ts";
+import { writePageBenchConfig } from "./page.ts";
 
 const PHASE_S = Number(process.env.PHASE_S ?? 240);
 const broker = await MosquittoBroker.start();
 const ws = new Workspace("fr-page-heap-");
 const port = await freePort();
-const config = ws.writeConfig({
-  device: { id: "bench-page" },
-  mqtt: { url: broker.url },
-  queue: { path: ws.queuePath },
-  ingest: { listen: "" },
-  health: { listen: `127.0.0.1:${port}` },
-  rtc: { mode: "none" },
-  sensor: [
-    { name: "sim", driver: "simulated", interval_s: 0.1, seed: 1 },
-    { name: "gateway", driver: "simulated", profile: "gateway", interval_s: 1, seed: 2 },
-    { name: "camera", driver: "simulated", profile: "camera", interval_s: 1, seed: 3 },
-  ],
-});
+const config = writePageBenchConfig(ws, broker.url, port);
 const child = Bun.spawn([process.execPath, join(REPO, "test/bench/page-heap-child.ts"), config], {
   stdout: "ignore",
   stderr: "pipe",

@@ -50,18 +50,11 @@ const rssMb = (pid: number) => {
  */
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
-export async function runPageBenchmark(
-  minutes = Number(process.env.FIELDRELAY_BENCH_PAGE_MINUTES ?? 1),
-): Promise<PageBenchmarkResult> {
-  const periodMs = minutes * 60_000;
-  const flavor = binaryMissing("x64") === undefined ? "x64" : "source";
-  const broker = await MosquittoBroker.start();
-  const ws = new Workspace("fr-bench-page-");
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const config = ws.writeConfig({
+/** The page benches' device: three simulated sensors (one at 10/s), the health server on `port`. */
+export function writePageBenchConfig(ws: Workspace, brokerUrl: string, port: number): string {
+  return ws.writeConfig({
     device: { id: "bench-page" },
-    mqtt: { url: broker.url },
+    mqtt: { url: brokerUrl },
     queue: { path: ws.queuePath },
     ingest: { listen: "" },
     health: { listen: `127.0.0.1:${port}` },
@@ -72,6 +65,18 @@ export async function runPageBenchmark(
       { name: "camera", driver: "simulated", profile: "camera", interval_s: 1, seed: 3 },
     ],
   });
+}
+
+export async function runPageBenchmark(
+  minutes = Number(process.env.FIELDRELAY_BENCH_PAGE_MINUTES ?? 1),
+): Promise<PageBenchmarkResult> {
+  const periodMs = minutes * 60_000;
+  const flavor = binaryMissing("x64") === undefined ? "x64" : "source";
+  const broker = await MosquittoBroker.start();
+  const ws = new Workspace("fr-bench-page-");
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const config = writePageBenchConfig(ws, broker.url, port);
   const fr = spawn(flavor as "x64" | "source", ["run", "-c", config]);
   const browser = await launchChromium();
   try {
