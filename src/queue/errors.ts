@@ -11,7 +11,8 @@ export type QueueErrorCode =
   | "evicted"
   | "closed"
   | "commit-failed"
-  | "storage-fault";
+  | "storage-fault"
+  | "schema-too-new";
 
 /**
  * QueueError is a queue that cannot start, cannot be read, or a reading that was evicted before it
@@ -23,7 +24,7 @@ export class QueueError extends FieldrelayError {
   constructor(
     code: QueueErrorCode,
     message: string,
-    options: { context?: Record<string, unknown>; cause?: unknown } = {},
+    options: { hint?: string; context?: Record<string, unknown>; cause?: unknown } = {},
   ) {
     super(message, options);
     this.code = code;

@@ -8,7 +8,17 @@
  * -wal file, so a non-empty -wal at open means a crash or power cut (or FIELDRELAY_QUEUE_CHECK=1).
  */
 import { Database, type SQLiteError } from "bun:sqlite";
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../log/index.ts";
 import { QueueError } from "./errors.ts";
@@ -139,7 +149,10 @@ export function openOrQuarantine(
           }
           const rows = db.query("PRAGMA quick_check").all() as Array<{ quick_check: string }>;
           const verdict = rows.map((r) => r.quick_check).join("; ");
-          if (verdict === "ok") return { db, recoveredSeq: 0 };
+          if (verdict === "ok") {
+            rmSync(checkMarkerPath(path), { force: true });
+            return { db, recoveredSeq: 0 };
+          }
           problem = verdict;
         } catch (error) {
           if (isStorageFault(error)) {
@@ -171,6 +184,7 @@ export function openOrQuarantine(
         moved.push(path + suffix + ext);
       }
     }
+    rmSync(checkMarkerPath(path), { force: true });
     log.error(
       { path, movedTo: moved, problem, recoveredSeq },
       "queue database is corrupt; moved it aside (not deleted) and started a fresh queue",
@@ -189,9 +203,20 @@ export function openOrQuarantine(
   }
 }
 
+/**
+ * `<path>.check`: written when a running queue met damage in the file (SQLITE_CORRUPT while
+ * reading or committing). Opening the file does not read every row any more (per-priority counts
+ * are stored), so damage deep in a file closed cleanly is found only when its rows are read; the
+ * marker makes the next start check the file in full and move it aside. Removed once checked.
+ */
+export function checkMarkerPath(path: string): string {
+  return `${path}.check`;
+}
+
 /** A non-empty -wal beside the file: the last writer did not close cleanly (or a check was asked for). */
 export function uncleanShutdown(path: string): boolean {
   if (process.env.FIELDRELAY_QUEUE_CHECK === "1") return true;
+  if (existsSync(checkMarkerPath(path))) return true;
   try {
     return statSync(`${path}-wal`).size > 0;
   } catch {
@@ -213,4 +238,14 @@ function salvageSeq(db: Database): number {
     if (r?.s) best = Math.max(best, r.s);
   } catch {}
   return best;
+}
+
+/** Ask the next open for a full check (see checkMarkerPath); false when even that cannot be written. */
+export function requestCheck(path: string, why: string): boolean {
+  try {
+    writeFileSync(checkMarkerPath(path), `${why}\n`);
+    return true;
+  } catch {
+    return false;
+  }
 }

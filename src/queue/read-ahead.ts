@@ -59,7 +59,11 @@ export class ReadAheadReader {
   private readonly bootIds = new Map<number, string>();
   private select: Statement | undefined;
 
-  constructor(private readonly db: Database) {}
+  /** onReadError: told of every failed read (the queue asks for a full check of a damaged file). */
+  constructor(
+    private readonly db: Database,
+    private readonly onReadError?: (error: unknown) => void,
+  ) {}
 
   /** The window of `priority`, opened at its scanFrom when there is none. */
   of(priority: number): ReadAheadWindow {
@@ -77,7 +81,13 @@ export class ReadAheadReader {
     this.select ??= this.db.query(
       `SELECT ${DISK_COLUMNS} FROM readings WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?`,
     );
-    const fetched = this.select.values(priority, w.after, READ_AHEAD) as DiskRow[];
+    let fetched: DiskRow[];
+    try {
+      fetched = this.select.values(priority, w.after, READ_AHEAD) as DiskRow[];
+    } catch (error) {
+      this.onReadError?.(error);
+      throw error;
+    }
     w.rows = dropped === 0 && w.rows.length === 0 ? fetched : w.rows.slice(dropped).concat(fetched);
     w.at = 0;
     w.exhausted = fetched.length < READ_AHEAD;

@@ -16,6 +16,11 @@ import type { QueuedReading } from "./types.ts";
 export interface QueueFileStats {
   path: string;
   schemaVersion: number;
+  /**
+   * False when the file exists but its schema was never committed (the service crashed in its
+   * first moments, before its first transaction): an empty queue, not an error.
+   */
+  initialised: boolean;
   rows: number;
   bytes: number;
   byPriority: Record<number, { rows: number; bytes: number }>;
@@ -68,6 +73,17 @@ export function openQueueReader(path: string): QueueReader {
       cause: error,
     });
   }
+  let initialised: boolean;
+  try {
+    initialised = db.query("SELECT 1 FROM sqlite_master WHERE name = 'readings_v'").get() !== null;
+  } catch (error) {
+    db.close(false);
+    throw new QueueError("open-failed", `cannot read queue database ${path}: ${(error as Error).message}`, {
+      context: { path },
+      cause: error,
+    });
+  }
+  if (!initialised) return emptyReader(path, db);
   // A row is inflight when flagged, or inside a run of inflight_runs (inflight.ts): the `inflight`
   // column of the view is widened to both, so every query below keeps meaning "handed to the broker".
   const runs = hasInflightRuns(db);
@@ -126,6 +142,7 @@ export function openQueueReader(path: string): QueueReader {
       return {
         path,
         schemaVersion: schemaVersion(db),
+        initialised: true,
         rows,
         bytes,
         byPriority,
@@ -149,6 +166,29 @@ export function openQueueReader(path: string): QueueReader {
       for (const row of db.query(`SELECT ${ROW_COLUMNS} FROM ${rowsView} ORDER BY seq`).iterate())
         yield toStored(row as Row);
     },
+    close() {
+      db.close(false);
+    },
+  };
+}
+
+/** A queue file with no schema yet: no readings, no anchors; the next seq from the side file. */
+function emptyReader(path: string, db: Database): QueueReader {
+  return {
+    anchorsFor: () => [],
+    stats: () => ({
+      path,
+      schemaVersion: 0,
+      initialised: false,
+      rows: 0,
+      bytes: 0,
+      byPriority: {},
+      oldestSeq: undefined,
+      nextSeq: readSeqFile(path) + 1,
+      inflight: 0,
+    }),
+    peek: () => [],
+    *export() {},
     close() {
       db.close(false);
     },

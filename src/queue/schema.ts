@@ -101,20 +101,80 @@ export function schemaVersion(db: Database): number {
   return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
 }
 
-/** Bring the schema to the newest version. A newer file than this build knows is refused. */
-export function migrate(db: Database): void {
+/**
+ * Rollback: a device downgraded to an older build must keep its queue. Each file records in
+ * meta.schema_compat the oldest schema version whose code can still use it; an older build opens a
+ * newer file as it is when its own version reaches that floor. A migration that an older build
+ * would misread (a changed column meaning, a table it must keep in step and would not) adds its
+ * version to BREAKING, which lifts the floor. Every migration so far only adds what an older
+ * build never reads (poison_strikes; anchors.ppm, NULL when an older build inserts), so the floor
+ * is 1. (Builds before this rule refuse any newer file; they cannot be changed.)
+ */
+export const SCHEMA_COMPAT_KEY = "schema_compat";
+const BREAKING: ReadonlySet<number> = new Set<number>();
+
+/** The oldest schema version whose code can use a file at `version` (this build's rule). */
+export function compatFloor(version: number): number {
+  let floor = 1;
+  for (const v of BREAKING) if (v <= version && v > floor) floor = v;
+  return floor;
+}
+
+/** SchemaTooNewError: the file was written by a build that changed the format beyond this one. */
+export class SchemaTooNewError extends Error {
+  constructor(
+    readonly version: number,
+    readonly floor: number,
+  ) {
+    super(
+      `queue schema version ${version} is newer than this fieldrelay understands (${MIGRATIONS.length}), and it needs at least version ${floor}`,
+    );
+  }
+}
+
+export interface MigrateResult {
+  /** Set when the file is newer than this build but still usable: its schema version. */
+  newerVersion?: number;
+}
+
+/**
+ * Bring the schema to the newest version this build knows. A newer file is used as it is when
+ * its schema_compat allows this build, and refused (SchemaTooNewError) otherwise.
+ */
+export function migrate(db: Database): MigrateResult {
   const version = schemaVersion(db);
   if (version > MIGRATIONS.length) {
-    throw new Error(
-      `queue schema version ${version} is newer than this fieldrelay understands (${MIGRATIONS.length})`,
-    );
+    const floor = readCompat(db) ?? version;
+    if (floor > MIGRATIONS.length) throw new SchemaTooNewError(version, floor);
+    return { newerVersion: version };
   }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v] as string);
       db.exec(`PRAGMA user_version = ${v + 1}`);
+      writeCompat(db, compatFloor(v + 1));
     })();
   }
+  // A file migrated before the rule has no floor yet: write it once (one small write per file).
+  if (version === MIGRATIONS.length && readCompat(db) !== compatFloor(version)) {
+    try {
+      writeCompat(db, compatFloor(version));
+    } catch {
+      // Advisory: a file that takes no writes now (read-only, failing card) gets it at a later start.
+    }
+  }
+  return {};
+}
+
+function readCompat(db: Database): number | undefined {
+  const row = db.query("SELECT value FROM meta WHERE key = ?").get(SCHEMA_COMPAT_KEY) as {
+    value: number;
+  } | null;
+  return row?.value;
+}
+
+function writeCompat(db: Database, floor: number): void {
+  db.query("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)").run(SCHEMA_COMPAT_KEY, floor);
 }
 
 /** Payload bytes of a reading as stored: what max_bytes budgets. */

@@ -72,12 +72,21 @@ import { QueueError } from "./errors.ts";
 import { chooseEvictions, type PriorityClass } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
 import { InflightRuns, type PersistPlan } from "./inflight.ts";
+import { gatherDecision, refusalDetail } from "./ingest-window.ts";
 import { acquireQueueLock, lockPath, type QueueLock } from "./lock.ts";
 import { lostState, seqFloorAfterTotalLoss } from "./lost-state.ts";
-import { checkDataDir, isSqliteError, openOrQuarantine, readOnlyError, storageFaultError } from "./open.ts";
+import {
+  checkDataDir,
+  isSqliteError,
+  openOrQuarantine,
+  readOnlyError,
+  requestCheck,
+  storageFaultError,
+} from "./open.ts";
+import { loadPriorityCounts } from "./priority-counts.ts";
 import { type DiskRow, ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
-import { migrate, payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
+import { migrate, payloadBytes, SchemaTooNewError, SEQ_RESERVED_KEY } from "./schema.ts";
 import { readSeqFile, SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
 import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
@@ -120,9 +129,6 @@ export interface QueueOptions {
  * ingest_commit_ms when the disk fails under a live broker.
  */
 const STORE_DEADLINE_MS = 5000;
-
-/** Waiting ingest batches that close the gathering window early while the broker takes none. */
-const GATHER_EARLY = 32;
 
 /** queue.ingest_commit_ms's default (the config schema has the same; README says why). */
 export const DEFAULT_INGEST_COMMIT_MS = 200;
@@ -197,6 +203,11 @@ export class SqliteQueue implements Queue, AnchorStore {
   /** Bytes of free pages inside queue.db after the last commit (PRAGMA freelist_count). */
   private roomBytes = 0;
   private groupTimer: unknown;
+  /** The delivered count when gather() last saw it change, and when (brokerAckedRecently()). */
+  private ackSeen: { delivered: number; atMonoMs: number | undefined } = {
+    delivered: 0,
+    atMonoMs: undefined,
+  };
   /** Open store() batches waiting for their first commit, oldest first (see gather()). */
   private gathering: HeldBatch[] = [];
   private oldestOpMonoMs: number | undefined;
@@ -213,6 +224,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private lastError: string | undefined;
   /** While commits fail because the medium or its file system does (storage-fault.ts): what and where. */
   private storageFault: string | undefined;
+  /** Damage was met and the next start asked to check the file (damaged()). */
+  private checkRequested = false;
   /** Times this open found state lost (0 or 1; counted in /metrics). */
   private stateLost = 0;
   /** Why the database cannot be read (EIO), from stats(); cleared by the next good read. */
@@ -246,7 +259,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     seqFile: SeqFile | undefined,
   ) {
     this.anchors = new QueueAnchorStore(db, options.log);
-    this.reader = new ReadAheadReader(db);
+    this.reader = new ReadAheadReader(db, (error) => this.damaged(error));
     this.inflightRuns = new InflightRuns(db);
     this.path = options.path;
     this.log = options.log;
@@ -324,13 +337,24 @@ export class SqliteQueue implements Queue, AnchorStore {
       db.exec("PRAGMA wal_autocheckpoint = 8192");
       db.exec("PRAGMA journal_size_limit = 16777216");
       if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPageCount}`);
-      migrate(db);
+      const schema = migrate(db);
+      if (schema.newerVersion !== undefined)
+        options.log.warn(
+          { path: options.path, schemaVersion: schema.newerVersion },
+          "queue.db was written by a newer fieldrelay; this build uses it as it is (a downgrade keeps the queue)",
+        );
       ensureDeadLetterTable(db); // #12 dead letters: own table, not a migration (see dead-letter.ts)
     } catch (error) {
       db.close(false);
       if (isSqliteError(error, "SQLITE_READONLY") || isSqliteError(error, "SQLITE_CANTOPEN"))
         throw readOnlyError(options.path, error);
       if (isStorageFault(error)) throw storageFaultError(options.path, error);
+      if (error instanceof SchemaTooNewError)
+        throw new QueueError("schema-too-new", `queue database ${options.path}: ${error.message}`, {
+          hint: `a newer fieldrelay changed the queue's format; install a build that knows schema ${error.floor} or later (the queue is kept as it is)`,
+          context: { path: options.path, schemaVersion: error.version },
+          cause: error,
+        });
       throw new QueueError("open-failed", `cannot open queue database ${options.path}: ${String(error)}`, {
         context: { path: options.path },
         cause: error,
@@ -386,7 +410,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       );
     }
     try {
-      queue.load();
+      queue.load(lost !== undefined);
     } catch (error) {
       db.close(false);
       seqFile?.close();
@@ -395,12 +419,17 @@ export class SqliteQueue implements Queue, AnchorStore {
     return queue;
   }
 
-  private load(): void {
-    for (const r of this.db
-      .query("SELECT priority, count(*) AS n, sum(bytes) AS b FROM readings GROUP BY priority")
-      .all() as Array<{ priority: number; n: number; b: number }>) {
-      this.addClass(r.priority, r.n, r.b);
-    }
+  /** Load the books from disk in O(priorities + inflight); `recount` after lost state. */
+  private load(recount: boolean): void {
+    const counts = loadPriorityCounts(this.db, recount);
+    for (const r of counts.counts) this.addClass(r.priority, r.rows, r.bytes);
+    if (counts.how !== "read")
+      this.log.info(
+        { path: this.path, how: counts.how, err: counts.error },
+        counts.how === "rebuilt"
+          ? "queue: per-priority counts (re)built; later opens read them"
+          : "queue: per-priority counts cannot be saved now (the disk takes no writes); counted the rows",
+      );
     for (const r of this.db.query("SELECT id, boot_id FROM boots").all() as Array<{
       id: number;
       boot_id: string;
@@ -464,6 +493,7 @@ export class SqliteQueue implements Queue, AnchorStore {
         },
         reject: () => {}, // a batch's readings are never evicted; close() withdraws the batch
       };
+      batch.waiter = captured;
       const now = this.monoMs();
       for (const i of items) {
         const seq = this.seqs.take();
@@ -489,12 +519,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     });
   }
 
-  /**
-   * The ingest gathering window: commit when the oldest batch still waiting for its first commit
-   * has waited ingest_commit_ms (each batch gets the whole window for the broker's acks; others
-   * share its commit), or at once when GATHER_EARLY batches wait and the oldest of them is not
-   * with the broker (offline: nothing is gained by waiting, they already share one fsync).
-   */
+  /** The ingest gathering window (ingest-window.ts): commit the waiting batches now, or look again later. */
   private gather(): void {
     while (this.gathering.length > 0 && (this.gathering[0] as HeldBatch).settled) this.gathering.shift();
     const oldest = this.gathering[0];
@@ -503,11 +528,17 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.groupTimer = undefined;
       return;
     }
-    const window = Math.min(this.cfg.commitIntervalMs, this.cfg.ingestCommitMs);
-    const waited = this.monoMs() - (oldest.admittedMonoMs ?? 0);
     const first = this.pending.get(oldest.seqs[0] as number);
-    const offline = this.gathering.length >= GATHER_EARLY && first !== undefined && !first.inflight;
-    if (waited >= window || offline) {
+    const decision = gatherDecision(
+      {
+        waitedMs: this.monoMs() - (oldest.admittedMonoMs ?? 0),
+        withBroker: this.withBroker(oldest) || this.brokerAckedRecently(),
+        untaken: first !== undefined && !first.inflight,
+        waiting: this.gathering.length,
+      },
+      this.cfg,
+    );
+    if (decision.kind === "commit") {
       this.commit();
       return;
     }
@@ -515,7 +546,38 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.groupTimer = this.scheduler.setTimeout(() => {
       this.groupTimer = undefined;
       this.gather();
-    }, window - waited);
+    }, decision.ms);
+  }
+
+  /** The broker acked readings within the last commit interval (seen through the delivered count). */
+  private brokerAckedRecently(): boolean {
+    const now = this.monoMs();
+    if (this.counters.delivered !== this.ackSeen.delivered)
+      this.ackSeen = { delivered: this.counters.delivered, atMonoMs: now };
+    return this.ackSeen.atMonoMs !== undefined && now - this.ackSeen.atMonoMs < this.cfg.commitIntervalMs;
+  }
+
+  /** Every reading of the batch that is not acked yet is with the broker (inflight). */
+  private withBroker(batch: HeldBatch): boolean {
+    for (const seq of batch.seqs) {
+      const p = this.pending.get(seq);
+      if (p !== undefined && !p.inflight) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The file is damaged (met while reading or committing): the next start checks it in full and
+   * moves it aside (open.ts, checkMarkerPath). Logged once.
+   */
+  private damaged(error: unknown): void {
+    if (this.checkRequested || !isCorrupt(error)) return;
+    this.checkRequested = true;
+    const marked = requestCheck(this.path, String((error as Error).message ?? error));
+    this.log.error(
+      { path: this.path, err: error, marked },
+      "queue database is damaged; the next start checks it in full and moves it aside",
+    );
   }
 
   /** Settle a store() batch once: ok (every reading committed or acked) or refused. */
@@ -922,7 +984,8 @@ export class SqliteQueue implements Queue, AnchorStore {
         return choice.detail;
       }
       if (choice.evict.length === 0) break;
-      const reason = need.rows > 0 ? "max_rows" : overBytes > 0 ? "max_bytes" : "min_free_disk_mb";
+      // The reason is the budget that sized the eviction (both may be exceeded at once).
+      const reason = need.rows > 0 ? "max_rows" : diskNeed > overBytes ? "min_free_disk_mb" : "max_bytes";
       const evicted = this.evict(choice.evict, reason, tentative !== undefined);
       made.push(...evicted.tentative);
       if (choice.shortfall || evicted.freed === 0) break;
@@ -1069,7 +1132,12 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.timer = this.scheduler.setTimeout(() => {
       this.timer = undefined;
       this.timerDueMonoMs = undefined;
-      this.commit();
+      // Decide again: the reading the timer was armed for may have been acked meanwhile, and
+      // committing the younger ones now would write readings whose acks are still coming (flash
+      // for nothing: with a live broker a commit a second, then their deletes). Retries of a
+      // failed commit go ahead.
+      if (this.lastError !== undefined) this.commit();
+      else this.schedule();
     }, ms);
   }
 
@@ -1154,6 +1222,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     try {
       newBoots = this.commitWithRetries(batch);
     } catch (error) {
+      this.damaged(error);
       this.persistPlan = undefined; // rolled back: the runs in RAM stay as they were
       const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
@@ -1265,7 +1334,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       if (!p || p.batch !== b) continue;
       p.batch = undefined;
       p.held = undefined;
-      p.waiters = undefined;
+      p.waiters = p.waiters?.filter((w) => w !== b.waiter);
       if (p.inflight) {
         kept.push(seq);
         continue;
@@ -1276,11 +1345,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     }
     const delivered = b.seqs.length - b.outstanding; // acked before the refusal
     if (b.evictions.length > 0) this.undoEviction(b.evictions); // evicted for nothing: put back
-    const partly =
-      kept.length + delivered > 0
-        ? `; but the broker was sent part of it: ${delivered} delivered, ${kept.length} may still arrive (seqs ${b.seqs[0]}–${b.seqs.at(-1)})`
-        : "";
-    this.settleBatch(b, { ok: false, detail: `${detail}${partly}` });
+    this.settleBatch(b, { ok: false, detail: refusalDetail(detail, b.seqs, delivered, kept.length) });
   }
 
   /**

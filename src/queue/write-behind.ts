@@ -33,6 +33,8 @@ export interface HeldBatch {
   admittedMonoMs?: number;
   /** Armed when a commit failed while some of it was with the broker: when it gives up. */
   deadline?: unknown;
+  /** The waiter each of its readings carries (counts `outstanding` down). */
+  waiter?: { resolve: () => void; reject: (e: Error) => void };
 }
 
 /** A disk row evicted for a commit that may still fail, remembered so the eviction can be undone. */

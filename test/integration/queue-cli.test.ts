@@ -99,3 +99,22 @@ describe("fieldrelay queue (no writer running)", () => {
     for (const f of [`${path}-wal`, `${path}-shm`]) expect(statSync(f).uid).toBe(65534);
   });
 });
+
+describe("fieldrelay queue on a queue whose schema never committed (a crash in the service's first moments)", () => {
+  it("stats and export treat it as an empty queue not initialised yet, not an SQL error", async () => {
+    const { Database } = await import("bun:sqlite");
+    const path = join(ws.dir, "fresh.db");
+    const db = new Database(path, { create: true });
+    db.exec("PRAGMA page_size = 1024");
+    db.exec("PRAGMA journal_mode = WAL"); // what the service's open writes before the schema
+    db.close();
+    const exported = await run("source", ["queue", "export", "--db", path]);
+    expect(exported.stderr).not.toMatch(/no such table/);
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toBe("");
+    const stats = await run("source", ["queue", "stats", "--db", path]);
+    expect(stats.code).toBe(0);
+    expect(stats.stdout).toMatch(/not initialised yet/);
+    expect(stats.stdout).toMatch(/^rows\s+0$/m);
+  });
+});

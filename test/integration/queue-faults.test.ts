@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type IngestServer, startIngestServer } from "../../src/ingest/index.ts";
-import { silentLogger } from "../../src/log/index.ts";
+import { createLogger, silentLogger } from "../../src/log/index.ts";
 import {
   openQueue,
   openQueueReader,
@@ -150,7 +150,9 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
       Array.from({ length: 40 }, () => reading({ values: { blob: c.repeat(4000) } }));
     const acked = q.store(big("h"));
     const sent = take();
-    clock.advance(100); // the commit fails (disk full); the batch waits for the broker
+    // With the broker, the batch waits for acks up to commit_interval_ms; then the commit fails
+    // (disk full) and it waits on for the broker.
+    clock.advance(1000);
     expect(q.stats().lastError).toMatch(/SQLITE_FULL/);
     q.ack(sent);
     const r1 = await acked;
@@ -158,7 +160,7 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
     // 2. Never acked: refused at the deadline, and the refusal says the broker may still have it.
     const silent = q.store(big("j"));
     const sent2 = take();
-    clock.advance(100);
+    clock.advance(1000);
     clock.advance(5000);
     const r2 = await silent;
     expect(r2.ok).toBe(false);
@@ -195,6 +197,32 @@ describe.skipIf(skip)("Queue on a full disk (real tmpfs)", () => {
     clock.advance(100);
     if (res.ok) expect(countByPriority(q.path)[1] ?? 0).toBe(1);
     else expect(q.stats().evictedByPriority[5] ?? 0).toBe(before);
+    await q.close();
+  });
+
+  it("an eviction made for the free-disk floor is logged with reason min_free_disk_mb (not max_bytes)", async () => {
+    const fs = tmpfs("12m");
+    const clock = new ManualClock();
+    const logs: Array<Record<string, unknown>> = [];
+    const log = createLogger({
+      level: "debug",
+      destination: { write: (l: string) => logs.push(JSON.parse(l)) },
+    });
+    // max_bytes far away; the floor is what triggers.
+    const q = await openQueue(
+      options(fs.dir, clock, { log, commitIntervalMs: 100, commitMaxRows: 50_000, minFreeDiskMb: 4 }),
+    );
+    for (let i = 0; i < 3000; i++) captureOk(q, reading({ priority: 2, values: blob("c") }));
+    await q.flush();
+    fs.fill(2 * 1024 * 1024);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 10; i++) q.capture(reading({ priority: 5, values: blob("d") }));
+      q.store([reading({ priority: 5, values: blob("e") })]);
+      clock.advance(1000);
+    }
+    const evictions = logs.filter((l) => l.msg === "queue over budget: evicted readings");
+    expect(evictions.length).toBeGreaterThan(0);
+    for (const e of evictions) expect(e.reason).toBe("min_free_disk_mb");
     await q.close();
   });
 
@@ -604,8 +632,18 @@ describe("Start-up integrity check", () => {
     const bytes = readFileSync(path);
     bytes.fill(0xff, 200 * 1024, 201 * 1024); // a page deep inside; header and schema intact
     writeFileSync(path, bytes);
+    // Opening reads the stored per-priority counts, not every row: the damage is met when the
+    // rows are read (here: the backlog handed out), which asks the next start for a full check.
+    const opened = await openQueue({ path, log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0 });
+    const seen = new Set<number>();
+    for (let batch = opened.next(500, seen); batch.length > 0; batch = opened.next(500, seen))
+      for (const r of batch) seen.add(r.seq);
+    expect(seen.size).toBeLessThan(3000); // rows behind the damaged page cannot be read
+    expect(readdirSync(dir)).toContain("queue.db.check");
+    await opened.close();
     const again = await openQueue({ path, log: silentLogger(), bootId: BOOT, minFreeDiskMb: 0 });
     expect(readdirSync(dir).filter((f) => /^queue\.db\.corrupt-[0-9a-f]{8}-1$/.test(f))).toHaveLength(1);
+    expect(readdirSync(dir)).not.toContain("queue.db.check");
     expect(captureOk(again)).toBeGreaterThan(last);
     await again.close();
   });

@@ -112,6 +112,29 @@ describe("Queue write-behind", () => {
     await q.close();
   });
 
+  it("a commit timer armed for a reading acked meanwhile does not write the younger ones before their deadline", async () => {
+    const { q, clock } = await fresh({ commitIntervalMs: 1000 });
+    const deliver = () => {
+      const got = q.next(100, new Set()).map((r) => r.seq);
+      q.markInflight(got);
+      return got;
+    };
+    // A steady stream acked 300 ms after capture, as with a live broker: at every moment some
+    // readings are waiting for their ack, none ever reaches its 1 s deadline.
+    let inFlight: Array<{ due: number; seqs: number[] }> = [];
+    for (let t = 0; t < 5000; t += 20) {
+      clock.advance(20);
+      for (const a of inFlight.filter((x) => x.due <= clock.now)) q.ack(a.seqs);
+      inFlight = inFlight.filter((x) => x.due > clock.now);
+      q.capture(reading());
+      inFlight.push({ due: clock.now + 300, seqs: deliver() });
+    }
+    const s = q.stats();
+    expect(s.committed).toBe(0);
+    expect(s.deliveredBeforeCommit).toBeGreaterThan(200);
+    await q.close();
+  });
+
   it("commits at once when commit_max_rows are waiting", async () => {
     const { q } = await fresh({ commitIntervalMs: 60_000, commitMaxRows: 10 });
     for (let i = 0; i < 25; i++) captureOk(q);
@@ -270,7 +293,7 @@ describe("Queue disk full (SQLITE_FULL)", () => {
     const { q, clock } = await fresh({
       commitIntervalMs: 100,
       commitMaxRows: 100,
-      maxPageCount: 41, // 40 before #12 hardening's poison_strikes table took a page
+      maxPageCount: 45, // 40 before the poison_strikes table (#12) and the per-priority counts (#11) took pages
       maxPendingInRam: 300,
     });
     // Fill with low priority until the disk is full: commits keep succeeding by evicting.

@@ -58,7 +58,7 @@ export function queueCommand(program: Command, io: Io, setExit: (code: number) =
           io.out(JSON.stringify(s, null, 2));
         } else {
           const lines = [
-            `database     ${s.path} (schema v${s.schemaVersion})`,
+            `database     ${s.path} (${s.initialised ? `schema v${s.schemaVersion}` : "not initialised yet: the service has not committed its schema"})`,
             `rows         ${s.rows}`,
             `bytes        ${s.bytes}`,
             `oldest seq   ${s.oldestSeq ?? "-"}`,

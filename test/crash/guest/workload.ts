@@ -437,17 +437,36 @@ async function benchWorkload(broker: Broker): Promise<Record<string, unknown>> {
     const text = await Bun.file(`/sys/block/${dev}/stat`).text();
     return Number(text.trim().split(/\s+/)[6]) * 512;
   };
+  // The queue's own counters beside the device's, so a figure can be explained (what committed).
+  const counters = async (): Promise<Record<string, number>> => {
+    const text = await fetch("http://127.0.0.1:9108/metrics")
+      .then((r) => r.text())
+      .catch(() => "");
+    const out: Record<string, number> = {};
+    for (const name of [
+      "commits_total",
+      "readings_committed_total",
+      "readings_delivered_before_commit_total",
+    ]) {
+      const m = new RegExp(`^fieldrelay_${name} (\\S+)$`, "m").exec(text);
+      out[name] = m ? Number(m[1]) : Number.NaN;
+    }
+    return out;
+  };
   const phase = async (name: string) => {
     await steady(2); // settle
     await sleep(1500);
     const a0 = stats.acked;
     const w0 = await written();
+    const c0 = await counters();
     await atRate(seconds, 50);
     await sleep(1500); // the last commit
     const w1 = await written();
+    const c1 = await counters();
     const readings = stats.acked - a0;
-    log(`bench ${name}: ${w1 - w0} bytes for ${readings} readings`);
-    return { readings, bytes: w1 - w0, bytesPerReading: (w1 - w0) / Math.max(readings, 1) };
+    const queue = Object.fromEntries(Object.keys(c1).map((k) => [k, (c1[k] as number) - (c0[k] as number)]));
+    log(`bench ${name}: ${w1 - w0} bytes for ${readings} readings; queue ${JSON.stringify(queue)}`);
+    return { readings, bytes: w1 - w0, bytesPerReading: (w1 - w0) / Math.max(readings, 1), queue };
   };
   const online = await phase("online");
   await broker.down();
