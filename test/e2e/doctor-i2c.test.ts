@@ -72,4 +72,21 @@ describe("fieldrelay doctor: an I2C bus node that no I2C driver answers", () => 
     },
     180_000,
   );
+
+  it.skipIf(skipArm)(
+    "`fieldrelay i2c scan` under qemu-user says it is the emulator (ENOSYS) in doctor's words, exit 69",
+    async () => {
+      const root = join(ws.dir, "scan-root");
+      mkdirSync(join(root, "dev"), { recursive: true });
+      writeFileSync(join(root, "dev/i2c-1"), "");
+      const r = await run("arm64", ["i2c", "scan", "--root", root], { timeoutMs: 120_000 });
+      expect(r.code).toBe(69);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /dev\/i2c-1: ioctl\(I2C_FUNCS\) is not implemented \(ENOSYS\).*qemu-user.* — run natively on the device, not under qemu-user/,
+      );
+    },
+    180_000,
+  );
 });
