@@ -1,5 +1,4 @@
 export { assertListenAllowed, HealthConfigError, isAuthorized } from "./auth.ts";
-export { type AuthCheck, AuthLimiter, type AuthLimitOptions, clientKey } from "./auth-limit.ts";
 export {
   type Check,
   type CheckState,

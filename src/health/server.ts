@@ -4,11 +4,12 @@
  * on health.listen (default 127.0.0.1:9108). When health.token
  * is set every request must carry `Authorization: Bearer <token>`; off loopback the token is
  * mandatory and the server refuses to start without one. Wrong tokens are counted per client
- * (auth-limit.ts): after a few, the client gets 429 + Retry-After, waiting twice as long each time.
+ * (src/http/auth-limit.ts): after a few, the client gets 429 + Retry-After, waiting twice as long each time.
  */
 
 import { libc } from "../hal/index.ts";
 import {
+  AuthLimiter,
   guardRequest,
   type Handlers,
   jsonError,
@@ -19,7 +20,6 @@ import {
 } from "../http/index.ts";
 import type { Logger } from "../log/index.ts";
 import { assertListenAllowed, HealthConfigError } from "./auth.ts";
-import { AuthLimiter } from "./auth-limit.ts";
 import { evaluateHealth, type HealthReport, type HealthThresholds } from "./evaluate.ts";
 import { startLoopLag } from "./loop-lag.ts";
 import { createMetrics } from "./metrics.ts";

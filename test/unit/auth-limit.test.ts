@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AuthLimiter, clientKey } from "../../src/health/index.ts";
+import { AuthLimiter, clientKey } from "../../src/http/index.ts";
 
 function limiter(o: { maxClients?: number } = {}) {
   let now = 0;

@@ -9,15 +9,16 @@
  * Same rule as /health and /metrics: without health.token (loopback only) everything is open;
  * with it, a request needs `Authorization: Bearer <token>` or a session cookie from /login
  * (session.ts). The token never travels in a URL. Every token tried — the form's or a Bearer
- * header's — counts toward the listener's per-client limit (../auth-limit.ts): 429 + Retry-After.
+ * header's — counts toward the listener's per-client limit (src/http/auth-limit.ts): 429 + Retry-After.
  *
  * The page's history (history.ts) is recorded every stepMs whether or not anyone watches — that
  * is what makes the last hour appear at once — and costs one status snapshot per step and a
  * bounded ring of numbers. Rendering, JSON and polling only happen while a page is open.
  */
+
+import type { AuthLimiter } from "../../http/index.ts";
 import type { Logger } from "../../log/index.ts";
 import { isAuthorized } from "../auth.ts";
-import type { AuthLimiter } from "../auth-limit.ts";
 import type { HealthBody } from "../server.ts";
 import type { Vitals } from "../vitals.ts";
 import { StatusHistory } from "./history.ts";
@@ -41,7 +42,7 @@ export interface PageRoutesOptions {
   nowMonoMs: () => number;
   deviceId?: string | undefined;
   log: Logger;
-  /** Counts wrong tokens per client, shared with /health and /metrics (auth-limit.ts). */
+  /** Counts wrong tokens per client, shared with /health and /metrics (src/http/auth-limit.ts). */
   limiter?: AuthLimiter;
   /** History row interval (5 s) and rows kept (720: one hour). */
   stepMs?: number;

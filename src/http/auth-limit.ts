@@ -1,7 +1,7 @@
 /**
- * AuthLimiter slows down guessing health.token: the status page's POST /login and every
- * `Authorization: Bearer` on the health listener (/health, /metrics, /page.json) count as one
- * guess. Per client:
+ * AuthLimiter slows down guessing a local server's token (health.token, ingest.token): on the
+ * health listener the status page's POST /login and every `Authorization: Bearer` on /health,
+ * /metrics and /page.json count as one guess; on the ingest API every Bearer does. Per client:
  *
  *   free ──wrong token (n < FREE)──► free(n)
  *   free(n) ──wrong token, n = FREE──► locked(until = now + BASE)
