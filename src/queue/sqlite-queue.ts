@@ -10,6 +10,7 @@
  *   open-database.ts   the open sequence: pragmas, migration, seq floor, lost state, side file
  *   open.ts, lost-state.ts  opening, quarantine, lost state
  *   batching.ts        when the write-behind buffer commits (pure)
+ *   commit-transaction.ts  the writes of one commit, in one transaction (readings, marks, deletes, boots)
  *   commit-timer.ts    the timer that runs it (and retries a failing commit once a second)
  *   disk-room.ts       free disk against min_free_disk_mb, room inside queue.db while it is low
  *   full-disk.ts       a commit's answer to SQLITE_FULL (checkpoint, evict for the batch, undo)
@@ -60,12 +61,13 @@ import { CLOCK_MONOTONIC, clockGettimeNs, statvfs } from "../hal/libc/index.ts";
 import type { Logger } from "../log/index.ts";
 import { QueueAnchorStore } from "./anchor-store.ts";
 import { CommitTimer } from "./commit-timer.ts";
+import { type WrittenCommit, writeCommit } from "./commit-transaction.ts";
 import { countDeadLetters, insertDeadLetters, loadStrikes, saveStrikes } from "./dead-letter.ts"; // #12 dead letters, poison strikes
 import { DiskRoom } from "./disk-room.ts";
 import { QueueError } from "./errors.ts";
 import { chooseEvictions } from "./eviction.ts";
 import { commitThroughFullDisk } from "./full-disk.ts";
-import { InflightRuns, type PersistPlan } from "./inflight.ts";
+import { InflightRuns } from "./inflight.ts";
 import { IngestBatches } from "./ingest-batches.ts";
 import { acquireQueueLock, type QueueLock } from "./lock.ts";
 import { type OldestRow, OldestUnsentOnDisk, oldestUnsentInRam, unsentAgeS } from "./oldest-unsent.ts";
@@ -75,7 +77,7 @@ import { PriorityClasses } from "./priority-classes.ts";
 import { loadPriorityCounts } from "./priority-counts.ts";
 import { type DiskRow, ReadAheadReader } from "./read-ahead.ts";
 import { ROW_COLUMNS, type Row, rowToReading } from "./rows.ts";
-import { payloadBytes, SEQ_RESERVED_KEY } from "./schema.ts";
+import { payloadBytes } from "./schema.ts";
 import type { SeqFile } from "./seq-file.ts";
 import { SeqReservation } from "./seq-reservation.ts";
 import { describeStorageFault, isStorageFault } from "./storage-fault.ts";
@@ -156,9 +158,8 @@ export class SqliteQueue implements Queue, AnchorStore {
   private readonly flags = new Set<number>();
   private readonly handed = new Map<number, { priority: number; bytes: number }>();
   private readonly reader: ReadAheadReader;
-  /** Inflight marks and deletes as runs of seqs (inflight.ts); the plan of the commit under way. */
+  /** Inflight marks and deletes as runs of seqs (inflight.ts). */
   private readonly inflightRuns: InflightRuns;
-  private persistPlan: PersistPlan | undefined;
   private readonly listeners = new Set<() => void>();
   /** boot_id text → boots.id; a new boot id is registered by the commit that first stores it. */
   private readonly boots = new Map<string, number>();
@@ -878,51 +879,6 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.oldest.touch();
   }
 
-  private readonly insertSql =
-    "INSERT INTO readings(seq, stream, priority, qos, boot, mono_ns, wall_ms, tq, vals, anomaly, bytes, inflight) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-  /** One transaction: deletes, inflight flags, seq mark, new boot ids, unsaved anchors, the batch. */
-  private runTransaction(batch: Pending[]): Map<string, number> {
-    const insert = this.db.query(this.insertSql);
-    const newBoots = new Map<string, number>();
-    const bootOf = (bootId: string): number => {
-      const known = this.boots.get(bootId) ?? newBoots.get(bootId);
-      if (known !== undefined) return known;
-      this.db.query("INSERT OR IGNORE INTO boots(boot_id) VALUES (?)").run(bootId);
-      const row = this.db.query("SELECT id FROM boots WHERE boot_id = ?").get(bootId) as { id: number };
-      newBoots.set(bootId, row.id);
-      return row.id;
-    };
-    this.db.transaction(() => {
-      if (this.seqs.dirty)
-        this.db
-          .query(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-          )
-          .run(SEQ_RESERVED_KEY, this.seqs.mark);
-      this.anchors.writeUnsaved();
-      this.persistPlan = this.inflightRuns.persist(this.flags, this.deletes);
-      for (const p of batch) {
-        const r = p.reading;
-        insert.run(
-          p.seq,
-          r.stream,
-          r.priority,
-          r.qos,
-          bootOf(r.bootId),
-          r.monoNs,
-          r.wallMs,
-          r.tq,
-          p.vals,
-          r.anomaly ? 1 : 0,
-          p.bytes,
-          p.inflight ? 1 : 0,
-        );
-      }
-    })();
-    return newBoots;
-  }
-
   /**
    * Commit everything pending in ONE transaction. On SQLITE_FULL: checkpoint(TRUNCATE) and retry;
    * then evict from disk what the batch needs (lower priorities than the batch's lowest, oldest
@@ -945,12 +901,12 @@ export class SqliteQueue implements Queue, AnchorStore {
     this.disk.check();
     this.lastAttemptMonoMs = this.monoMs();
     const batch = [...this.pending.values()];
-    let newBoots: Map<string, number>;
+    let written: WrittenCommit;
     try {
-      newBoots = this.commitWithRetries(batch);
+      written = this.commitWithRetries(batch);
     } catch (error) {
+      // Rolled back (commit-transaction.ts): the books in RAM, inflight runs included, stay as they were.
       this.damaged(error);
-      this.persistPlan = undefined; // rolled back: the runs in RAM stay as they were
       const previous = this.lastError;
       this.lastError = `${(error as Error).name === "SQLiteError" ? `${(error as SQLiteError).code}: ` : ""}${(error as Error).message}`;
       this.batches.withdrawOpen(`readings could not be stored: ${this.lastError}`);
@@ -970,7 +926,7 @@ export class SqliteQueue implements Queue, AnchorStore {
       this.timer.schedule();
       return;
     }
-    for (const [bootId, id] of newBoots) this.boots.set(bootId, id);
+    for (const [bootId, id] of written.newBoots) this.boots.set(bootId, id);
     let unveiled = false;
     for (const p of batch) {
       this.pending.remove(p);
@@ -982,8 +938,7 @@ export class SqliteQueue implements Queue, AnchorStore {
     if (unveiled) this.notify();
     this.anchors.committed();
     this.seqs.dirty = false;
-    if (this.persistPlan) this.inflightRuns.apply(this.persistPlan);
-    this.persistPlan = undefined;
+    this.inflightRuns.apply(written.plan);
     this.reader.committed(batch.length > 0, this.deletes);
     this.deletes.clear();
     this.deletesBytes = 0;
@@ -1000,9 +955,16 @@ export class SqliteQueue implements Queue, AnchorStore {
   }
 
   /** The batch's transaction, through a full disk (full-disk.ts). */
-  private commitWithRetries(batch: Pending[]): Map<string, number> {
+  private commitWithRetries(batch: Pending[]): WrittenCommit {
     return commitThroughFullDisk({
-      attempt: () => this.runTransaction(batch),
+      attempt: () =>
+        writeCommit(this.db, {
+          batch,
+          boots: this.boots,
+          seqMark: this.seqs.dirty ? this.seqs.mark : undefined,
+          writeAnchors: () => this.anchors.writeUnsaved(),
+          persistRuns: () => this.inflightRuns.persist(this.flags, this.deletes),
+        }),
       // The WAL may hold most of the space: copy it into the database and give its blocks back.
       checkpoint: () => void this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").all(),
       evict: () => {
