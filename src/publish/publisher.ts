@@ -27,9 +27,9 @@
  * the connection — is found by elimination: after a session that was lost with readings unacked,
  * the next sessions send one reading at a time until those suspects are acked; a reading that was
  * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
- * stable) is moved to dead letters. Nothing the broker refuses can block the queue. Suspects and
- * strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(), so a device
- * that restarts after each drop still strikes the reading out. A packet from the broker that
+ * stable) is moved to dead letters (poison.ts). Nothing the broker refuses can block the queue.
+ * Suspects and strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(),
+ * so a device that restarts after each drop still strikes the reading out. A packet from the broker that
  * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
  * Transient refusals are one "episode" from the first to the next ack (refusal-episode.ts):
  * warned once and every 10 min, counted in stats (refusingForS), never dropped.
@@ -73,7 +73,8 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
-import { isProtocolError, POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { PoisonSuspects, struckOutReason } from "./poison.ts";
+import { isProtocolError, type Refusal, refusalOf } from "./refusal.ts";
 import { RefusalEpisode } from "./refusal-episode.ts";
 import type { PublisherStats } from "./stats.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
@@ -208,12 +209,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let dueTimer: unknown;
   /** Transiently refused messages waiting for their retry (each keeps its window slot). */
   const batchRetryTimers = new Map<unknown, Item[]>();
-  /**
-   * Most readings per message while suspects of a lost connection remain: halved each time the
-   * connection drops early with one batch in flight, so a batch that kills the connection is cut
-   * down until the one reading that does is alone (and then struck out like any single message).
-   */
-  let suspectCap = cfg.batch.max_readings;
 
   /** Seqs handed to the broker and not yet acked (QoS 0: not yet written). */
   const inflight = new Set<number>();
@@ -243,8 +238,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const refusing = new RefusalEpisode(log, monoMs);
   /** Reading topics are <prefix>/<device>/<stream>: one level below this, and not "status". */
   const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
-  /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
-  const suspects = new Map<number, number>();
+  /** Readings unacked when a session was lost, and their strikes (poison.ts). */
+  const suspects = new PoisonSuspects(queue, log, cfg.batch.max_readings);
   /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
   const retryTimers = new Map<number, unknown>();
   const retryAttempts = new Map<number, number>();
@@ -377,7 +372,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const early =
       wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
-      suspectCap = Math.ceil(inflight.size / 2);
+      suspects.halveCap(inflight.size);
     if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
     inflight.clear();
     // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
@@ -438,59 +433,18 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }, delayS * 1000);
   }
 
-  /**
-   * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
-   * from now on); one that was alone in flight gets a strike if the session never became stable.
-   */
+  /** A connected session ended with readings unacked: they become suspects (poison.ts). */
   function suspectUnacked(early: boolean, protocolError: string | undefined): void {
     const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
     if (unacked.length === 0) return;
-    if (unacked.length === 1 && early) {
-      const seq = unacked[0] as number;
-      const strikes = (suspects.get(seq) ?? 0) + 1;
-      suspects.set(seq, strikes);
-      if (strikes >= POISON_STRIKES) {
-        moveToDeadLetters(seq, "", {
-          kind: "permanent",
-          code: 0,
-          reason:
-            protocolError === undefined
-              ? `the broker dropped the connection ${strikes} times while this message was the only one in flight`
-              : `the session ended ${strikes} times while this message was the only one in flight, last on an answer from the broker the client cannot parse (${protocolError}; mosquitto answers a message over its message_size_limit so)`,
-        });
-      }
-    } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
-    keepStrikes();
-  }
-
-  /**
-   * Write the suspects and their strikes to the queue's file: a device that restarts after every
-   * lost connection (crash loop, watchdog) must still strike the reading out, not start over.
-   * Acked or dead-lettered seqs left in the kept set are ignored when it is read back.
-   */
-  function keepStrikes(): void {
-    try {
-      queue.saveStrikes(suspects);
-    } catch (error) {
-      log.warn(
-        { err: describeError(error) },
-        "could not keep poison-pill strikes on disk; they count in RAM",
-      );
-    }
-  }
-
-  /** The strikes an earlier process kept: its suspects are ours until they are acked. */
-  function loadStrikes(): void {
-    try {
-      for (const [seq, n] of queue.strikes()) suspects.set(seq, Math.max(n, suspects.get(seq) ?? 0));
-    } catch (error) {
-      log.warn({ err: describeError(error) }, "could not read kept poison-pill strikes; counting from zero");
-    }
-    if (suspects.size > 0)
-      log.info(
-        { suspects: suspects.size },
-        "readings unacked at a lost connection before this start go one at a time",
-      );
+    const struck = suspects.lost(unacked, early);
+    if (struck)
+      moveToDeadLetters(struck.seq, "", {
+        kind: "permanent",
+        code: 0,
+        reason: struckOutReason(struck.strikes, protocolError),
+      });
+    suspects.keep();
   }
 
   function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
@@ -693,7 +647,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /**
    * After a lost session, the readings it left unacked go one message at a time, at most
-   * suspectCap per message (see suspectCap), until they are acked. Returns false once none is left.
+   * suspects.cap per message (poison.ts), until they are acked. Returns false once none is left.
    */
   function drainSuspects(s: Session, now: number): boolean {
     if (inflightMessages > 0) return true;
@@ -703,14 +657,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const head = pool[0];
     if (!head) {
       suspects.clear(); // acked, dead-lettered or evicted meanwhile
-      suspectCap = cfg.batch.max_readings;
       return false;
     }
     if (availableTokens(bucket, now) < 1 || availableTokens(byteBucket, now) < 1) {
       waitForRate(now);
       return true;
     }
-    const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspectCap);
+    const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspects.cap);
     for (const r of same) taken.add(r.seq);
     queue.markInflight(same.map((r) => r.seq)); // they are (suspects were inflight): keeps it explicit
     takeTokens(bucket, 1, now);
@@ -927,7 +880,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   return {
     start() {
       if (state !== "idle") return;
-      loadStrikes();
+      suspects.load();
       unsubscribeQueue = queue.onAvailable(scheduleDrain);
       connect();
     },

@@ -65,13 +65,6 @@ export function refusalOf(error: unknown): Refusal | undefined {
   return typeof code === "number" ? classifyReasonCode(code) : undefined;
 }
 
-/**
- * Strikes after which a message that was alone in flight each time the broker dropped the
- * connection counts as a poison pill. Three, so that one broker restart (or two) with an innocent
- * message in flight does not move it aside.
- */
-export const POISON_STRIKES = 3;
-
 /** mqtt.js's own errors that are about time or shutdown, not about what the broker sent. */
 const NOT_PROTOCOL = new Set(["Keepalive timeout", "connack timeout", "client disconnecting"]);
 
