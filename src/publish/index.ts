@@ -18,7 +18,6 @@ export {
 export { PublisherNotConnectedError, PublishTlsFileError } from "./errors.ts";
 export {
   createPublisher,
-  type MessageHandler,
   type MqttConfig,
   type Publisher,
   type PublisherOptions,
@@ -27,6 +26,7 @@ export {
 } from "./publisher.ts";
 export { ManualScheduler } from "./scheduler.ts";
 export type { PublisherStats } from "./stats.ts";
+export type { MessageHandler } from "./subscriptions.ts";
 export { loadTls, type TlsConfig, type TlsConnectOptions } from "./tls.ts";
 export {
   availableTokens,

@@ -49,7 +49,6 @@
 import {
   type IClientOptions,
   type IClientPublishOptions,
-  type IPublishPacket,
   type MqttClient,
   connect as mqttConnect,
 } from "mqtt";
@@ -77,9 +76,9 @@ import { PoisonSuspects, struckOutReason } from "./poison.ts";
 import { isProtocolError, type Refusal, refusalOf } from "./refusal.ts";
 import { RefusalEpisode } from "./refusal-episode.ts";
 import type { PublisherStats } from "./stats.ts";
+import { type MessageHandler, Subscriptions } from "./subscriptions.ts";
 import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
-import { topicMatches } from "./topic-filter.ts";
 
 export type MqttConfig = Config["mqtt"];
 
@@ -108,8 +107,6 @@ export interface SendOptions {
   retain?: boolean;
   properties?: IClientPublishOptions["properties"];
 }
-
-export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
 
 export interface StopResult {
   /** Readings still unacked when the timeout ran out (they stay inflight in the Queue and are resent next start). */
@@ -140,12 +137,6 @@ interface Session {
   error: string | undefined;
   /** The broker sent something mqtt.js could not parse after CONNACK: counts as an early drop. */
   protocolError: boolean;
-}
-
-interface Subscription {
-  filter: string;
-  qos: QoS;
-  handler: MessageHandler;
 }
 
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
@@ -221,7 +212,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let ackFlushScheduled = false;
   let drainScheduled = false;
   let idleWaiters: Array<() => void> = [];
-  const subscriptions: Subscription[] = [];
+  const subscriptions = new Subscriptions(log);
 
   const counters = {
     reconnects: 0,
@@ -300,7 +291,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     client.on("connect", () => onConnect(s));
     client.on("error", (error) => onError(s, error));
     client.on("close", () => onClose(s));
-    client.on("message", (topic, payload, packet) => dispatch(topic, payload, packet));
+    client.on("message", (topic, payload, packet) => subscriptions.dispatch(topic, payload, packet));
     client.on("packetsend", (packet) => {
       if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
     });
@@ -503,26 +494,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function resubscribeAll(s: Session): void {
-    const map: Record<string, { qos: QoS }> = {};
-    for (const sub of subscriptions) {
-      const existing = map[sub.filter];
-      map[sub.filter] = { qos: existing ? (Math.max(existing.qos, sub.qos) as QoS) : sub.qos };
-    }
+    const map = subscriptions.filters();
     if (Object.keys(map).length === 0) return;
     s.client.subscribe(map, (error) => {
       if (error && !s.closed) log.warn({ err: describeError(error) }, "subscribe failed");
     });
-  }
-
-  function dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    for (const sub of subscriptions) {
-      if (!topicMatches(sub.filter, topic)) continue;
-      try {
-        sub.handler(topic, payload, packet);
-      } catch (error) {
-        log.error({ topic, err: describeError(error) }, "message handler threw");
-      }
-    }
   }
 
   function scheduleDrain(): void {
@@ -906,17 +882,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
       };
     },
     subscribe(filter, qos, handler) {
-      const sub: Subscription = { filter, qos, handler };
-      subscriptions.push(sub);
+      const remove = subscriptions.add(filter, qos, handler);
       const s = session;
       if (s && state === "connected") s.client.subscribe(filter, { qos });
       return () => {
-        const at = subscriptions.indexOf(sub);
-        if (at >= 0) subscriptions.splice(at, 1);
+        const unused = remove();
         const current = session;
-        if (current && state === "connected" && !subscriptions.some((x) => x.filter === filter)) {
-          current.client.unsubscribe(filter);
-        }
+        if (current && state === "connected" && unused) current.client.unsubscribe(filter);
       };
     },
     send(topic, payload, sendOptions = {}) {
