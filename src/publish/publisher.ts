@@ -1,17 +1,10 @@
 /**
- * Publisher drains the Queue to an MQTT broker through mqtt.js, and owns reconnection.
+ * Publisher drains the Queue to an MQTT broker through mqtt.js.
  *
- * Connection state machine (one mqtt.js client per attempt, a "session"):
- *
- *   idle ──start()──► connecting ──CONNACK──► connected ──socket closed──► waiting
- *                        ▲  │ refused / TLS / timeout                        │
- *                        │  └──────────────────────────────► waiting ◄───────┘
- *                        └──── backoff timer: random()·min(max, min·2^attempt) ┘
- *   any state ──stop()──► stopping ──(inflight acked or timeout, "offline", DISCONNECT)──► stopped
- *
- * mqtt.js runs with reconnectPeriod 0, clean sessions, queueQoSZero false and no resubscribe,
- * and every attempt gets a fresh client (so a fresh in-memory outgoing store): mqtt.js never
- * replays anything on its own. The Queue is the only source of truth. Rows handed to the broker
+ * The connection (session.ts, its state machine at the top) makes one mqtt.js client per attempt,
+ * a "session", reconnects with backoff and tells this module when a session is up or lost. On
+ * stop() the publisher waits for inflight acks (or the timeout), publishes "offline" and sends
+ * DISCONNECT. mqtt.js never replays anything on its own. The Queue is the only source of truth. Rows handed to the broker
  * are marked inflight in the Queue; when a session ends its unacked rows stay marked, and
  * Queue.next() returns them first on the next connect (counted in stats().resent: duplicates are
  * possible, consumers dedupe on (device, seq)).
@@ -35,7 +28,7 @@
  * warned once and every 10 min, counted in stats (refusingForS), never dropped.
  *
  * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
- * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once, with a warning.
+ * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once (session.ts).
  *
  * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
  * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
@@ -54,15 +47,14 @@ import {
 } from "mqtt";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { PublishStamp } from "../clock/types.ts";
-import { type Config, redactUrl } from "../config/index.ts";
+import type { Config } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
 import { BATCH_CONTENT_TYPE, compressBatch } from "../wire/index.ts";
-import { backoffDelayS } from "./backoff.ts";
+import { backoffDelayS, round3 } from "./backoff.ts";
 import { encodeStampedBatch, envelopeLength, type StampedReading } from "./batch-encode.ts";
 import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
-import { brokerOptions } from "./broker-url.ts";
 import {
   buildEnvelope,
   encodeEnvelope,
@@ -73,11 +65,11 @@ import {
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
 import { PoisonSuspects, struckOutReason } from "./poison.ts";
-import { isProtocolError, type Refusal, refusalOf } from "./refusal.ts";
+import { type Refusal, refusalOf } from "./refusal.ts";
 import { RefusalEpisode } from "./refusal-episode.ts";
+import { Connection, type Session } from "./session.ts";
 import type { PublisherStats } from "./stats.ts";
 import { type MessageHandler, Subscriptions } from "./subscriptions.ts";
-import { loadTls, type TlsConnectOptions } from "./tls.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
 
 export type MqttConfig = Config["mqtt"];
@@ -129,16 +121,6 @@ export interface Publisher {
   send(topic: string, payload: string | Buffer, options?: SendOptions): Promise<void>;
 }
 
-interface Session {
-  id: number;
-  client: MqttClient;
-  connectedAtMs: number | undefined;
-  closed: boolean;
-  error: string | undefined;
-  /** The broker sent something mqtt.js could not parse after CONNACK: counts as an early drop. */
-  protocolError: boolean;
-}
-
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
 /** The same when batching: enough to fill several full messages per call. */
@@ -150,10 +132,6 @@ const BATCH_FETCH = 4096;
  */
 interface Item extends BatchItem, StampedReading {}
 
-function isSecureUrl(url: string): boolean {
-  return url.startsWith("mqtts:") || url.startsWith("wss:");
-}
-
 export function createPublisher(options: PublisherOptions): Publisher {
   const cfg = options.mqtt;
   const { queue, deviceId } = options;
@@ -161,29 +139,29 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const random = options.random ?? Math.random;
   const monoMs = options.monoMs ?? (() => performance.now());
   const scheduler = options.scheduler ?? realScheduler;
-  const connectFn = options.connect ?? mqttConnect;
   const clientId = cfg.client_id ?? `fieldrelay-${deviceId}`;
   const status = statusTopic(cfg.topic_prefix, deviceId);
-  /**
-   * The MQTT version spoken: protocol_version, or 5 when it is not set — only MQTT 5 lets the broker
-   * say it refused a message (3.1.1 brokers ack an ACL-denied PUBLISH and drop it). Unset, a broker
-   * that answers "unacceptable protocol version" moves this to 4 for the life of the publisher.
-   */
-  let protocol: 4 | 5 = cfg.protocol_version ?? 5;
-  let v5 = protocol === 5;
-  let warned311 = false;
-  const secure = isSecureUrl(cfg.url);
-  /** The broker URL as logged: credentials in it are never written to the journal (#12). */
-  const shownUrl = redactUrl(cfg.url);
+  // Fails fast on unreadable TLS files (a typed error naming the file).
+  const connection = new Connection({
+    mqtt: cfg,
+    clientId,
+    willTopic: status,
+    log,
+    random,
+    monoMs,
+    scheduler,
+    connect: options.connect ?? mqttConnect,
+    connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+    events: {
+      connected: onConnect,
+      lost: onLost,
+      message: (topic, payload, packet) => subscriptions.dispatch(topic, payload, packet),
+      packetsend: (packet) => {
+        if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
+      },
+    },
+  });
 
-  // Fail fast on unreadable TLS files (a typed error naming the file).
-  let tls: TlsConnectOptions = loadTls(cfg.tls);
-
-  let state: "idle" | "connecting" | "connected" | "waiting" | "stopping" | "stopped" = "idle";
-  let session: Session | undefined;
-  let sessionCounter = 0;
-  let attempt = 0;
-  let reconnectTimer: unknown;
   let rateTimer: unknown;
   let unsubscribeQueue: (() => void) | undefined;
   const bucket = createTokenBucket(cfg.max_rate, monoMs());
@@ -215,7 +193,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const subscriptions = new Subscriptions(log);
 
   const counters = {
-    reconnects: 0,
     published: 0,
     delivered: 0,
     resent: 0,
@@ -236,67 +213,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const retryAttempts = new Map<number, number>();
   /** stream|code pairs already logged at warn: further refusals of the same kind go to debug. */
   const refusalsLogged = new Set<string>();
-  let backoffS = 0;
-  let lastError: string | undefined;
-  /** The failure last logged at warn level: repeats of it go to debug, so an outage is not a log flood. */
-  let lastLoggedFailure: string | undefined;
-
-  function connect(): void {
-    reconnectTimer = undefined;
-    backoffS = 0;
-    state = "connecting";
-    try {
-      tls = loadTls(cfg.tls);
-    } catch (error) {
-      failAttempt(describeError(error));
-      return;
-    }
-    if (secure && cfg.tls.insecure) {
-      log.warn(
-        { url: shownUrl },
-        "TLS certificate verification is OFF (mqtt.tls.insecure = true): the broker is not authenticated",
-      );
-    }
-    const mqttOptions: IClientOptions = {
-      protocolVersion: protocol,
-      clientId,
-      clean: true,
-      keepalive: cfg.keepalive_s,
-      reconnectPeriod: 0,
-      connectTimeout: options.connectTimeoutMs ?? 30_000,
-      queueQoSZero: false,
-      resubscribe: false,
-      will: { topic: status, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
-      ...tls,
-    };
-    if (cfg.username !== undefined) mqttOptions.username = cfg.username;
-    if (cfg.password !== undefined) mqttOptions.password = cfg.password;
-    let client: MqttClient;
-    try {
-      // Options, not the URL string: mqtt.js would parse it with the deprecated url.parse().
-      client = connectFn("", { ...brokerOptions(cfg.url), ...mqttOptions });
-    } catch (error) {
-      failAttempt(describeError(error));
-      return;
-    }
-    const s: Session = {
-      id: ++sessionCounter,
-      client,
-      connectedAtMs: undefined,
-      closed: false,
-      error: undefined,
-      protocolError: false,
-    };
-    session = s;
-    client.on("connect", () => onConnect(s));
-    client.on("error", (error) => onError(s, error));
-    client.on("close", () => onClose(s));
-    client.on("message", (topic, payload, packet) => subscriptions.dispatch(topic, payload, packet));
-    client.on("packetsend", (packet) => {
-      if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
-    });
-  }
-
   /** bytesSent: what a reading message weighed on the wire, counted as it is written (resends too). */
   function countBytes(topic: string, payload: string | Buffer): void {
     if (!topic.startsWith(streamTopicPrefix)) return;
@@ -306,23 +222,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function onConnect(s: Session): void {
-    if (s !== session || s.closed) return;
-    if (state === "stopping" || state === "stopped") {
-      s.client.end(true);
-      return;
-    }
-    state = "connected";
-    s.connectedAtMs = monoMs();
-    lastError = undefined;
-    lastLoggedFailure = undefined;
-    log.info({ url: shownUrl, clientId, protocol }, "connected to broker");
-    if (protocol === 4 && !warned311) {
-      warned311 = true;
-      log.warn(
-        { url: shownUrl, hint: "set mqtt.protocol_version = 5 if the broker supports it" },
-        "MQTT 3.1.1: a message the broker refuses (e.g. an ACL deny) is acknowledged and dropped without a trace",
-      );
-    }
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -332,36 +231,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     scheduleDrain();
   }
 
-  function onError(s: Session, error: Error): void {
-    if (s !== session) return;
-    s.error = describeError(error);
-    lastError = s.error;
-    if (s.closed) return;
-    // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined) {
-      if (isVersionRefusal(error)) refusedVersion(s);
-      s.client.end(true);
-    } else if (isProtocolError(error)) {
-      // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
-      // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
-      // session would only die at keepalive, long after stable_after_s, and the reading in flight
-      // would never be struck out. End it now, as a lost connection that counts as an early drop
-      // (onClose first, so the callbacks mqtt.js fails while ending see a closed session).
-      s.protocolError = true;
-      onClose(s);
-    }
-  }
-
-  function onClose(s: Session): void {
-    if (s.closed) return;
-    s.closed = true;
-    // Fail the old client's pending callbacks now (they are ignored: the rows stay inflight in the Queue).
-    s.client.end(true);
-    if (s !== session) return;
-    session = undefined;
-    const wasConnected = s.connectedAtMs !== undefined;
-    const early =
-      wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
+  /** A session ended: what it had in flight stays inflight in the Queue and comes first next time. */
+  function onLost(s: Session, wasConnected: boolean, early: boolean): void {
     if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
       suspects.halveCap(inflight.size);
     if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
@@ -374,54 +245,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
     clearRetries();
     pendingResends = 0;
     notifyIdle();
-    if (state === "stopping" || state === "stopped") return;
-    if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
-    failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
-  }
-
-  /** CONNACK "unacceptable protocol version" (3.1.1 code 1, MQTT 5 0x84) to an MQTT 5 CONNECT. */
-  function isVersionRefusal(error: Error): boolean {
-    const code = (error as { code?: unknown }).code;
-    return protocol === 5 && (code === 1 || code === 0x84);
-  }
-
-  function refusedVersion(s: Session): void {
-    if (cfg.protocol_version === 5) {
-      s.error = `${s.error}: the broker does not speak MQTT 5 — set mqtt.protocol_version = 4 (its refusals are then invisible)`;
-      lastError = s.error;
-      return;
-    }
-    protocol = 4;
-    v5 = false;
-    warned311 = true;
-    log.warn(
-      {
-        url: shownUrl,
-        hint: "set mqtt.protocol_version = 4 to say this is intended; ACL-denied messages are then lost without a trace",
-      },
-      "the broker does not speak MQTT 5: using MQTT 3.1.1, where it cannot say it refused a message",
-    );
-  }
-
-  function failAttempt(reason: string): void {
-    lastError = reason;
-    state = "waiting";
-    const delayS = backoffDelayS(attempt, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    attempt++;
-    backoffS = delayS;
-    if (reason !== lastLoggedFailure) {
-      log.warn(
-        { url: shownUrl, err: reason, retryInS: round3(delayS) },
-        "broker unavailable; readings stay queued",
-      );
-      lastLoggedFailure = reason;
-    } else {
-      log.debug({ err: reason, retryInS: round3(delayS), attempt }, "broker still unavailable");
-    }
-    reconnectTimer = scheduler.setTimeout(() => {
-      counters.reconnects++;
-      connect();
-    }, delayS * 1000);
   }
 
   /** A connected session ended with readings unacked: they become suspects (poison.ts). */
@@ -522,8 +345,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function drain(): void {
-    const s = session;
-    if (!s || state !== "connected" || s.closed) return;
+    const s = connection.session;
+    if (!s || connection.state !== "connected" || s.closed) return;
     if (batcher) {
       drainBatched(s, batcher);
       return;
@@ -672,7 +495,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       : compressBatch(encodeStampedBatch(deviceId, items));
     spendTokens(byteBucket, Buffer.byteLength(payload) + topic.length, now);
     const publishOptions: IClientPublishOptions = { qos: first.reading.qos, retain: false };
-    if (v5) {
+    if (connection.v5) {
       publishOptions.properties = lone
         ? { userProperties: { seq: String(first.seq) } }
         : { contentType: BATCH_CONTENT_TYPE };
@@ -680,7 +503,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     s.client.publish(topic, payload, publishOptions, (error) => {
       // The session ended first: the rows stay inflight in the Queue and are resent next session.
-      if (s.closed || s !== session) return;
+      if (s.closed || s !== connection.session) return;
       inflightMessages--;
       if (!error) {
         ackBuffer.push(...seqs);
@@ -731,7 +554,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       monoMs(),
     );
     const publishOptions: IClientPublishOptions = { qos: reading.qos, retain: false };
-    if (v5) {
+    if (connection.v5) {
       publishOptions.properties = { userProperties: { seq: String(reading.seq) } };
       if (cfg.message_expiry_s > 0) publishOptions.properties.messageExpiryInterval = cfg.message_expiry_s;
     }
@@ -812,19 +635,17 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   async function stop(timeoutMs: number): Promise<StopResult> {
-    if (state === "stopped" || state === "stopping") return { unacked: inflight.size };
+    if (connection.state === "stopped" || connection.state === "stopping") return { unacked: inflight.size };
     const deadline = monoMs() + timeoutMs;
-    state = "stopping";
+    connection.stopping();
     unsubscribeQueue?.();
     unsubscribeQueue = undefined;
-    if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
     if (rateTimer !== undefined) scheduler.clearTimeout(rateTimer);
     if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
-    reconnectTimer = rateTimer = dueTimer = undefined;
-    backoffS = 0;
+    rateTimer = dueTimer = undefined;
     clearRetries();
 
-    const s = session;
+    const s = connection.session;
     let unacked = 0;
     if (s && s.connectedAtMs !== undefined && !s.closed) {
       await waitIdle(deadline - monoMs());
@@ -847,30 +668,29 @@ export function createPublisher(options: PublisherOptions): Publisher {
     } else if (s && !s.closed) {
       s.client.end(true);
     }
-    session = undefined;
-    state = "stopped";
-    log.info({ unacked, ...counters }, "publisher stopped");
+    connection.stopped();
+    log.info({ unacked, reconnects: connection.reconnects, ...counters }, "publisher stopped");
     return { unacked };
   }
 
   return {
     start() {
-      if (state !== "idle") return;
+      if (connection.state !== "idle") return;
       suspects.load();
       unsubscribeQueue = queue.onAvailable(scheduleDrain);
-      connect();
+      connection.start();
     },
     stop,
     stats(): PublisherStats {
       return {
-        connected: state === "connected",
-        reconnects: counters.reconnects,
-        backoffS: state === "waiting" ? backoffS : 0,
+        connected: connection.state === "connected",
+        reconnects: connection.reconnects,
+        backoffS: connection.state === "waiting" ? connection.backoffS : 0,
         inflight: inflight.size,
         published: counters.published,
         delivered: counters.delivered,
         resent: counters.resent,
-        lastError,
+        lastError: connection.lastError,
         messagesSent: counters.messages,
         readingsSent: counters.published,
         batchesSplit: counters.batchesSplit,
@@ -883,20 +703,20 @@ export function createPublisher(options: PublisherOptions): Publisher {
     },
     subscribe(filter, qos, handler) {
       const remove = subscriptions.add(filter, qos, handler);
-      const s = session;
-      if (s && state === "connected") s.client.subscribe(filter, { qos });
+      const s = connection.session;
+      if (s && connection.state === "connected") s.client.subscribe(filter, { qos });
       return () => {
         const unused = remove();
-        const current = session;
-        if (current && state === "connected" && unused) current.client.unsubscribe(filter);
+        const current = connection.session;
+        if (current && connection.state === "connected" && unused) current.client.unsubscribe(filter);
       };
     },
     send(topic, payload, sendOptions = {}) {
-      if (state === "stopping" || state === "stopped") {
+      if (connection.state === "stopping" || connection.state === "stopped") {
         return Promise.reject(new PublisherNotConnectedError(topic, "stopping"));
       }
-      const s = session;
-      if (!s || state !== "connected")
+      const s = connection.session;
+      if (!s || connection.state !== "connected")
         return Promise.reject(new PublisherNotConnectedError(topic, "disconnected"));
       return new Promise<void>((resolve, reject) => {
         pendingSends++;
@@ -914,8 +734,4 @@ export function createPublisher(options: PublisherOptions): Publisher {
       });
     },
   };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
