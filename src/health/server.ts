@@ -3,11 +3,13 @@
  * GET /metrics (Prometheus text), and the status page (GET /, /page.json, POST /login: page/routes.ts)
  * on health.listen (default 127.0.0.1:9108). When health.token
  * is set every request must carry `Authorization: Bearer <token>`; off loopback the token is
- * mandatory and the server refuses to start without one.
+ * mandatory and the server refuses to start without one. Wrong tokens are counted per client
+ * (src/http/auth-limit.ts): after a few, the client gets 429 + Retry-After, waiting twice as long each time.
  */
 
 import { libc } from "../hal/index.ts";
 import {
+  AuthLimiter,
   guardRequest,
   type Handlers,
   jsonError,
@@ -74,9 +76,11 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
   assertListenAllowed(listen.host, token);
   const metrics = createMetrics(version);
   const lag = startLoopLag();
+  const limiter = new AuthLimiter({ now });
   const page = createPageRoutes({
     ...options.page,
     token,
+    limiter,
     status,
     nowMonoMs: now,
     deviceId: options.deviceId,
@@ -133,15 +137,31 @@ export function startHealthServer(options: HealthServerOptions): HealthServer {
               return jsonError(500, "internal error");
             });
         }
+        const remote = server.requestIP(req)?.address;
+        const tries = token !== undefined && req.headers.has("authorization");
+        const check = tries ? limiter.check(remote) : { allowed: true as const };
+        if (!check.allowed)
+          return jsonError(
+            429,
+            `too many wrong tokens from this address: try again in ${check.retryAfterS} s with health.token (FIELDRELAY_HEALTH_TOKEN)`,
+            { "retry-after": String(check.retryAfterS) },
+          );
         const refusal = guardRequest(req, { token, origin: "same", tokenKey: "health.token" });
         if (refusal) {
-          if (refusal.status === 401)
+          if (refusal.status === 401) {
+            const waitMs = tries ? limiter.failure(remote) : 0;
             log.warn(
-              { path: url.pathname.slice(0, 100), remote: server.requestIP(req)?.address },
+              {
+                path: url.pathname.slice(0, 100),
+                remote,
+                ...(waitMs > 0 && { wait_s: Math.ceil(waitMs / 1000) }),
+              },
               "health request without a valid token",
             );
+          }
           return refusal;
         }
+        if (tries) limiter.success(remote);
         if (url.pathname !== "/health" && url.pathname !== "/metrics")
           return jsonError(404, "not found: try GET /health, GET /metrics or / (status page)");
         if (req.method !== "GET" && req.method !== "HEAD")

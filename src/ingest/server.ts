@@ -6,10 +6,13 @@
  * queued; 503 when the queue refuses or cannot store them — then none of the body is stored
  * (all or nothing; the error names any seqs the broker had already been sent).
  */
+
+import type { Server } from "bun";
 import type { Stamp } from "../clock/types.ts";
 import type { Listen } from "../config/index.ts";
 import { FieldrelayError } from "../errors/index.ts";
 import {
+  AuthLimiter,
   guardRequest,
   jsonError,
   type Listener,
@@ -34,6 +37,8 @@ export interface IngestOptions {
   listeners?: ListenerPool | undefined;
   /** ingest.token: required of every request when set (and set it must be off loopback). */
   token?: string | undefined;
+  /** CLOCK_MONOTONIC ms for the wrong-token limit (default performance.now). */
+  monoMs?: () => number;
 }
 
 /** Body types ingest takes: a browser can post neither without a CORS preflight. */
@@ -73,6 +78,8 @@ export function startIngestServer(options: IngestOptions): IngestServer {
     log.warn(`${ACK_BEFORE_COMMIT_ENV}=1: ingest answers 201 before commit (test only; loses data)`);
   // Bun answers 413 itself past this; below it our own check answers 400 with the reason.
   const maxRequestBodySize = options.maxBodyBytes * 2 + 65536;
+  // Wrong tokens per client: after a few, 429 + Retry-After, twice as long each time (auth-limit.ts).
+  const limiter = new AuthLimiter({ now: options.monoMs ?? (() => performance.now()) });
   const handlers = { fetch: handle, error: onError };
   let listener: Listener;
   try {
@@ -90,9 +97,26 @@ export function startIngestServer(options: IngestOptions): IngestServer {
       },
     );
   }
-  async function handle(request: Request): Promise<Response> {
+  async function handle(request: Request, server?: Server<undefined>): Promise<Response> {
+    const remote = server?.requestIP(request)?.address;
+    const tries = options.token !== undefined && request.headers.has("authorization");
+    const check = tries ? limiter.check(remote) : { allowed: true as const };
+    if (!check.allowed)
+      return jsonError(
+        429,
+        `too many wrong tokens from this address: try again in ${check.retryAfterS} s with ingest.token (FIELDRELAY_INGEST_TOKEN)`,
+        { "retry-after": String(check.retryAfterS) },
+      );
     const refusal = refuse(request, options.token);
-    if (refusal) return refusal;
+    if (refusal) {
+      if (refusal.status === 401 && tries) {
+        const waitMs = limiter.failure(remote);
+        if (waitMs > 0)
+          log.warn({ remote, wait_s: Math.ceil(waitMs / 1000) }, "wrong ingest tokens: this client waits");
+      }
+      return refusal;
+    }
+    if (tries) limiter.success(remote);
     const declared = Number(request.headers.get("content-length") ?? "0");
     if (declared > options.maxBodyBytes) {
       return json(400, {

@@ -3,13 +3,16 @@
  * when it is not built) runs with a broker and three simulated sensors; RSS is sampled from
  * /proc/<pid>/status for a period with nobody watching (the baseline), then for a period of the
  * same length with the page open in headless Chromium, polling every 2 s. Also reported: the
- * page's transfer size and how long one update takes to render in the browser (uPlot charts).
+ * page's transfer size, how long one update takes to render in the browser (uPlot charts), and
+ * the bytes the open page moves per minute once loaded (through a counting TCP proxy: HTTP
+ * headers and bodies each way, which is what SSE could save at best — see README "Status page").
  *
  *   bun test/bench/run.ts page                         # 1 minute per period
  *   FIELDRELAY_BENCH_PAGE_MINUTES=10 bun test/bench/run.ts page   # the 10-minute figure
  */
 import { readFileSync } from "node:fs";
 import { launchChromium } from "../support/browser.ts";
+import { CountingProxy } from "../support/counting-proxy.ts";
 import { binaryMissing, spawn, Workspace } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
 import { freePort } from "../support/ports.ts";
@@ -24,6 +27,11 @@ export interface PageBenchmarkResult {
   pageGzipBytes: number;
   polls: number;
   renderMedianMs: number;
+  /** Bytes per minute between browser and device while the page is open (after its first load). */
+  wireUpPerMin: number;
+  wireDownPerMin: number;
+  /** Bytes of the first load: the document and the first (whole-hour) /page.json. */
+  wireFirstLoad: number;
   /** RSS (MB) at each minute of each period: a plateau is the heap settling, a slope a leak. */
   baselineRssByMinuteMb: number[];
   pageRssByMinuteMb: number[];
@@ -34,18 +42,19 @@ const rssMb = (pid: number) => {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 };
 
-export async function runPageBenchmark(
-  minutes = Number(process.env.FIELDRELAY_BENCH_PAGE_MINUTES ?? 1),
-): Promise<PageBenchmarkResult> {
-  const periodMs = minutes * 60_000;
-  const flavor = binaryMissing("x64") === undefined ? "x64" : "source";
-  const broker = await MosquittoBroker.start();
-  const ws = new Workspace("fr-bench-page-");
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const config = ws.writeConfig({
+/**
+ * A minute's RSS is the median of samples 10 s apart, not one sample: RSS swings by 1–3 MB with
+ * the moment of the JS garbage collector's last run (measured: the heap after a full GC stays at
+ * 13.2–13.8 MB with or without the page, while single samples moved ±2 MB), and one sample taken
+ * just before a collection failed the 5 MB target in one run of three.
+ */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+/** The page benches' device: three simulated sensors (one at 10/s), the health server on `port`. */
+export function writePageBenchConfig(ws: Workspace, brokerUrl: string, port: number): string {
+  return ws.writeConfig({
     device: { id: "bench-page" },
-    mqtt: { url: broker.url },
+    mqtt: { url: brokerUrl },
     queue: { path: ws.queuePath },
     ingest: { listen: "" },
     health: { listen: `127.0.0.1:${port}` },
@@ -56,6 +65,18 @@ export async function runPageBenchmark(
       { name: "camera", driver: "simulated", profile: "camera", interval_s: 1, seed: 3 },
     ],
   });
+}
+
+export async function runPageBenchmark(
+  minutes = Number(process.env.FIELDRELAY_BENCH_PAGE_MINUTES ?? 1),
+): Promise<PageBenchmarkResult> {
+  const periodMs = minutes * 60_000;
+  const flavor = binaryMissing("x64") === undefined ? "x64" : "source";
+  const broker = await MosquittoBroker.start();
+  const ws = new Workspace("fr-bench-page-");
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const config = writePageBenchConfig(ws, broker.url, port);
   const fr = spawn(flavor as "x64" | "source", ["run", "-c", config]);
   const browser = await launchChromium();
   try {
@@ -70,8 +91,12 @@ export async function runPageBenchmark(
     }
     const baselineRssByMinuteMb: number[] = [];
     for (let m = 0; m < minutes; m++) {
-      await Bun.sleep(60_000);
-      baselineRssByMinuteMb.push(rssMb(pid));
+      const samples: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        await Bun.sleep(10_000);
+        samples.push(rssMb(pid));
+      }
+      baselineRssByMinuteMb.push(median(samples));
     }
 
     const plain = await fetch(`${base}/`, { headers: { "accept-encoding": "identity" } });
@@ -82,22 +107,41 @@ export async function runPageBenchmark(
     } as RequestInit);
     const pageGzipBytes = (await gz.arrayBuffer()).byteLength;
 
+    const proxy = await CountingProxy.start(port);
     const page = await browser.context.newPage();
-    await page.goto(`${base}/`);
+    await page.goto(`http://127.0.0.1:${proxy.port}/`);
+    await page.locator("#updated[data-polls='1']").waitFor({ timeout: 30_000 });
+    const wireFirstLoad = proxy.total;
+    proxy.reset();
+    const wireFrom = Date.now();
     const renders: number[] = [];
     const pageRssByMinuteMb: number[] = [];
     const opened = Date.now();
     const deadline = opened + periodMs;
     let lastPoll = "";
+    let minuteSamples: number[] = [];
+    let nextSample = opened + 10_000;
     while (Date.now() < deadline) {
       await Bun.sleep(2000);
-      if (Date.now() - opened >= (pageRssByMinuteMb.length + 1) * 60_000) pageRssByMinuteMb.push(rssMb(pid));
+      if (Date.now() >= nextSample) {
+        minuteSamples.push(rssMb(pid));
+        nextSample += 10_000;
+      }
+      if (Date.now() - opened >= (pageRssByMinuteMb.length + 1) * 60_000) {
+        pageRssByMinuteMb.push(median(minuteSamples));
+        minuteSamples = [];
+      }
       const poll = (await page.locator("#updated").getAttribute("data-polls")) ?? "";
       if (poll === lastPoll) continue;
       lastPoll = poll;
       renders.push(Number(await page.locator("#updated").getAttribute("data-render-ms")));
     }
-    if (pageRssByMinuteMb.length < minutes) pageRssByMinuteMb.push(rssMb(pid));
+    if (pageRssByMinuteMb.length < minutes) pageRssByMinuteMb.push(median([...minuteSamples, rssMb(pid)]));
+    const wireMinutes = (Date.now() - wireFrom) / 60_000;
+    const wireUpPerMin = proxy.up / wireMinutes;
+    const wireDownPerMin = proxy.down / wireMinutes;
+    await page.close();
+    await proxy.close();
     renders.sort((a, b) => a - b);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const rssStartMb = mean(startSamples);
@@ -113,6 +157,9 @@ export async function runPageBenchmark(
       pageGzipBytes,
       polls: Number(lastPoll),
       renderMedianMs: renders[Math.floor(renders.length / 2)] ?? Number.NaN,
+      wireUpPerMin,
+      wireDownPerMin,
+      wireFirstLoad,
       baselineRssByMinuteMb,
       pageRssByMinuteMb,
     };

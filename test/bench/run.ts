@@ -59,6 +59,12 @@ async function pageRows(): Promise<BenchRow[]> {
       unit: "ms",
       target: "< 2000 ms poll interval",
     },
+    {
+      name: `status page on the wire while open (first load ${(r.wireFirstLoad / 1024).toFixed(0)} KiB; then requests ${(r.wireUpPerMin / 1024).toFixed(1)} KiB/min, answers ${(r.wireDownPerMin / 1024).toFixed(1)} KiB/min)`,
+      value: (r.wireUpPerMin + r.wireDownPerMin) / 1024,
+      unit: "KiB/min",
+      target: "informational: what SSE could save at most is the request side and the answer headers",
+    },
   ];
 }
 

@@ -11,11 +11,10 @@
  * FIELDRELAY_FUZZ_CASES sets the size (default 10 000, the CI size); FIELDRELAY_FUZZ_SEED the seed.
  */
 import mqtt from "mqtt";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { seededRandom } from "../../src/sensors/simulated/model.ts";
-import { binaryMissing, type Flavor, spawn, Workspace } from "../support/fieldrelay.ts";
-import { MosquittoBroker } from "../support/mosquitto.ts";
-import { freePort } from "../support/ports.ts";
+import { DeviceRun } from "../support/device.ts";
+import { binaryMissing, type Flavor } from "../support/fieldrelay.ts";
 import { MOSQUITTO, missing } from "../support/tools.ts";
 
 const flavor: Flavor = "x64";
@@ -162,26 +161,17 @@ function fuzzCase(r: Rand, port: number): Case {
 }
 
 describe.skipIf(skip)(`ingest fuzz (${CASES} seeded cases, seed ${SEED})`, () => {
-  const ws = new Workspace("fr-fuzz-");
-  let broker: MosquittoBroker;
-  let proc: ReturnType<typeof spawn> | undefined;
-  afterAll(async () => {
-    if (proc && proc.proc.exitCode === null) proc.kill("SIGKILL"); // a failed test leaves nothing running
-    await broker?.close();
-    ws.cleanup();
-  });
+  const device = new DeviceRun("fr-fuzz-", flavor);
 
   it("never dies, never answers 5xx, delivers every 201 reading exactly, publishes nothing refused", async () => {
-    broker = await MosquittoBroker.start();
-    const port = await freePort();
-    const config = ws.writeConfig({
-      device: { id: "pi-fuzz" },
-      mqtt: { url: broker.url, max_inflight: 256 },
-      queue: { path: ws.queuePath, commit_interval_ms: 5 },
-      ingest: { listen: `127.0.0.1:${port}` },
-      health: { listen: "" },
-      rtc: { mode: "none" },
+    const broker = await device.startBroker();
+    const config = await device.writeConfig({
+      id: "pi-fuzz",
+      mqtt: { max_inflight: 256 },
+      commitIntervalMs: 5,
+      health: false,
     });
+    const port = config.ingestPort;
     const published = new Map<number, { topic: string; stream: string; values: string }>();
     const strangers: string[] = [];
     const sub = await mqtt.connectAsync(broker.url, { clientId: "fuzz-sub", reconnectPeriod: 0 });
@@ -196,8 +186,7 @@ describe.skipIf(skip)(`ingest fuzz (${CASES} seeded cases, seed ${SEED})`, () =>
         strangers.push(topic);
       }
     });
-    const p = spawn(flavor, ["run", "-c", config]);
-    proc = p;
+    const p = device.run(config.path);
     await p.waitForLog((l) => l.msg === "fieldrelay ready");
 
     const rand = prng(SEED);

@@ -4,10 +4,9 @@
  * no refused connection), every answer is a 201, and every published reading was acknowledged.
  */
 import mqtt from "mqtt";
-import { afterAll, describe, expect, it } from "vitest";
-import { binaryMissing, type Flavor, spawn, Workspace } from "../support/fieldrelay.ts";
-import { MosquittoBroker } from "../support/mosquitto.ts";
-import { freePort } from "../support/ports.ts";
+import { describe, expect, it } from "vitest";
+import { DeviceRun } from "../support/device.ts";
+import { binaryMissing, type Flavor } from "../support/fieldrelay.ts";
 import { MOSQUITTO, missing } from "../support/tools.ts";
 
 const flavor: Flavor = "x64";
@@ -15,35 +14,23 @@ const skip = binaryMissing(flavor) ?? missing(MOSQUITTO);
 const RELOADS = 10;
 
 describe.skipIf(skip)("SIGHUP reload under load", () => {
-  const ws = new Workspace("fr-reload-");
-  let broker: MosquittoBroker;
-  let proc: ReturnType<typeof spawn> | undefined;
-  afterAll(async () => {
-    if (proc && proc.proc.exitCode === null) proc.kill("SIGKILL"); // a failed test leaves nothing running
-    await broker?.close();
-    ws.cleanup();
-  });
+  const device = new DeviceRun("fr-reload-", flavor);
 
   it("answers every request across reloads, and publishes only acknowledged readings", async () => {
-    broker = await MosquittoBroker.start();
-    const ingest = await freePort();
-    const health = await freePort();
-    const config = ws.writeConfig({
-      device: { id: "pi-reload" },
-      mqtt: { url: broker.url, min_backoff_s: 0.1, max_backoff_s: 1 },
-      queue: { path: ws.queuePath, commit_interval_ms: 20 },
-      ingest: { listen: `127.0.0.1:${ingest}` },
-      health: { listen: `127.0.0.1:${health}` },
-      rtc: { mode: "none" },
+    const broker = await device.startBroker();
+    const config = await device.writeConfig({
+      id: "pi-reload",
+      mqtt: { min_backoff_s: 0.1, max_backoff_s: 1 },
+      commitIntervalMs: 20,
     });
+    const { ingestPort: ingest, healthPort: health } = config;
     const published = new Set<number>();
     const sub = await mqtt.connectAsync(broker.url, { clientId: "reload-sub", reconnectPeriod: 0 });
     await sub.subscribeAsync("fieldrelay/pi-reload/+", { qos: 1 });
     sub.on("message", (topic, payload) => {
       if (!topic.endsWith("/status")) published.add((JSON.parse(payload.toString()) as { seq: number }).seq);
     });
-    const p = spawn(flavor, ["run", "-c", config]);
-    proc = p;
+    const p = device.run(config.path);
     await p.waitForLog((l) => l.msg === "fieldrelay ready");
 
     const acknowledged = new Set<number>();

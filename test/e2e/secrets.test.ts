@@ -3,10 +3,9 @@
  * ingest with a token, a reload, a broker outage, shutdown — and every line it wrote is searched
  * for the broker password and both tokens.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import { binaryMissing, type Flavor, spawn, Workspace } from "../support/fieldrelay.ts";
-import { MosquittoBroker } from "../support/mosquitto.ts";
-import { freePort } from "../support/ports.ts";
+import { describe, expect, it } from "vitest";
+import { DeviceRun } from "../support/device.ts";
+import { binaryMissing, type Flavor } from "../support/fieldrelay.ts";
 import { MOSQUITTO, missing } from "../support/tools.ts";
 
 const flavor: Flavor = "x64";
@@ -17,35 +16,22 @@ const INGEST_TOKEN = "ingest-token-Kx93aa";
 const HEALTH_TOKEN = "health-token-Lp27bb";
 
 describe.skipIf(skip)("secrets are never logged", () => {
-  const ws = new Workspace("fr-secrets-");
-  let broker: MosquittoBroker;
-  let proc: ReturnType<typeof spawn> | undefined;
-  afterAll(async () => {
-    if (proc && proc.proc.exitCode === null) proc.kill("SIGKILL"); // a failed test leaves nothing running
-    await broker?.close();
-    ws.cleanup();
-  });
+  const device = new DeviceRun("fr-secrets-", flavor);
 
   it("keeps the URL password and the tokens out of every line of a full run", async () => {
-    broker = await MosquittoBroker.start();
-    const ingest = await freePort();
-    const health = await freePort();
-    const config = ws.writeConfig({
-      device: { id: "pi-secret" },
+    const broker = await device.startBroker();
+    const config = await device.writeConfig({
+      id: "pi-secret",
       mqtt: {
         url: `mqtt://fieldrelay:${PASSWORD}@127.0.0.1:${broker.port}`,
         min_backoff_s: 0.2,
         max_backoff_s: 1,
       },
-      queue: { path: ws.queuePath, commit_interval_ms: 50 },
-      ingest: { listen: `127.0.0.1:${ingest}` },
-      health: { listen: `127.0.0.1:${health}` },
-      rtc: { mode: "none" },
-      log: { level: "debug" },
+      extra: { log: { level: "debug" } },
     });
+    const { ingestPort: ingest, healthPort: health } = config;
     const env = { FIELDRELAY_INGEST_TOKEN: INGEST_TOKEN, FIELDRELAY_HEALTH_TOKEN: HEALTH_TOKEN };
-    const p = spawn(flavor, ["run", "-c", config], { env });
-    proc = p;
+    const p = device.run(config.path, { env });
     await p.waitForLog((l) => l.msg === "connected to broker");
     const res = await fetch(`http://127.0.0.1:${ingest}/v1/readings`, {
       method: "POST",

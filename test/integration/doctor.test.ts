@@ -17,11 +17,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { Aedes, type AuthenticateError } from "aedes";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.ts";
+import { EmbeddedBroker } from "../../src/demo/broker.ts";
 import {
   type CheckResult,
   type DoctorContext,
@@ -33,7 +35,8 @@ import { migrate } from "../../src/queue/schema.ts";
 import { makeCerts, type TestCerts } from "../support/certs.ts";
 import { run } from "../support/fieldrelay.ts";
 import { MosquittoBroker } from "../support/mosquitto.ts";
-import { missing } from "../support/tools.ts";
+import { freePort } from "../support/ports.ts";
+import { MOSQUITTO, missing } from "../support/tools.ts";
 
 interface Device {
   root: string;
@@ -48,19 +51,18 @@ interface Device {
   now: number;
 }
 
-let broker: Server;
+let broker: EmbeddedBroker;
 let brokerPort = 0;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  // Something that accepts TCP connections where the config's broker is.
-  broker = createServer((s) => s.end());
-  await new Promise<void>((resolve) => broker.listen(0, "127.0.0.1", resolve));
-  brokerPort = (broker.address() as { port: number }).port;
+  // An MQTT broker (aedes, in-process, anonymous) where the config's broker is: doctor CONNECTs.
+  broker = await EmbeddedBroker.start();
+  brokerPort = broker.port;
 });
 
-afterAll(() => {
-  broker.close();
+afterAll(async () => {
+  await broker.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -135,7 +137,7 @@ async function doctor(d: Device): Promise<{ checks: CheckResult[]; exit: number 
   write(join(d.root, "proc/self/mountinfo"), `${d.mountinfo}\n`);
   write(
     d.configPath,
-    `[device]\nid = "pi-7"\n[mqtt]\nurl = "mqtt://127.0.0.1:${brokerPort}"\n[queue]\npath = "${d.data}/queue.db"\n[ingest]\nlisten = ""\n[health]\nlisten = ""\n[rtc]\nmode = "none"\n[system]\nroot = "${d.root}"\n${d.toml}`,
+    `[device]\nid = "pi-7"\n[mqtt]\nurl = "mqtt://127.0.0.1:${brokerPort}"\nprotocol_version = 4\n[queue]\npath = "${d.data}/queue.db"\n[ingest]\nlisten = ""\n[health]\nlisten = ""\n[rtc]\nmode = "none"\n[system]\nroot = "${d.root}"\n${d.toml}`,
   );
   let config: DoctorContext["config"];
   let configProblem: string | undefined;
@@ -156,6 +158,15 @@ async function doctor(d: Device): Promise<{ checks: CheckResult[]; exit: number 
     diskSpace: () => ({ totalBytes: 2 * d.availableBytes, availableBytes: d.availableBytes }),
     timeoutMs: 1000,
   });
+}
+
+/** A healthy device with a BME280 at 0x76 configured and a plain file (mode) as /dev/i2c-1. */
+function bme280OnFileNode(mode: number): Device {
+  const d = healthyDevice();
+  d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
+  write(join(d.root, "dev/i2c-1"), "");
+  chmodSync(join(d.root, "dev/i2c-1"), mode);
+  return d;
 }
 
 /** The one result with id, after checking every other result is ok (the fixture broke one thing). */
@@ -187,6 +198,9 @@ describe("fieldrelay doctor on a healthy device", () => {
       "mqtt.broker",
     ])
       expect(ids).toContain(id);
+    expect(r.checks.find((c) => c.id === "mqtt.broker")?.message).toBe(
+      `mqtt://127.0.0.1:${brokerPort} accepted an MQTT 3.1.1 CONNECT (anonymous, client id fieldrelay-pi-7-doctor)`,
+    );
   });
 
   it("accepts 16 KiB pages and says where that was tested", async () => {
@@ -318,10 +332,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
   });
 
   it("I2C address owned by a kernel driver: warn explaining EBUSY, exit 1", async () => {
-    const d = healthyDevice();
-    d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
-    write(join(d.root, "dev/i2c-1"), "", 0o660);
-    chmodSync(join(d.root, "dev/i2c-1"), 0o666);
+    const d = bme280OnFileNode(0o666);
     mkdirSync(join(d.root, "sys/bus/i2c/devices/1-0076"), { recursive: true });
     symlinkSync("../../../../bus/i2c/drivers/bmp280", join(d.root, "sys/bus/i2c/devices/1-0076/driver"));
     const r = await doctor(d);
@@ -331,11 +342,18 @@ describe("fieldrelay doctor: one fixture per problem", () => {
     expect(r.exit).toBe(1);
   });
 
+  it("I2C bus node that is not an i2c-dev adapter (ENOTTY): fail on the bus, not 'nothing answers', exit 2", async () => {
+    const d = bme280OnFileNode(0o666);
+    const r = await doctor(d);
+    expect(formatLine(only(r, "i2c.bus1", "fail"))).toMatch(
+      /dev\/i2c-1 is not an I2C adapter: ioctl\(I2C_FUNCS\) failed with ENOTTY — fix: load i2c-dev/,
+    );
+    expect(r.checks.find((c) => c.id === "i2c.air")).toBeUndefined();
+    expect(r.exit).toBe(2);
+  });
+
   it("I2C bus the service user cannot open: fail naming user, groups and mode, exit 2", async () => {
-    const d = healthyDevice();
-    d.toml = '[[sensor]]\nname = "air"\ndriver = "bme280"\naddress = 0x76\n';
-    write(join(d.root, "dev/i2c-1"), "");
-    chmodSync(join(d.root, "dev/i2c-1"), 0o600);
+    const d = bme280OnFileNode(0o600);
     const r = await doctor(d);
     expect(formatLine(only(r, "i2c.bus1", "fail"))).toMatch(
       /mode 0600: user fieldrelay \(groups fieldrelay,i2c,gpio\) cannot open it — fix: .*60-fieldrelay\.rules/,
@@ -438,10 +456,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
 
   it("broker unreachable: fail naming the URL, exit 2", async () => {
     const d = healthyDevice();
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const port = await freePort();
     d.toml = "";
     const r = await doctorAt(d, `mqtt://127.0.0.1:${port}`);
     expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
@@ -452,10 +467,7 @@ describe("fieldrelay doctor: one fixture per problem", () => {
 
   it("service active but nothing listens on the health port: fail, exit 2", async () => {
     const d = healthyDevice();
-    const s = createServer();
-    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-    const port = (s.address() as { port: number }).port;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    const port = await freePort();
     d.toml = "";
     const r = await doctorWith(d, (cfg) =>
       cfg.replace('[health]\nlisten = ""', `[health]\nlisten = "127.0.0.1:${port}"`),
@@ -509,6 +521,142 @@ describe.skipIf(tlsSkip !== undefined)("fieldrelay doctor: TLS broker", () => {
   });
 });
 
+/** aedes answering every CONNECT with one return code, as a broker whose auth backend says so. */
+async function refusingBroker(returnCode: 2 | 3 | 4 | 5) {
+  const aedes = await Aedes.createBroker({
+    authenticate: (_client, _user, _password, done) =>
+      done(Object.assign(new Error("refused"), { returnCode }) as AuthenticateError, false),
+  });
+  const server = createServer((socket) => aedes.handle(socket));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}
+
+describe("fieldrelay doctor: the broker's CONNACK", () => {
+  it("protocol_version unset and a broker without MQTT 5 (aedes): warn that it falls back to 3.1.1, as the service does", async () => {
+    const d = healthyDevice();
+    d.toml = "";
+    const r = await doctorWith(d, (cfg) => cfg.replace("protocol_version = 4\n", ""));
+    expect(formatLine(only(r, "mqtt.broker", "warn"))).toMatch(
+      /accepted an MQTT 3\.1\.1 CONNECT \(anonymous, client id fieldrelay-pi-7-doctor\), after refusing MQTT 5: .* — fix: upgrade the broker to MQTT 5, or set mqtt\.protocol_version = 4/,
+    );
+    expect(r.exit).toBe(1);
+  });
+
+  it("server unavailable (3): fail saying the broker is up but not serving, with where to look", async () => {
+    const b = await refusingBroker(3);
+    try {
+      const r = await doctorAt(healthyDevice(), b.url);
+      expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
+        /refused the CONNECT \(anonymous\): server unavailable \(CONNACK 3\).*— fix: the broker runs but cannot serve clients now: look at its log/,
+      );
+      expect(r.exit).toBe(2);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("bad user name or password (4): fail naming the user and the password variable", async () => {
+    const b = await refusingBroker(4);
+    try {
+      const d = healthyDevice();
+      d.toml = "";
+      const r = await doctorWith(
+        d,
+        (cfg) =>
+          cfg.replace(/url = "mqtt:\/\/127\.0\.0\.1:\d+"/, `url = "${b.url}"\nusername = "fieldrelay"`),
+        { FIELDRELAY_MQTT_PASSWORD: "not-the-password" },
+      );
+      expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
+        /refused the CONNECT as user fieldrelay: bad user name or password \(CONNACK 4\) — fix: check mqtt\.username and FIELDRELAY_MQTT_PASSWORD/,
+      );
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe.skipIf(missing(MOSQUITTO) !== undefined)("fieldrelay doctor: mosquitto with a password file", () => {
+  let mosquitto: MosquittoBroker;
+  let dir: string;
+  const PASSWORD = "doctor-pw-77x";
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "fr-doctor-pw-"));
+    dirs.push(dir);
+    const file = join(dir, "passwords");
+    const made = Bun.spawnSync(["mosquitto_passwd", "-b", "-c", file, "fieldrelay", PASSWORD]);
+    expect(made.exitCode, made.stderr.toString()).toBe(0);
+    chmodSync(dir, 0o755);
+    chmodSync(file, 0o644); // mosquitto started as root drops to its own user
+    mosquitto = await MosquittoBroker.start({ extra: ["allow_anonymous false", `password_file ${file}`] });
+  });
+  afterAll(async () => {
+    await mosquitto?.close();
+  });
+
+  const withUser = (d: Device, user: string | undefined, version = 4) =>
+    doctorWith(
+      d,
+      (cfg) =>
+        cfg
+          .replace(
+            /url = "mqtt:\/\/127\.0\.0\.1:\d+"/,
+            `url = "${mosquitto.url}"${user ? `\nusername = "${user}"` : ""}`,
+          )
+          .replace("protocol_version = 4", `protocol_version = ${version}`),
+      user === undefined ? {} : { FIELDRELAY_MQTT_PASSWORD: user === "fieldrelay" ? PASSWORD : "wrong-pw" },
+    );
+
+  it("the configured user and password: ok, naming the user", async () => {
+    const r = await withUser(healthyDevice(), "fieldrelay");
+    expect(only(r, "mqtt.broker", "ok").message).toMatch(
+      /accepted an MQTT 3\.1\.1 CONNECT \(user fieldrelay, client id fieldrelay-pi-7-doctor/,
+    );
+    expect(r.exit).toBe(0);
+  });
+
+  it("no user configured: not authorised, and the fix says the broker takes no anonymous clients", async () => {
+    const r = await withUser(healthyDevice(), undefined);
+    expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
+      /refused the CONNECT \(anonymous\): not authorised \(CONNACK 5\) — fix: the broker takes no anonymous clients: set mqtt\.username and FIELDRELAY_MQTT_PASSWORD/,
+    );
+    expect(r.exit).toBe(2);
+  });
+
+  it("a wrong password, MQTT 3.1.1 and MQTT 5: not authorised, with the password file in the fix", async () => {
+    const d = healthyDevice();
+    d.toml = "";
+    for (const [version, code] of [
+      [4, "5"],
+      [5, "0x87"],
+    ] as const) {
+      const r = await withUser(d, "someone", version);
+      expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
+        new RegExp(
+          `refused the CONNECT as user someone: not authorised \\(CONNACK ${code}\\) — fix: check mqtt\\.username and FIELDRELAY_MQTT_PASSWORD against the broker's password file`,
+        ),
+      );
+    }
+  });
+
+  it("a user but no password in this environment: the fix says where the service keeps it", async () => {
+    const d = healthyDevice();
+    d.toml = "";
+    const r = await doctorWith(d, (cfg) =>
+      cfg.replace(/url = "mqtt:\/\/127\.0\.0\.1:\d+"/, `url = "${mosquitto.url}"\nusername = "fieldrelay"`),
+    );
+    expect(formatLine(only(r, "mqtt.broker", "fail"))).toMatch(
+      /not authorised \(CONNACK 5\) — fix: FIELDRELAY_MQTT_PASSWORD is not set here: run doctor as root \(it reads \/etc\/fieldrelay\/env like the service\) or export it/,
+    );
+  });
+});
+
 describe("fieldrelay doctor command line", () => {
   it("prints one line per check and a summary, exit 2 when a check fails; --json carries the same", async () => {
     const d = healthyDevice();
@@ -540,10 +688,11 @@ describe("fieldrelay doctor command line", () => {
 async function doctorWith(
   d: Device,
   edit: (toml: string) => string,
+  env: Record<string, string> = {},
 ): Promise<{ checks: CheckResult[]; exit: number }> {
   await doctor(d); // writes the base config and mountinfo
   write(d.configPath, edit(readFileSync(d.configPath, "utf8")));
-  const config = loadConfig({ path: d.configPath, env: {} });
+  const config = loadConfig({ path: d.configPath, env });
   return runDoctor({
     root: d.root,
     configPath: d.configPath,

@@ -1,45 +1,20 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/index.ts";
 import type { Io } from "../../src/cli/io.ts";
-import {
-  createVitalsReader,
-  type HealthServer,
-  startHealthServer,
-  thresholdsFromConfig,
-} from "../../src/health/index.ts";
-import { silentLogger } from "../../src/log/index.ts";
 import type { RuntimeStatus } from "../../src/runtime/status.ts";
 import { run, Workspace } from "../support/fieldrelay.ts";
+import { HealthServers } from "../support/health-server.ts";
 import { freePort } from "../support/ports.ts";
-import { FakeRoot, fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
+import { fakeStatus } from "../support/runtime-status.ts";
 
 const ws = new Workspace();
-const root = new FakeRoot().pi();
-const servers: HealthServer[] = [];
-afterAll(async () => {
-  for (const s of servers) await s.stop();
-  ws.cleanup();
-  root.cleanup();
-});
+const servers = new HealthServers();
+afterAll(() => ws.cleanup());
 
 const TOKEN = "status-cli-token-0123";
 
-function serve(status: () => RuntimeStatus, token?: string) {
-  const server = startHealthServer({
-    listen: { host: "127.0.0.1", port: 0 },
-    token,
-    status,
-    vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
-    version: "1.2.3",
-    log: silentLogger(),
-    thresholds: thresholdsFromConfig({
-      queue: { max_rows: 1000, max_bytes: 1_000_000, min_free_disk_mb: 1, commit_interval_ms: 1000 },
-    }),
-    nowMonoMs: () => NOW_MONO_MS,
-  });
-  servers.push(server);
-  return server;
-}
+const serve = (status: () => RuntimeStatus, token?: string) =>
+  servers.serve(status, { token, version: "1.2.3" }).server;
 
 const configFor = (port: number, token?: string) =>
   ws.writeConfig(
@@ -95,6 +70,18 @@ describe("fieldrelay status", () => {
     const refused = await status(["--config", configFor(s.port, "some-other-token-456")]);
     expect(refused.code).toBe(69);
     expect(refused.stderr).toContain("refused the token");
+  });
+
+  it("says how long to wait when the service refuses this address after too many wrong tokens", async () => {
+    const s = serve(() => fakeStatus(), TOKEN);
+    const wrong = configFor(s.port, "some-other-token-456");
+    for (let i = 0; i < 5; i++)
+      expect((await status(["--config", wrong])).stderr).toContain("refused the token");
+    const limited = await status(["--config", configFor(s.port, TOKEN)]);
+    expect(limited.code).toBe(69);
+    expect(limited.stderr).toMatch(
+      /refuses tokens from this address for 1 s after too many wrong ones — wait/,
+    );
   });
 
   it("gives the same exit code as a process", async () => {

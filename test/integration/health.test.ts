@@ -1,41 +1,19 @@
 import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createVitalsReader,
   type HealthBody,
   HealthConfigError,
-  type HealthServer,
   startHealthServer,
-  thresholdsFromConfig,
 } from "../../src/health/index.ts";
 import { silentLogger } from "../../src/log/index.ts";
 import type { RuntimeStatus } from "../../src/runtime/status.ts";
-import { FakeRoot, fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
+import { HealthServers, TEST_THRESHOLDS } from "../support/health-server.ts";
+import { fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
 
-const thresholds = thresholdsFromConfig({
-  queue: { max_rows: 1000, max_bytes: 1_000_000, min_free_disk_mb: 1, commit_interval_ms: 1000 },
-});
-const root = new FakeRoot().pi({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
-const servers: HealthServer[] = [];
-afterAll(async () => {
-  for (const s of servers) await s.stop();
-  root.cleanup();
-});
-
-function serve(status: () => RuntimeStatus, token?: string, host = "127.0.0.1") {
-  const server = startHealthServer({
-    listen: { host, port: 0 },
-    token,
-    status,
-    vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
-    version: "9.9.9-test",
-    log: silentLogger(),
-    thresholds,
-    nowMonoMs: () => NOW_MONO_MS,
-  });
-  servers.push(server);
-  return { server, url: (path: string) => `http://127.0.0.1:${server.port}${path}` };
-}
+const servers = new HealthServers({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
+const serve = (status: () => RuntimeStatus, token?: string, host = "127.0.0.1") =>
+  servers.serve(status, { token, host });
 
 describe("GET /health", () => {
   it("answers 200 degraded while the broker is down, with the broker check's reason", async () => {
@@ -75,10 +53,10 @@ describe("GET /health", () => {
       startHealthServer({
         listen: { host: "127.0.0.1", port: first.server.port },
         status: () => fakeStatus(),
-        vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
+        vitals: createVitalsReader({ root: servers.root.dir, dataDir: servers.root.dir }),
         version: "x",
         log: silentLogger(),
-        thresholds,
+        thresholds: TEST_THRESHOLDS,
       });
     expect(second).toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.server.port}`));
   });

@@ -36,10 +36,15 @@ const stamp: Stamp = {
 let server: IngestServer | undefined;
 afterEach(async () => server?.stop());
 
-function start(queue: RecordingQueue, maxBodyBytes = 4096) {
+function start(
+  queue: RecordingQueue,
+  maxBodyBytes = 4096,
+  auth: { token?: string; monoMs?: () => number } = {},
+) {
   server = startIngestServer({
     listen: { host: "127.0.0.1", port: 0 },
     maxBodyBytes,
+    ...auth,
     queue,
     now: () => stamp,
     defaults: { priority: 5, qos: 1 },
@@ -107,5 +112,36 @@ describe("Ingest HTTP endpoint", () => {
     const url = start(new RecordingQueue());
     expect((await fetch(url.replace("/v1/readings", "/nope"))).status).toBe(404);
     expect((await fetch(url)).status).toBe(405);
+  });
+
+  it("slows down token guessing: after 5 wrong tokens a client waits (429 + Retry-After, doubling), even with the right one; the right one after the wait is taken", async () => {
+    const queue = new RecordingQueue();
+    let now = 1_000;
+    const token = "ingest-token-0123456789";
+    const url = start(queue, 4096, { token, monoMs: () => now });
+    const send = (bearer: string) =>
+      fetch(url, {
+        method: "POST",
+        body: '{"stream":"a","values":{"x":1}}',
+        headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
+      });
+    for (let i = 0; i < 5; i++) expect((await send(`wrong-${i}`)).status).toBe(401);
+    const locked = await send(token);
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get("retry-after")).toBe("1");
+    expect(((await locked.json()) as { error: string }).error).toMatch(
+      /too many wrong tokens from this address: try again in 1 s with ingest\.token/,
+    );
+    expect(queue.captured).toEqual([]);
+    now += 1_000;
+    expect((await send("wrong-again")).status).toBe(401); // the sixth: a 2 s wait
+    now += 1_000;
+    expect((await send(token)).status).toBe(429);
+    now += 1_000;
+    expect((await send(token)).status).toBe(201);
+    expect(queue.captured).toHaveLength(1);
+    // The right token forgets the client: the next wrong one is free again.
+    expect((await send("wrong-after")).status).toBe(401);
+    expect((await send(token)).status).toBe(201);
   });
 });

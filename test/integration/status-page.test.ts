@@ -1,57 +1,14 @@
-import { afterAll, describe, expect, it } from "vitest";
-import {
-  createVitalsReader,
-  type HealthServer,
-  startHealthServer,
-  thresholdsFromConfig,
-} from "../../src/health/index.ts";
+import { connect } from "node:net";
+import { describe, expect, it } from "vitest";
 import type { PageData } from "../../src/health/page/model.ts";
-import { silentLogger } from "../../src/log/index.ts";
 import type { RuntimeStatus } from "../../src/runtime/status.ts";
-import { FakeRoot, fakeStatus, NOW_MONO_MS } from "../support/runtime-status.ts";
+import { HealthServers } from "../support/health-server.ts";
+import { fakeStatus } from "../support/runtime-status.ts";
 
 const TOKEN = "status-page-token-0123456789";
-const thresholds = thresholdsFromConfig({
-  queue: { max_rows: 1000, max_bytes: 1_000_000, min_free_disk_mb: 1, commit_interval_ms: 1000 },
-});
-const root = new FakeRoot().pi({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
-const servers: HealthServer[] = [];
-afterAll(async () => {
-  for (const s of servers) await s.stop();
-  root.cleanup();
-});
-
-function serve(status: () => RuntimeStatus, token?: string) {
-  let now = NOW_MONO_MS;
-  let tick: (() => void) | undefined;
-  const server = startHealthServer({
-    listen: { host: "127.0.0.1", port: 0 },
-    token,
-    status,
-    vitals: createVitalsReader({ root: root.dir, dataDir: root.dir }),
-    version: "9.9.9-test",
-    deviceId: "pi-page",
-    log: silentLogger(),
-    thresholds,
-    nowMonoMs: () => now,
-    page: {
-      stepMs: 5000,
-      every: (fn) => {
-        tick = fn;
-        return () => {};
-      },
-    },
-  });
-  servers.push(server);
-  return {
-    url: (path: string) => `http://127.0.0.1:${server.port}${path}`,
-    /** Advance monotonic time one step and record a history row. */
-    step(ms = 5000) {
-      now += ms;
-      tick?.();
-    },
-  };
-}
+const servers = new HealthServers({ tempMilliC: 52_250, throttled: "0x50005", voltAlarm: "0" });
+const serve = (status: () => RuntimeStatus, token?: string) =>
+  servers.serve(status, { token, deviceId: "pi-page" });
 
 const form = (token: string) => ({
   method: "POST",
@@ -113,6 +70,25 @@ describe("Status page on loopback without a token", () => {
   });
 });
 
+describe("Status page bytes on the wire", () => {
+  it("answers /page.json gzipped when the client takes it, and plain when it does not", async () => {
+    const { url } = serve(() => fakeStatus());
+    const gz = await fetch(url("/page.json"), {
+      headers: { "accept-encoding": "gzip" },
+      decompress: false,
+    } as RequestInit);
+    expect(gz.headers.get("content-encoding")).toBe("gzip");
+    expect(gz.headers.get("vary")).toBe("accept-encoding");
+    const packed = new Uint8Array(await gz.arrayBuffer());
+    const plain = await fetch(url("/page.json"), { headers: { "accept-encoding": "identity" } });
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(plain.headers.get("content-type")).toBe("application/json");
+    const text = await plain.text();
+    expect(JSON.parse(new TextDecoder().decode(Bun.gunzipSync(packed)))).toMatchObject({ device: "pi-page" });
+    expect(packed.byteLength).toBeLessThan(text.length / 2);
+  });
+});
+
 describe("Status page with health.token", () => {
   it("shows the sign-in form instead of the page, and refuses the data, without credentials", async () => {
     const { url } = serve(() => fakeStatus(), TOKEN);
@@ -169,5 +145,100 @@ describe("Status page with health.token", () => {
       headers: { "content-type": "application/json" },
     });
     expect(json.status).toBe(415);
+  });
+});
+
+/** One HTTP/1.1 request from a chosen loopback source address (fetch cannot pick one). */
+function requestFrom(
+  localAddress: string,
+  port: number,
+  request: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, localAddress }, () => socket.write(request));
+    let data = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (d) => {
+      data += d;
+    });
+    socket.on("error", reject);
+    socket.on("end", () => resolve({ status: Number(data.split(" ")[1]), text: data }));
+  });
+}
+
+describe("Token guessing on the health listener (rate limit per client)", () => {
+  const wrong = (i: number) => form(`guess-${i}-not-the-token`);
+
+  it("refuses a client with 429 JSON and Retry-After after 5 wrong tokens, even the right one, until it has waited", async () => {
+    const { url, step } = serve(() => fakeStatus(), TOKEN);
+    for (let i = 0; i < 5; i++) expect((await fetch(url("/login"), wrong(i))).status).toBe(401);
+    const limited = await fetch(url("/login"), wrong(5));
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("content-type")).toContain("application/json");
+    const retryAfter = Number(limited.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(await limited.json()).toMatchObject({ error: expect.stringMatching(/too many wrong tokens/) });
+    // Guessing right while locked out proves nothing: the token is not even compared.
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(429);
+    step(retryAfter * 1000);
+    const ok = await fetch(url("/login"), form(TOKEN));
+    expect(ok.status).toBe(303);
+  });
+
+  it("doubles the wait on every wrong token after the free ones", async () => {
+    const { url, step } = serve(() => fakeStatus(), TOKEN);
+    for (let i = 0; i < 5; i++) await fetch(url("/login"), wrong(i));
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const locked = await fetch(url("/login"), wrong(10 + i));
+      expect(locked.status).toBe(429);
+      const s = Number(locked.headers.get("retry-after"));
+      waits.push(s);
+      step(s * 1000);
+      expect((await fetch(url("/login"), wrong(20 + i))).status).toBe(401);
+    }
+    expect(waits).toEqual([1, 2, 4, 8]);
+  });
+
+  it("counts wrong Bearer tokens on /health, /metrics and /page.json toward the same limit", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
+    expect((await fetch(url("/health"), bearer("a-wrong-token"))).status).toBe(401);
+    expect((await fetch(url("/metrics"), bearer("b-wrong-token"))).status).toBe(401);
+    expect((await fetch(url("/page.json"), bearer("c-wrong-token"))).status).toBe(401);
+    expect((await fetch(url("/login"), wrong(1))).status).toBe(401);
+    expect((await fetch(url("/health"), bearer("d-wrong-token"))).status).toBe(401);
+    const limited = await fetch(url("/health"), bearer(TOKEN));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("treats every loopback source address as one client (a local process can pick any 127.x address)", async () => {
+    const { url } = serve(() => fakeStatus(), TOKEN);
+    const port = Number(new URL(url("/")).port);
+    const body = new URLSearchParams({ token: "wrong-from-elsewhere" }).toString();
+    const post = (from: string) =>
+      requestFrom(
+        from,
+        port,
+        `POST /login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    for (let i = 0; i < 5; i++) expect((await post(`127.0.0.${2 + i}`)).status).toBe(401);
+    expect((await post("127.0.0.99")).status).toBe(429);
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(429);
+  });
+
+  it("lets a signed-in browser keep its session, and starts over after a right token", async () => {
+    const { url, step } = serve(() => fakeStatus(), TOKEN);
+    const ok = await fetch(url("/login"), form(TOKEN));
+    const cookie = (ok.headers.get("set-cookie") ?? "").split(";")[0]!;
+    for (let i = 0; i < 4; i++) await fetch(url("/login"), wrong(i));
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(303); // resets the count
+    for (let i = 0; i < 5; i++) expect((await fetch(url("/login"), wrong(i))).status).toBe(401);
+    expect((await fetch(url("/login"), wrong(9))).status).toBe(429);
+    // the session cookie is not a guess: the page and its data stay open while the address waits
+    expect((await fetch(url("/page.json"), { headers: { cookie } })).status).toBe(200);
+    step(1000);
+    expect((await fetch(url("/login"), form(TOKEN))).status).toBe(303);
   });
 });

@@ -1,7 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pageSizeKiB } from "../../src/doctor/checks/kernel.ts";
 import { flockHolders } from "../../src/doctor/checks/service.ts";
-import { exitFor, formatLine } from "../../src/doctor/index.ts";
+import { exitFor, formatLine, parseEnvironmentFile, serviceEnvironment } from "../../src/doctor/index.ts";
 import { isReadOnly, mountOf, parseMountinfo } from "../../src/doctor/mountinfo.ts";
 
 const MOUNTINFO = `22 1 179:2 / / ro,noatime shared:1 - ext4 /dev/mmcblk0p2 ro
@@ -58,5 +61,34 @@ describe("doctor: results", () => {
     expect(formatLine({ id: "config", status: "ok", message: "valid" })).toBe(
       "ok    config               valid",
     );
+  });
+});
+
+describe("doctor: the service's EnvironmentFile", () => {
+  it("takes FIELDRELAY_* assignments, unquoted or quoted, and skips comments and other variables", () => {
+    expect(
+      parseEnvironmentFile(
+        "# secrets\nFIELDRELAY_MQTT_PASSWORD=\"p w\"\n; other comment\nFIELDRELAY_HEALTH_TOKEN=abc\nPATH=/bin\nFIELDRELAY_INGEST_TOKEN = 'x=y'\n",
+      ),
+    ).toEqual({
+      FIELDRELAY_MQTT_PASSWORD: "p w",
+      FIELDRELAY_HEALTH_TOKEN: "abc",
+      FIELDRELAY_INGEST_TOKEN: "x=y",
+    });
+  });
+
+  it("lays the file under the caller's own variables, and is skipped when unreadable", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fr-envfile-"));
+    try {
+      const file = join(dir, "env");
+      writeFileSync(file, "FIELDRELAY_MQTT_PASSWORD=from-file\nFIELDRELAY_HEALTH_TOKEN=file-token\n");
+      expect(serviceEnvironment({ FIELDRELAY_HEALTH_TOKEN: "mine" }, file)).toEqual({
+        FIELDRELAY_MQTT_PASSWORD: "from-file",
+        FIELDRELAY_HEALTH_TOKEN: "mine",
+      });
+      expect(serviceEnvironment({ A: "1" }, join(dir, "missing"))).toEqual({ A: "1" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -87,6 +87,13 @@ export function statusCommand(program: Command, io: Io, setExit: (code: number) 
       setExit(ExitCode.unavailable);
       return;
     }
+    if (res.status === 429) {
+      io.err(
+        `fieldrelay: ${url} refuses tokens from this address for ${res.headers.get("retry-after") ?? "a few"} s after too many wrong ones — wait, and check health.token or FIELDRELAY_HEALTH_TOKEN`,
+      );
+      setExit(ExitCode.unavailable);
+      return;
+    }
     let body: HealthBody;
     try {
       body = (await res.json()) as HealthBody;

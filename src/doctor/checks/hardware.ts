@@ -8,11 +8,11 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { basename } from "node:path";
 import type { SensorConfig } from "../../config/index.ts";
 import { chipPaths, GpioChip, GpioLineNotFound, resolveLine } from "../../hal/gpio/index.ts";
-import { i2cBusPath, openI2cBus } from "../../hal/i2c/index.ts";
-import { Errno, errnoName, SyscallError } from "../../hal/libc/index.ts";
+import { i2cBusPath, type LinuxI2cBus, openI2cBus } from "../../hal/i2c/index.ts";
 import { findDriver } from "../../sensors/index.ts";
 import { accessProblem, type ServiceUser, serviceUser } from "../access.ts";
 import { existsSync, under } from "../files.ts";
+import { i2cAdapterVerdict, i2cProbeVerdict } from "../i2c-verdict.ts";
 import { type CheckResult, type DoctorContext, fail, ok, warn } from "../types.ts";
 
 const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
@@ -58,76 +58,78 @@ export async function i2cCheck(ctx: DoctorContext): Promise<CheckResult[]> {
   const user = await unitUser(ctx);
   const results: CheckResult[] = [];
   const buses = [...new Set(devices.map((d) => d.bus))];
+  // A device a kernel driver owns is judged from sysfs; a bus is opened only to probe the others.
+  const owner = new Map(devices.map((d) => [d, i2cDriver(ctx, d.bus, d.address)]));
+  const toProbe = new Set(devices.filter((d) => owner.get(d) === undefined).map((d) => d.bus));
   const usable = new Set<number>();
-  for (const bus of buses) {
-    const path = i2cBusPath(bus, ctx.root);
-    if (!existsSync(path)) {
-      results.push(
-        fail(
-          `i2c.bus${bus}`,
-          `${path} does not exist: I2C bus ${bus} is not enabled`,
-          bus === 1
-            ? "add dtparam=i2c_arm=on to /boot/firmware/config.txt (overlays/config.txt) and reboot"
-            : `enable I2C bus ${bus} in /boot/firmware/config.txt and reboot`,
-        ),
-      );
-      continue;
-    }
-    const denied = accessProblem(path, user);
-    if (denied) {
-      results.push(
-        fail(
-          `i2c.bus${bus}`,
-          denied,
-          `install deploy/device/udev/60-fieldrelay.rules and add ${user.name} to group i2c`,
-        ),
-      );
-      continue;
-    }
-    usable.add(bus);
-    results.push(ok(`i2c.bus${bus}`, `${path} present, ${user.name} can open it`));
-  }
-  for (const d of devices) {
-    if (!usable.has(d.bus)) continue;
-    const id = `i2c.${d.name}`;
-    const where = `${hex(d.address)} on bus ${d.bus}`;
-    const driver = i2cDriver(ctx, d.bus, d.address);
-    if (driver) {
-      results.push(
-        warn(
-          id,
-          `${d.what}: ${where} is owned by the kernel driver ${driver}, so fieldrelay's direct reads get EBUSY`,
-          "remove the dtoverlay that binds it (for a DS3231 keep the overlay and use rtc.mode, not a sensor)",
-        ),
-      );
-      continue;
-    }
-    let bus: Awaited<ReturnType<typeof openI2cBus>> | undefined;
-    try {
-      bus = await openI2cBus(d.bus, { root: ctx.root });
-      await bus.transfer(d.address, new Uint8Array(0), 1);
-      results.push(ok(id, `${d.what} answers at ${where}`));
-    } catch (error) {
-      const errno = error instanceof SyscallError ? error.errno : undefined;
-      if (errno === Errno.EBUSY)
-        results.push(
-          warn(
-            id,
-            `${d.what}: ${where} is busy (EBUSY): a kernel driver owns the address`,
-            "remove the dtoverlay that binds it",
-          ),
-        );
-      else
+  const open = new Map<number, LinuxI2cBus>();
+  try {
+    for (const bus of buses) {
+      const path = i2cBusPath(bus, ctx.root);
+      const id = `i2c.bus${bus}`;
+      if (!existsSync(path)) {
         results.push(
           fail(
             id,
-            `${d.what}: nothing answers at ${where}${errno ? ` (${errnoName(errno)})` : `: ${(error as Error).message}`}`,
-            `check wiring (SDA GPIO2, SCL GPIO3, 3.3 V, GND) and the address: fieldrelay i2c scan --bus ${d.bus}`,
+            `${path} does not exist: I2C bus ${bus} is not enabled`,
+            bus === 1
+              ? "add dtparam=i2c_arm=on to /boot/firmware/config.txt (overlays/config.txt) and reboot"
+              : `enable I2C bus ${bus} in /boot/firmware/config.txt and reboot`,
           ),
         );
-    } finally {
-      await bus?.close();
+        continue;
+      }
+      const denied = accessProblem(path, user);
+      if (denied) {
+        results.push(
+          fail(
+            id,
+            denied,
+            `install deploy/device/udev/60-fieldrelay.rules and add ${user.name} to group i2c`,
+          ),
+        );
+        continue;
+      }
+      usable.add(bus);
+      if (!toProbe.has(bus)) {
+        results.push(ok(id, `${path} present, ${user.name} can open it`));
+        continue;
+      }
+      // Opening asks the adapter what it can do (I2C_FUNCS): a node that is not i2c-dev's, or an
+      // emulator that drops I2C ioctls, fails here, for the bus, before any address is blamed.
+      try {
+        open.set(bus, await openI2cBus(bus, { root: ctx.root }));
+        results.push(ok(id, `${path} is an I2C adapter, ${user.name} can open it`));
+      } catch (error) {
+        results.push(i2cAdapterVerdict(id, path, error));
+      }
     }
+    for (const d of devices) {
+      if (!usable.has(d.bus)) continue;
+      const id = `i2c.${d.name}`;
+      const driver = owner.get(d);
+      if (driver) {
+        results.push(
+          warn(
+            id,
+            `${d.what}: ${hex(d.address)} on bus ${d.bus} is owned by the kernel driver ${driver}, so fieldrelay's direct reads get EBUSY`,
+            "remove the dtoverlay that binds it (for a DS3231 keep the overlay and use rtc.mode, not a sensor)",
+          ),
+        );
+        continue;
+      }
+      const bus = open.get(d.bus);
+      if (!bus) continue; // the adapter's own failure is reported on i2c.busN
+      let error: unknown;
+      try {
+        await bus.transfer(d.address, new Uint8Array(0), 1);
+      } catch (e) {
+        error = e;
+      }
+      results.push(i2cProbeVerdict({ ...d, id, path: bus.path }, error));
+    }
+  } finally {
+    for (const bus of open.values()) await bus.close();
   }
   return results;
 }

@@ -1,15 +1,19 @@
 /**
  * The service and what it exposes: the systemd unit (active, restarts, watchdog), the queue
- * (readable, rows), the broker (reachable with the configured TLS; certificates warned 30 days
- * ahead of expiry) and the ingest/health ports (answering when the service runs, free when not).
+ * (readable, rows), the broker (an MQTT CONNECT with the configured TLS and credentials, its
+ * CONNACK explained; certificates warned 30 days ahead of expiry) and the ingest/health ports (answering when the service runs, free when not).
  */
 import { X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import { isIP, connect as netConnect, type Socket } from "node:net";
-import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from "node:tls";
+import { connect as netConnect, type Socket } from "node:net";
+import type { PeerCertificate, TLSSocket } from "node:tls";
+import mqtt, { type IClientOptions } from "mqtt";
 import { parseListen } from "../../config/index.ts";
+// brokerOptions is not (yet) exported from publish/index.ts; doctor must build the same options.
+import { brokerOptions } from "../../publish/broker-url.ts";
 import { loadTls } from "../../publish/index.ts";
 import { openQueueReader, QueueError } from "../../queue/index.ts";
+import { type ConnectSent, connackVerdict } from "../connack.ts";
 import { readText, under } from "../files.ts";
 import { type CheckResult, type DoctorContext, fail, ok, warn } from "../types.ts";
 
@@ -166,8 +170,6 @@ export async function queueLockCheck(ctx: DoctorContext): Promise<CheckResult[]>
   ];
 }
 
-const DEFAULT_PORTS: Record<string, number> = { "mqtt:": 1883, "mqtts:": 8883, "ws:": 80, "wss:": 443 };
-
 function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = netConnect({ host, port });
@@ -186,27 +188,46 @@ function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   });
 }
 
-function tlsHandshake(
-  host: string,
-  port: number,
-  options: Record<string, unknown>,
-  timeoutMs: number,
-): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    // SNI carries host names only (an IP address there is refused).
-    const s = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...options });
-    const t = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no TLS handshake within ${timeoutMs} ms`));
-    }, timeoutMs);
-    s.once("secureConnect", () => {
-      clearTimeout(t);
-      resolve(s);
+type ConnectOutcome =
+  | { kind: "accepted"; peer: PeerCertificate | undefined }
+  | { kind: "refused"; code: number }
+  | { kind: "failed"; error: Error };
+
+/**
+ * One MQTT CONNECT as the service would send it (its URL, TLS, protocol version and credentials),
+ * a clean session without a will, closed as soon as the CONNACK is in. mqtt.js reports a refusing
+ * CONNACK as an error whose code is the return/reason code.
+ */
+function mqttConnect(options: IClientOptions, timeoutMs: number): Promise<ConnectOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const client = mqtt.connect({ ...options, reconnectPeriod: 0, connectTimeout: timeoutMs });
+    const done = (outcome: ConnectOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.end(true);
+      resolve(outcome);
+    };
+    const timer = setTimeout(
+      () => done({ kind: "failed", error: new Error(`no CONNACK within ${timeoutMs} ms`) }),
+      timeoutMs,
+    );
+    client.once("connect", () => {
+      const stream = client.stream as Partial<TLSSocket>;
+      done({ kind: "accepted", peer: stream.getPeerCertificate?.() });
     });
-    s.once("error", (e) => {
-      clearTimeout(t);
-      reject(e);
+    client.once("error", (error) => {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === "number" && code > 0) done({ kind: "refused", code });
+      else done({ kind: "failed", error });
     });
+    client.once("close", () =>
+      done({
+        kind: "failed",
+        error: new Error("the connection closed before a CONNACK (is it an MQTT broker?)"),
+      }),
+    );
   });
 }
 
@@ -229,7 +250,6 @@ export async function brokerCheck(ctx: DoctorContext): Promise<CheckResult[]> {
   const m = ctx.config.mqtt;
   const url = new URL(m.url);
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port) || DEFAULT_PORTS[url.protocol] || 1883;
   const where = `${url.protocol}//${url.host}`;
   const results: CheckResult[] = [];
   if (m.tls.cert) {
@@ -253,41 +273,81 @@ export async function brokerCheck(ctx: DoctorContext): Promise<CheckResult[]> {
     }
   }
   const secure = url.protocol === "mqtts:" || url.protocol === "wss:";
-  try {
-    if (!secure) {
-      (await tcp(host, port, ctx.timeoutMs)).destroy();
-      results.push(ok("mqtt.broker", `${where} accepts connections`));
-      return results;
+  // Never the service's own client id: the broker would end the service's session for ours.
+  const clientId = `${m.client_id ?? `fieldrelay-${ctx.config.device.id}`}-doctor`;
+  const connect = async (protocolVersion: 4 | 5): Promise<ConnectOutcome> => {
+    try {
+      return await mqttConnect(
+        {
+          ...brokerOptions(m.url),
+          ...(secure ? loadTls(m.tls) : {}),
+          protocolVersion,
+          clientId,
+          clean: true,
+          keepalive: m.keepalive_s,
+          ...(m.username !== undefined && { username: m.username }),
+          ...(m.password !== undefined && { password: m.password }),
+        },
+        ctx.timeoutMs,
+      );
+    } catch (error) {
+      return { kind: "failed", error: error as Error };
     }
-    const s = await tlsHandshake(
-      host,
-      port,
-      { ...loadTls(m.tls), ...(m.tls.servername ? { servername: m.tls.servername } : {}) },
-      ctx.timeoutMs,
-    );
-    const peer: PeerCertificate = s.getPeerCertificate();
-    s.destroy();
+  };
+  // As the publisher: the configured version, or MQTT 5 falling back once to 3.1.1 when the
+  // broker refuses the version (CONNACK 1 / 0x84).
+  let protocolVersion: 4 | 5 = m.protocol_version ?? 5;
+  let outcome = await connect(protocolVersion);
+  const fellBack =
+    m.protocol_version === undefined &&
+    outcome.kind === "refused" &&
+    (outcome.code === 1 || outcome.code === 0x84);
+  if (fellBack) {
+    protocolVersion = 4;
+    outcome = await connect(4);
+  }
+  const sent: ConnectSent = {
+    protocolVersion,
+    username: m.username,
+    password: m.password !== undefined,
+    clientId,
+  };
+  const who = `${m.username === undefined ? "anonymous" : `user ${m.username}`}, client id ${clientId}`;
+  const version = protocolVersion === 4 ? "MQTT 3.1.1" : "MQTT 5";
+  if (outcome.kind === "accepted") {
+    const tls = secure
+      ? ` over TLS${m.tls.insecure ? " (verification OFF: mqtt.tls.insecure)" : ", certificate verified"}`
+      : "";
+    const accepted = `${where} accepted an ${version} CONNECT${tls} (${who})`;
     results.push(
-      ok(
-        "mqtt.broker",
-        `${where} completes a TLS handshake${m.tls.insecure ? " (verification OFF: mqtt.tls.insecure)" : ", certificate verified"}`,
-      ),
+      fellBack
+        ? warn(
+            "mqtt.broker",
+            `${accepted}, after refusing MQTT 5: the service falls back the same way, and under 3.1.1 the broker cannot say it refused a message`,
+            "upgrade the broker to MQTT 5, or set mqtt.protocol_version = 4 to say this is intended",
+          )
+        : ok("mqtt.broker", accepted),
     );
-    if (peer.valid_to)
+    if (outcome.peer?.valid_to)
       results.push(
         expiry(
           "mqtt.broker_cert",
-          `broker certificate (${peer.subject?.CN ?? host})`,
-          peer.valid_to,
+          `broker certificate (${outcome.peer.subject?.CN ?? host})`,
+          outcome.peer.valid_to,
           ctx.now(),
         ),
       );
-  } catch (error) {
+  } else if (outcome.kind === "refused") {
+    const { reason, fix } = connackVerdict(outcome.code, sent);
+    const as = m.username === undefined ? " (anonymous)" : ` as user ${m.username}`;
+    results.push(fail("mqtt.broker", `${where} refused the CONNECT${as}: ${reason}`, fix));
+  } else {
+    const error = outcome.error;
     const code = (error as NodeJS.ErrnoException).code;
     results.push(
       fail(
         "mqtt.broker",
-        `cannot reach ${where}: ${(error as Error).message}${code && !(error as Error).message.includes(code) ? ` (${code})` : ""}`,
+        `cannot reach ${where}: ${error.message}${code && !error.message.includes(code) ? ` (${code})` : ""}`,
         secure
           ? "check mqtt.url, the network, and [mqtt.tls] ca/servername against the broker's certificate"
           : "check mqtt.url and the network (readings queue meanwhile; nothing is lost)",

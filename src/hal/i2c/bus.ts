@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import * as libc from "../libc/index.ts";
 import { Errno, SyscallError } from "../libc/index.ts";
-import { classifyI2cError, hex2, I2cAdapterMissing, I2cNotAdapter } from "./errors.ts";
+import { classifyI2cError, hex2, I2cAdapterMissing, I2cIoctlsUnsupported, I2cNotAdapter } from "./errors.ts";
 import {
   type ProbeMode,
   type ProbeResult,
@@ -72,6 +72,8 @@ export async function openI2cBus(busNumber: number, options: OpenI2cOptions = {}
     } catch (error) {
       if (error instanceof SyscallError && (error.errno === Errno.ENOTTY || error.errno === Errno.EINVAL))
         throw new I2cNotAdapter(path, error.errno, error.syscall);
+      if (error instanceof SyscallError && error.errno === Errno.ENOSYS)
+        throw new I2cIoctlsUnsupported(path, error.syscall);
       throw error;
     }
     const functionality = Number(funcs[0]! & 0xffffffffn);

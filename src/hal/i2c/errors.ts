@@ -23,6 +23,22 @@ export class I2cNotAdapter extends SyscallError {
   }
 }
 
+/**
+ * I2cIoctlsUnsupported: the ioctl never reached an I2C driver (ENOSYS). qemu-user answers every I2C
+ * ioctl so; on a real device it means a kernel without CONFIG_I2C_CHARDEV.
+ */
+export class I2cIoctlsUnsupported extends SyscallError {
+  constructor(path: string, syscall: string) {
+    super(
+      syscall,
+      Errno.ENOSYS,
+      path,
+      "run natively on the device, not under qemu-user; a kernel needs CONFIG_I2C_CHARDEV",
+    );
+    this.message = `${path}: ${syscall} is not implemented (ENOSYS): this kernel or emulator does not pass I2C ioctls to a driver (qemu-user answers them so)`;
+  }
+}
+
 /** I2cAddressBusy: a kernel driver has claimed the address (EBUSY), e.g. rtc-ds1307 at 0x68. */
 export class I2cAddressBusy extends SyscallError {
   constructor(

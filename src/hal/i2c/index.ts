@@ -4,6 +4,7 @@ export {
   hex2,
   I2cAdapterMissing,
   I2cAddressBusy,
+  I2cIoctlsUnsupported,
   I2cNack,
   I2cNotAdapter,
 } from "./errors.ts";

@@ -8,12 +8,15 @@
  *
  * Same rule as /health and /metrics: without health.token (loopback only) everything is open;
  * with it, a request needs `Authorization: Bearer <token>` or a session cookie from /login
- * (session.ts). The token never travels in a URL.
+ * (session.ts). The token never travels in a URL. Every token tried — the form's or a Bearer
+ * header's — counts toward the listener's per-client limit (src/http/auth-limit.ts): 429 + Retry-After.
  *
  * The page's history (history.ts) is recorded every stepMs whether or not anyone watches — that
  * is what makes the last hour appear at once — and costs one status snapshot per step and a
  * bounded ring of numbers. Rendering, JSON and polling only happen while a page is open.
  */
+
+import type { AuthLimiter } from "../../http/index.ts";
 import type { Logger } from "../../log/index.ts";
 import { isAuthorized } from "../auth.ts";
 import type { HealthBody } from "../server.ts";
@@ -39,6 +42,8 @@ export interface PageRoutesOptions {
   nowMonoMs: () => number;
   deviceId?: string | undefined;
   log: Logger;
+  /** Counts wrong tokens per client, shared with /health and /metrics (src/http/auth-limit.ts). */
+  limiter?: AuthLimiter;
   /** History row interval (5 s) and rows kept (720: one hour). */
   stepMs?: number;
   capacity?: number;
@@ -75,6 +80,11 @@ const HTML_HEADERS = {
   "cache-control": "no-store",
 };
 
+const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
+/** Below this a gzip header and trailer cost more than they save. */
+const GZIP_MIN_BYTES = 512;
+const acceptsGzip = (req: Request) => /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "");
+
 /** The page compressed once (≈31 KB instead of ≈79 KB): it often crosses an SSH tunnel or a phone link. */
 const PAGE_GZIP = Bun.gzipSync(PAGE_HTML);
 
@@ -108,10 +118,52 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
   record();
   const stopTimer = (o.every ?? defaultEvery)(record, stepMs);
 
-  const authorized = (req: Request) =>
-    !o.token ||
-    isAuthorized(req.headers.get("authorization"), o.token) ||
-    sessions.valid(req.headers.get("cookie"));
+  /** A locked-out client's answer: the token it sent is not even compared. */
+  const tooMany = (remote: string | undefined): Response | undefined => {
+    const c = o.limiter?.check(remote);
+    if (!c || c.allowed) return undefined;
+    return jsonError(
+      429,
+      `too many wrong tokens from this address: try again in ${c.retryAfterS} s`,
+      "use this device's health.token (FIELDRELAY_HEALTH_TOKEN); every wrong one doubles the wait",
+      { "retry-after": String(c.retryAfterS) },
+    );
+  };
+
+  /** Compare a token someone sent, counting it toward the client's limit. */
+  const tokenMatches = (authorization: string, remote: string | undefined): boolean => {
+    if (isAuthorized(authorization, o.token)) {
+      o.limiter?.success(remote);
+      return true;
+    }
+    const waitMs = o.limiter?.failure(remote) ?? 0;
+    if (waitMs > 0)
+      o.log.warn(
+        { remote, wait_s: Math.ceil(waitMs / 1000) },
+        "too many wrong health tokens; client must wait",
+      );
+    return false;
+  };
+
+  /** undefined: go on; otherwise the refusal. */
+  const authorize = (req: Request, path: string, remote: string | undefined): Response | undefined => {
+    if (!o.token || sessions.valid(req.headers.get("cookie"))) return undefined;
+    const authorization = req.headers.get("authorization");
+    if (authorization !== null) {
+      const refused = tooMany(remote);
+      if (refused) return refused;
+      if (tokenMatches(authorization, remote)) return undefined;
+    }
+    if (path === "/") return html(loginHtml(), 401, { "www-authenticate": 'Bearer realm="fieldrelay"' });
+    return jsonError(
+      401,
+      "unauthorized",
+      `sign in at / (cookie ${SESSION_COOKIE}) or send Authorization: Bearer`,
+      {
+        "www-authenticate": 'Bearer realm="fieldrelay"',
+      },
+    );
+  };
 
   const html = (body: string, status = 200, extra: Record<string, string> = {}) =>
     new Response(body, { status, headers: { ...HTML_HEADERS, ...extra } });
@@ -124,8 +176,10 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
     const length = Number(req.headers.get("content-length"));
     if (!Number.isFinite(length) || length > MAX_LOGIN_BODY)
       return html(loginHtml("The sign-in form is too large."), 413);
+    const refused = tooMany(remote);
+    if (refused) return refused;
     const token = new URLSearchParams(await req.text()).get("token") ?? "";
-    if (!isAuthorized(`Bearer ${token}`, o.token)) {
+    if (!tokenMatches(`Bearer ${token}`, remote)) {
       o.log.warn({ remote }, "status page sign-in with a wrong token");
       return html(loginHtml("That is not this device's health token."), 401);
     }
@@ -140,7 +194,7 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
     });
   }
 
-  function data(url: URL): Response {
+  function data(req: Request, url: URL): Response {
     const sinceParam = url.searchParams.get("since");
     let sinceMs: number | undefined;
     if (sinceParam !== null) {
@@ -171,7 +225,14 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
         delivered: base.values.delivered!,
       },
     });
-    return Response.json(body, { headers: { "cache-control": "no-store" } });
+    const json = JSON.stringify(body);
+    // Compressed when the browser takes it: a poll's answer (≈2.8 KB every 2 s) is most of the
+    // bytes an open page moves, and it shrinks about 4× (bench "status page on the wire").
+    if (json.length >= GZIP_MIN_BYTES && acceptsGzip(req))
+      return new Response(Bun.gzipSync(json), {
+        headers: { ...JSON_HEADERS, "content-encoding": "gzip", vary: "accept-encoding" },
+      });
+    return new Response(json, { headers: { ...JSON_HEADERS, vary: "accept-encoding" } });
   }
 
   return {
@@ -192,25 +253,16 @@ export function createPageRoutes(o: PageRoutesOptions): PageRoutes {
           status: 303,
           headers: { location: "/", "set-cookie": sessions.setCookie(undefined) },
         });
-      if (!authorized(req)) {
-        if (path === "/") return html(loginHtml(), 401, { "www-authenticate": 'Bearer realm="fieldrelay"' });
-        return jsonError(
-          401,
-          "unauthorized",
-          `sign in at / (cookie ${SESSION_COOKIE}) or send Authorization: Bearer`,
-          {
-            "www-authenticate": 'Bearer realm="fieldrelay"',
-          },
-        );
-      }
+      const refusal = authorize(req, path, remote);
+      if (refusal) return refusal;
       if (path === "/") {
-        if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? ""))
+        if (acceptsGzip(req))
           return new Response(PAGE_GZIP, {
             headers: { ...HTML_HEADERS, "content-encoding": "gzip", vary: "accept-encoding" },
           });
         return html(PAGE_HTML, 200, { vary: "accept-encoding" });
       }
-      return data(url);
+      return data(req, url);
     },
     stop: stopTimer,
   };
