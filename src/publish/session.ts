@@ -36,8 +36,8 @@ import { loadTls, type TlsConnectOptions } from "./tls.ts";
 
 export type ConnectionState = "idle" | "connecting" | "connected" | "waiting" | "stopping" | "stopped";
 
+/** One attempt's client and what became of it; the publisher tells sessions apart by identity. */
 export interface Session {
-  id: number;
   client: MqttClient;
   connectedAtMs: number | undefined;
   closed: boolean;
@@ -99,7 +99,6 @@ export class Connection {
   /** The broker URL as logged: credentials in it are never written to the journal (#12). */
   private readonly shownUrl: string;
   private tls: TlsConnectOptions;
-  private sessionCounter = 0;
   private attempt = 0;
   private reconnectTimer: unknown;
   /** The failure last logged at warn level: repeats of it go to debug, so an outage is not a log flood. */
@@ -176,7 +175,6 @@ export class Connection {
       return;
     }
     const s: Session = {
-      id: ++this.sessionCounter,
       client,
       connectedAtMs: undefined,
       closed: false,
