@@ -52,7 +52,7 @@ import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
 import { BATCH_CONTENT_TYPE, compressBatch } from "../wire/index.ts";
-import { backoffDelayS, round3 } from "./backoff.ts";
+import { round3 } from "./backoff.ts";
 import { encodeStampedBatch, envelopeLength, type StampedReading } from "./batch-encode.ts";
 import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
 import {
@@ -67,6 +67,7 @@ import { PublisherNotConnectedError } from "./errors.ts";
 import { PoisonSuspects, struckOutReason } from "./poison.ts";
 import { type Refusal, refusalOf } from "./refusal.ts";
 import { RefusalEpisode } from "./refusal-episode.ts";
+import { TransientRetries } from "./retries.ts";
 import { Connection, type Session } from "./session.ts";
 import type { PublisherStats } from "./stats.ts";
 import { type MessageHandler, Subscriptions } from "./subscriptions.ts";
@@ -176,8 +177,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   /** Halves of refused batches, published before anything new. */
   const splits: Item[][] = [];
   let dueTimer: unknown;
-  /** Transiently refused messages waiting for their retry (each keeps its window slot). */
-  const batchRetryTimers = new Map<unknown, Item[]>();
+  /** Transiently refused messages and readings waiting for their retry (each keeps its window slot). */
+  const retries = new TransientRetries<Item>(scheduler, random, cfg.min_backoff_s, cfg.max_backoff_s);
 
   /** Seqs handed to the broker and not yet acked (QoS 0: not yet written). */
   const inflight = new Set<number>();
@@ -208,9 +209,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
   /** Readings unacked when a session was lost, and their strikes (poison.ts). */
   const suspects = new PoisonSuspects(queue, log, cfg.batch.max_readings);
-  /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
-  const retryTimers = new Map<number, unknown>();
-  const retryAttempts = new Map<number, number>();
   /** stream|code pairs already logged at warn: further refusals of the same kind go to debug. */
   const refusalsLogged = new Set<string>();
   /** bytesSent: what a reading message weighed on the wire, counted as it is written (resends too). */
@@ -233,7 +231,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /** A session ended: what it had in flight stays inflight in the Queue and comes first next time. */
   function onLost(s: Session, wasConnected: boolean, early: boolean): void {
-    if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
+    if (batcher && early && inflightMessages === 1 && inflight.size > 1 && retries.messagesWaiting === 0)
       suspects.halveCap(inflight.size);
     if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
     inflight.clear();
@@ -249,7 +247,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /** A connected session ended with readings unacked: they become suspects (poison.ts). */
   function suspectUnacked(early: boolean, protocolError: string | undefined): void {
-    const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    const unacked = [...inflight].filter((seq) => !retries.isWaiting(seq));
     if (unacked.length === 0) return;
     const struck = suspects.lost(unacked, early);
     if (struck)
@@ -270,7 +268,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       return;
     }
     suspects.delete(seq);
-    retryAttempts.delete(seq);
+    retries.forget(seq);
     inflight.delete(seq);
     taken.delete(seq);
     counters.deadLettered++;
@@ -288,32 +286,18 @@ export function createPublisher(options: PublisherOptions): Publisher {
     scheduleDrain();
   }
 
-  /** A transient refusal: keep the slot, send again after a backoff. */
+  /** A transient refusal of a lone reading: keep the slot, send again after a backoff. */
   function retryLater(seq: number, refusal: Refusal): void {
-    const attemptN = retryAttempts.get(seq) ?? 0;
-    retryAttempts.set(seq, attemptN + 1);
-    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
+    const delayS = retries.reading(seq, () => {
+      inflight.delete(seq);
+      notifyIdle();
+      scheduleDrain();
+    });
     refusing.refused(refusal, { seq, retryInS: round3(delayS) });
-    retryTimers.set(
-      seq,
-      scheduler.setTimeout(() => {
-        retryTimers.delete(seq);
-        inflight.delete(seq);
-        notifyIdle();
-        scheduleDrain();
-      }, delayS * 1000),
-    );
   }
 
   function clearRetries(): void {
-    for (const [timer, items] of batchRetryTimers) {
-      scheduler.clearTimeout(timer);
-      for (const item of items) inflight.delete(item.seq);
-    }
-    batchRetryTimers.clear();
-    for (const timer of retryTimers.values()) scheduler.clearTimeout(timer);
-    for (const seq of retryTimers.keys()) inflight.delete(seq);
-    retryTimers.clear();
+    for (const seq of retries.clear()) inflight.delete(seq);
   }
 
   function resubscribeAll(s: Session): void {
@@ -530,18 +514,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
   /** A transient refusal of a message: it keeps its window slot and goes again, whole, after a backoff. */
   function retryMessageLater(items: Item[], refusal: Refusal): void {
     inflightMessages++;
-    const key = items[0]!.seq;
-    const attemptN = retryAttempts.get(key) ?? 0;
-    retryAttempts.set(key, attemptN + 1);
-    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    refusing.refused(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
-    const timer: unknown = scheduler.setTimeout(() => {
-      batchRetryTimers.delete(timer);
+    const delayS = retries.message(items, () => {
       inflightMessages--;
       splits.unshift(items);
       scheduleDrain();
-    }, delayS * 1000);
-    batchRetryTimers.set(timer, items);
+    });
+    refusing.refused(refusal, { seq: items[0]!.seq, readings: items.length, retryInS: round3(delayS) });
   }
 
   function publishReading(s: Session, reading: QueuedReading): void {
@@ -595,12 +573,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
     refusing.acked();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
     const anySuspects = suspects.size > 0;
-    const anyRetries = retryAttempts.size > 0;
+    const anyRetries = retries.anyAttempts;
     for (const seq of seqs) {
       inflight.delete(seq);
       taken.delete(seq);
       if (anySuspects) suspects.delete(seq);
-      if (anyRetries) retryAttempts.delete(seq);
+      if (anyRetries) retries.forget(seq);
     }
     notifyIdle();
     drain();
