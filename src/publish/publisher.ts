@@ -1,18 +1,25 @@
 /**
- * Publisher drains the Queue to an MQTT broker through mqtt.js.
+ * Publisher drains the Queue to an MQTT broker through mqtt.js. createPublisher wires the parts
+ * and runs the drain (window, rate limits, batching, acks, refusals); each part's own state
+ * machine is written at the top of its module:
  *
- * The connection (session.ts, its state machine at the top) makes one mqtt.js client per attempt,
- * a "session", reconnects with backoff and tells this module when a session is up or lost. On
- * stop() the publisher waits for inflight acks (or the timeout), publishes "offline" and sends
- * DISCONNECT. mqtt.js never replays anything on its own. The Queue is the only source of truth. Rows handed to the broker
- * are marked inflight in the Queue; when a session ends its unacked rows stay marked, and
- * Queue.next() returns them first on the next connect (counted in stats().resent: duplicates are
- * possible, consumers dedupe on (device, seq)).
+ * - session.ts: the connection — one mqtt.js client per attempt (a "session"), CONNACK, the
+ *   MQTT 5 → 3.1.1 fallback, reconnect with backoff; it tells this module when a session is up or
+ *   lost, and whether the loss was early.
+ * - inflight-window.ts: which readings are out (at most mqtt.max_inflight messages) or held by the
+ *   batcher, and waiting for them to come back (stop()).
+ * - poison.ts: suspects and strikes after lost sessions. retries.ts: transient refusals' retry
+ *   timers. refusal.ts: what a reason code means. subscriptions.ts: the command transport's filters.
  *
- * Delivery: at most mqtt.max_inflight messages are unacked. QoS 0 counts as delivered once
- * written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks are batched into one Queue.ack() per
- * turn. A seq stays excluded from next() until its ack reached the Queue, so it is never sent
- * twice within one session.
+ * mqtt.js never replays anything on its own. The Queue is the only source of truth. Rows handed to
+ * the broker are marked inflight in the Queue; when a session ends its unacked rows stay marked,
+ * and Queue.next() returns them first on the next connect (counted in stats().resent: duplicates
+ * are possible, consumers dedupe on (device, seq)). On stop() the publisher waits for inflight
+ * acks (or the timeout), publishes "offline" and sends DISCONNECT.
+ *
+ * Delivery: QoS 0 counts as delivered once written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks
+ * are batched into one Queue.ack() per turn. A seq stays excluded from next() until its ack
+ * reached the Queue, so it is never sent twice within one session.
  *
  * Refusals (see refusal.ts): a PUBACK/PUBREC reason ≥ 0x80 with a permanent code moves the reading
  * to dead letters (Queue.deadLetter) at once; a transient code keeps it inflight in its window slot
@@ -22,10 +29,10 @@
  * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
  * stable) is moved to dead letters (poison.ts). Nothing the broker refuses can block the queue.
  * Suspects and strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(),
- * so a device that restarts after each drop still strikes the reading out. A packet from the broker that
- * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
- * Transient refusals are one "episode" from the first to the next ack (refusal-episode.ts):
- * warned once and every 10 min, counted in stats (refusingForS), never dropped.
+ * so a device that restarts after each drop still strikes the reading out. A packet from the
+ * broker that mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an
+ * early drop. Transient refusals are one "episode" from the first to the next ack
+ * (refusal-episode.ts): warned once and every 10 min, counted in stats (refusingForS), never dropped.
  *
  * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
  * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once (session.ts).
@@ -64,6 +71,7 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
+import { InflightWindow } from "./inflight-window.ts";
 import { PoisonSuspects, struckOutReason } from "./poison.ts";
 import { type Refusal, refusalOf } from "./refusal.ts";
 import { RefusalEpisode } from "./refusal-episode.ts";
@@ -180,17 +188,12 @@ export function createPublisher(options: PublisherOptions): Publisher {
   /** Transiently refused messages and readings waiting for their retry (each keeps its window slot). */
   const retries = new TransientRetries<Item>(scheduler, random, cfg.min_backoff_s, cfg.max_backoff_s);
 
-  /** Seqs handed to the broker and not yet acked (QoS 0: not yet written). */
-  const inflight = new Set<number>();
-  /** inflight plus the readings the batcher holds: what next() must not return again. */
-  const taken = new Set<number>();
-  let inflightMessages = 0;
+  /** What is out at the broker or held by the batcher, and who waits for it (inflight-window.ts). */
+  const inflight = new InflightWindow(scheduler);
   let pendingResends = 0;
-  let pendingSends = 0;
   let ackBuffer: number[] = [];
   let ackFlushScheduled = false;
   let drainScheduled = false;
-  let idleWaiters: Array<() => void> = [];
   const subscriptions = new Subscriptions(log);
 
   const counters = {
@@ -231,23 +234,28 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /** A session ended: what it had in flight stays inflight in the Queue and comes first next time. */
   function onLost(s: Session, wasConnected: boolean, early: boolean): void {
-    if (batcher && early && inflightMessages === 1 && inflight.size > 1 && retries.messagesWaiting === 0)
-      suspects.halveCap(inflight.size);
+    if (
+      batcher &&
+      early &&
+      inflight.messages === 1 &&
+      inflight.seqs.size > 1 &&
+      retries.messagesWaiting === 0
+    )
+      suspects.halveCap(inflight.seqs.size);
     if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
-    inflight.clear();
-    // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
-    taken.clear();
+    // The window and the batcher forget what they held: those rows are marked inflight in the
+    // Queue, next() returns them first.
+    inflight.release();
     batcher?.release();
     splits.length = 0;
-    inflightMessages = 0;
     clearRetries();
     pendingResends = 0;
-    notifyIdle();
+    inflight.notifyIdle();
   }
 
   /** A connected session ended with readings unacked: they become suspects (poison.ts). */
   function suspectUnacked(early: boolean, protocolError: string | undefined): void {
-    const unacked = [...inflight].filter((seq) => !retries.isWaiting(seq));
+    const unacked = [...inflight.seqs].filter((seq) => !retries.isWaiting(seq));
     if (unacked.length === 0) return;
     const struck = suspects.lost(unacked, early);
     if (struck)
@@ -269,8 +277,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     suspects.delete(seq);
     retries.forget(seq);
-    inflight.delete(seq);
-    taken.delete(seq);
+    inflight.seqs.delete(seq);
+    inflight.taken.delete(seq);
     counters.deadLettered++;
     refusing.last = refusal.reason;
     const key = `${stream}|${refusal.code}`;
@@ -282,22 +290,22 @@ export function createPublisher(options: PublisherOptions): Publisher {
         "message refused by the broker: moved to dead letters",
       );
     } else log.debug(fields, "message refused by the broker: moved to dead letters");
-    notifyIdle();
+    inflight.notifyIdle();
     scheduleDrain();
   }
 
   /** A transient refusal of a lone reading: keep the slot, send again after a backoff. */
   function retryLater(seq: number, refusal: Refusal): void {
     const delayS = retries.reading(seq, () => {
-      inflight.delete(seq);
-      notifyIdle();
+      inflight.seqs.delete(seq);
+      inflight.notifyIdle();
       scheduleDrain();
     });
     refusing.refused(refusal, { seq, retryInS: round3(delayS) });
   }
 
   function clearRetries(): void {
-    for (const seq of retries.clear()) inflight.delete(seq);
+    for (const seq of retries.clear()) inflight.seqs.delete(seq);
   }
 
   function resubscribeAll(s: Session): void {
@@ -337,8 +345,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     // While suspects of a lost connection remain, one reading at a time finds the poison pill.
     const window = suspects.size > 0 ? 1 : cfg.max_inflight;
-    while (inflight.size < window) {
-      let room = Math.min(window - inflight.size, MAX_BATCH);
+    while (inflight.seqs.size < window) {
+      let room = Math.min(window - inflight.seqs.size, MAX_BATCH);
       const now = monoMs();
       room = Math.min(room, availableTokens(bucket, now));
       if (availableTokens(byteBucket, now) < 1) room = 0;
@@ -346,7 +354,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         waitForRate(now);
         return;
       }
-      const batch = queue.next(room, inflight);
+      const batch = queue.next(room, inflight.seqs);
       if (batch.length === 0) return;
       // The queue sends inflight rows first: a non-suspect here means the suspects are gone (evicted).
       if (window === 1 && !suspects.has((batch[0] as QueuedReading).seq)) suspects.clear();
@@ -388,19 +396,19 @@ export function createPublisher(options: PublisherOptions): Publisher {
   function drainBatched(s: Session, b: Batcher<Item>): void {
     const now = monoMs();
     if (suspects.size > 0 && drainSuspects(s, now)) return;
-    while (b.readyCount < cfg.max_inflight - inflightMessages && b.held < holdCap(limits)) {
-      const got = queue.next(BATCH_FETCH, taken);
+    while (b.readyCount < cfg.max_inflight - inflight.messages && b.held < holdCap(limits)) {
+      const got = queue.next(BATCH_FETCH, inflight.taken);
       // Marked inflight as soon as they are held: the queue then skips them cheaply instead of
       // re-reading every held row on each next() (which made a batched drain slower than none),
       // and after a crash they are sent first, as they would have been anyway.
       if (got.length > 0) queue.markInflight(got.map((r) => r.seq));
       for (const reading of got) {
-        taken.add(reading.seq);
+        inflight.taken.add(reading.seq);
         b.add(toItem(reading), now);
       }
       if (got.length < BATCH_FETCH) break;
     }
-    while (inflightMessages < cfg.max_inflight) {
+    while (inflight.messages < cfg.max_inflight) {
       const fromSplit = splits.length > 0;
       const items = splits.shift() ?? b.take(now);
       if (!items) break;
@@ -417,7 +425,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
     dueTimer = undefined;
     const dueMs = b.msUntilDue(now);
-    if (dueMs !== undefined && inflightMessages < cfg.max_inflight) {
+    if (dueMs !== undefined && inflight.messages < cfg.max_inflight) {
       dueTimer = scheduler.setTimeout(
         () => {
           dueTimer = undefined;
@@ -433,10 +441,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
    * suspects.cap per message (poison.ts), until they are acked. Returns false once none is left.
    */
   function drainSuspects(s: Session, now: number): boolean {
-    if (inflightMessages > 0) return true;
+    if (inflight.messages > 0) return true;
     // Suspects are among the inflight rows, which the queue returns first; so are rows the last
     // session held but never sent (marked when taken), so look past those.
-    const pool = queue.next(BATCH_FETCH, taken).filter((r) => suspects.has(r.seq));
+    const pool = queue.next(BATCH_FETCH, inflight.taken).filter((r) => suspects.has(r.seq));
     const head = pool[0];
     if (!head) {
       suspects.clear(); // acked, dead-lettered or evicted meanwhile
@@ -447,7 +455,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       return true;
     }
     const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspects.cap);
-    for (const r of same) taken.add(r.seq);
+    for (const r of same) inflight.taken.add(r.seq);
     queue.markInflight(same.map((r) => r.seq)); // they are (suspects were inflight): keeps it explicit
     takeTokens(bucket, 1, now);
     publishItems(s, same.map(toItem), now);
@@ -468,8 +476,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
    */
   function publishItems(s: Session, items: Item[], now: number): void {
     const seqs = items.map((i) => i.seq);
-    for (const seq of seqs) inflight.add(seq);
-    inflightMessages++;
+    for (const seq of seqs) inflight.seqs.add(seq);
+    inflight.messages++;
     countPublished(items.length);
     const first = items[0]!;
     const topic = streamTopic(cfg.topic_prefix, deviceId, first.stream);
@@ -488,7 +496,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     s.client.publish(topic, payload, publishOptions, (error) => {
       // The session ended first: the rows stay inflight in the Queue and are resent next session.
       if (s.closed || s !== connection.session) return;
-      inflightMessages--;
+      inflight.messages--;
       if (!error) {
         ackBuffer.push(...seqs);
         scheduleAckFlush();
@@ -513,9 +521,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /** A transient refusal of a message: it keeps its window slot and goes again, whole, after a backoff. */
   function retryMessageLater(items: Item[], refusal: Refusal): void {
-    inflightMessages++;
+    inflight.messages++;
     const delayS = retries.message(items, () => {
-      inflightMessages--;
+      inflight.messages--;
       splits.unshift(items);
       scheduleDrain();
     });
@@ -523,7 +531,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function publishReading(s: Session, reading: QueuedReading): void {
-    inflight.add(reading.seq);
+    inflight.seqs.add(reading.seq);
     countPublished(1);
     const payload = encodeEnvelope(buildEnvelope(reading, deviceId, options.stamp(reading)));
     spendTokens(
@@ -575,31 +583,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const anySuspects = suspects.size > 0;
     const anyRetries = retries.anyAttempts;
     for (const seq of seqs) {
-      inflight.delete(seq);
-      taken.delete(seq);
+      inflight.seqs.delete(seq);
+      inflight.taken.delete(seq);
       if (anySuspects) suspects.delete(seq);
       if (anyRetries) retries.forget(seq);
     }
-    notifyIdle();
+    inflight.notifyIdle();
     drain();
-  }
-
-  function notifyIdle(): void {
-    if (inflight.size > 0 || pendingSends > 0) return;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  function waitIdle(timeoutMs: number): Promise<void> {
-    if (inflight.size === 0 && pendingSends === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = scheduler.setTimeout(resolve, Math.max(0, timeoutMs));
-      idleWaiters.push(() => {
-        scheduler.clearTimeout(timer);
-        resolve();
-      });
-    });
   }
 
   function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
@@ -613,7 +603,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   async function stop(timeoutMs: number): Promise<StopResult> {
-    if (connection.state === "stopped" || connection.state === "stopping") return { unacked: inflight.size };
+    if (connection.state === "stopped" || connection.state === "stopping")
+      return { unacked: inflight.seqs.size };
     const deadline = monoMs() + timeoutMs;
     connection.stopping();
     unsubscribeQueue?.();
@@ -626,9 +617,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
     const s = connection.session;
     let unacked = 0;
     if (s && s.connectedAtMs !== undefined && !s.closed) {
-      await waitIdle(deadline - monoMs());
+      await inflight.waitIdle(deadline - monoMs());
       flushAcks();
-      unacked = inflight.size;
+      unacked = inflight.seqs.size;
       if (unacked > 0)
         log.warn({ unacked }, "stop timeout: unacked readings stay queued and are resent next start");
       if (!s.closed) {
@@ -664,7 +655,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         connected: connection.state === "connected",
         reconnects: connection.reconnects,
         backoffS: connection.state === "waiting" ? connection.backoffS : 0,
-        inflight: inflight.size,
+        inflight: inflight.seqs.size,
         published: counters.published,
         delivered: counters.delivered,
         resent: counters.resent,
@@ -697,15 +688,15 @@ export function createPublisher(options: PublisherOptions): Publisher {
       if (!s || connection.state !== "connected")
         return Promise.reject(new PublisherNotConnectedError(topic, "disconnected"));
       return new Promise<void>((resolve, reject) => {
-        pendingSends++;
+        inflight.pendingSends++;
         const publishOptions: IClientPublishOptions = {
           qos: sendOptions.qos ?? 0,
           retain: sendOptions.retain ?? false,
         };
         if (sendOptions.properties) publishOptions.properties = sendOptions.properties;
         s.client.publish(topic, payload, publishOptions, (error) => {
-          pendingSends--;
-          notifyIdle();
+          inflight.pendingSends--;
+          inflight.notifyIdle();
           if (error) reject(error);
           else resolve();
         });
