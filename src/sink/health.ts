@@ -6,7 +6,8 @@
  */
 import { Counter, Gauge, Registry, Summary } from "prom-client";
 import type { Listen } from "../config/index.ts";
-import { assertListenAllowed, isAuthorized } from "../health/index.ts";
+import { assertListenAllowed } from "../health/index.ts";
+import { AuthLimiter, isAuthorized, jsonError } from "../http/index.ts";
 import type { Logger } from "../log/index.ts";
 import type { ConsumerStats } from "./consumer.ts";
 import type { WriterStats } from "./writer.ts";
@@ -203,21 +204,36 @@ export function startSinkHealthServer(options: {
   metrics: SinkMetrics;
   version: string;
   log: Logger;
+  /** CLOCK_MONOTONIC ms for the wrong-token limit (default performance.now). */
+  monoMs?: () => number;
 }): SinkHealthServer {
   const { listen, token, status, metrics, version, log } = options;
   assertListenAllowed(listen.host, token);
+  // Wrong tokens per client: after a few, 429 + Retry-After, twice as long each time (src/http/auth-limit.ts).
+  const limiter = new AuthLimiter({ now: options.monoMs ?? (() => performance.now()) });
   const server = Bun.serve({
     hostname: listen.host,
     port: listen.port,
-    async fetch(req) {
+    async fetch(req, srv) {
       const url = new URL(req.url);
-      if (!isAuthorized(req.headers.get("authorization"), token))
-        return new Response("unauthorized\n", {
-          status: 401,
-          headers: { "www-authenticate": 'Bearer realm="fieldrelay"' },
+      const remote = srv.requestIP(req)?.address;
+      const tries = token !== undefined && req.headers.has("authorization");
+      const check = tries ? limiter.check(remote) : { allowed: true as const };
+      if (!check.allowed)
+        return jsonError(
+          429,
+          `too many wrong tokens from this address: try again in ${check.retryAfterS} s with health.token (FIELDRELAY_SINK_HEALTH_TOKEN)`,
+          { "retry-after": String(check.retryAfterS) },
+        );
+      if (!isAuthorized(req.headers.get("authorization"), token)) {
+        if (tries) limiter.failure(remote);
+        return jsonError(401, 'missing or wrong token: send "Authorization: Bearer <health.token>"', {
+          "www-authenticate": 'Bearer realm="fieldrelay"',
         });
+      }
+      if (tries) limiter.success(remote);
       if (url.pathname !== "/health" && url.pathname !== "/metrics")
-        return new Response("not found: try /health or /metrics\n", { status: 404 });
+        return jsonError(404, "not found: try GET /health or GET /metrics");
       const s = status();
       const body = sinkHealth(s, version);
       if (url.pathname === "/health")

@@ -368,6 +368,27 @@ describe.skipIf(skip)("fieldrelay sink (mosquitto + PostgreSQL)", () => {
     expect(metrics).toMatch(/fieldrelay_sink_commit_failures_total [1-9]/);
   });
 
+  it("health.token guesses are slowed: 5 wrong ones get 401 JSON, then 429 + Retry-After even for the right one, then it is taken", async () => {
+    fresh();
+    const token = "sink-health-token-0123456789";
+    const s = await sink({ health: { token } });
+    const get = (bearer: string) =>
+      fetch(`http://127.0.0.1:${s.healthPort}/health`, { headers: { authorization: `Bearer ${bearer}` } });
+    for (let i = 0; i < 5; i++) {
+      const r = await get(`wrong-${i}`);
+      expect(r.status).toBe(401);
+      expect(((await r.json()) as { error: string }).error).toMatch(/missing or wrong token/);
+    }
+    const locked = await get(token);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(((await locked.json()) as { error: string }).error).toMatch(
+      /too many wrong tokens from this address/,
+    );
+    await Bun.sleep(1100);
+    expect((await get(token)).status).toBe(200);
+  });
+
   it("two sinks on one shared subscription split the messages and store each reading once", async () => {
     const prefix = fresh();
     const a = await sink({}, "share-a");
