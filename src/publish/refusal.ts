@@ -11,7 +11,7 @@
  *   code this table does not know). Move it to dead letters so nothing behind it waits.
  *
  * MQTT 3.1.1 has no reason codes: a broker that refuses a publish there (mosquitto's ACL) acks it
- * anyway and drops it, so refusals are only visible with MQTT 5 (the default; see publisher.ts).
+ * anyway and drops it, so refusals are only visible with MQTT 5 (the default; see session.ts).
  *
  * Of the transient codes only 0x97 is allowed in a PUBACK; a broker that sends another code MQTT 5
  * does not allow there (mosquitto 2.0's 0x95 packet too large) makes mqtt-packet fail to parse the
