@@ -6,6 +6,7 @@
 
 export { backoffDelayS } from "./backoff.ts";
 export { Batcher, type BatchItem, type BatchLimits, holdCap, splitHalves } from "./batcher.ts";
+export { brokerOptions } from "./broker-url.ts";
 export {
   buildEnvelope,
   type Envelope,
