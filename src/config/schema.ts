@@ -139,7 +139,7 @@ const mqtt = z
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
     // Unset: MQTT 5 (the broker can say it refused a message), falling back to 3.1.1 once if the
-    // broker does not speak 5 (see publisher.ts). Set, it is used as is.
+    // broker does not speak 5 (see src/publish/session.ts). Set, it is used as is.
     protocol_version: z
       .union([z.literal(4), z.literal(5)], { error: "must be 4 (MQTT 3.1.1) or 5 (MQTT 5)" })
       .optional(),

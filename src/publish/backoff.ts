@@ -18,3 +18,8 @@ export function backoffDelayS(attempt: number, minS: number, maxS: number, rando
   const r = Math.min(Math.max(random(), 0), 1);
   return r * ceilingS;
 }
+
+/** A delay in seconds as logged (retryInS): milliseconds are precision enough to read. */
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -6,6 +6,7 @@
 
 export { backoffDelayS } from "./backoff.ts";
 export { Batcher, type BatchItem, type BatchLimits, holdCap, splitHalves } from "./batcher.ts";
+export { brokerOptions } from "./broker-url.ts";
 export {
   buildEnvelope,
   type Envelope,
@@ -18,7 +19,6 @@ export {
 export { PublisherNotConnectedError, PublishTlsFileError } from "./errors.ts";
 export {
   createPublisher,
-  type MessageHandler,
   type MqttConfig,
   type Publisher,
   type PublisherOptions,
@@ -27,6 +27,7 @@ export {
 } from "./publisher.ts";
 export { ManualScheduler } from "./scheduler.ts";
 export type { PublisherStats } from "./stats.ts";
+export type { MessageHandler } from "./subscriptions.ts";
 export { loadTls, type TlsConfig, type TlsConnectOptions } from "./tls.ts";
 export {
   availableTokens,

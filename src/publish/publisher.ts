@@ -1,25 +1,25 @@
 /**
- * Publisher drains the Queue to an MQTT broker through mqtt.js, and owns reconnection.
+ * Publisher drains the Queue to an MQTT broker through mqtt.js. createPublisher wires the parts
+ * and runs the drain (window, rate limits, batching, acks, refusals); each part's own state
+ * machine is written at the top of its module:
  *
- * Connection state machine (one mqtt.js client per attempt, a "session"):
+ * - session.ts: the connection — one mqtt.js client per attempt (a "session"), CONNACK, the
+ *   MQTT 5 → 3.1.1 fallback, reconnect with backoff; it tells this module when a session is up or
+ *   lost, and whether the loss was early.
+ * - inflight-window.ts: which readings are out (at most mqtt.max_inflight messages) or held by the
+ *   batcher, and waiting for them to come back (stop()).
+ * - poison.ts: suspects and strikes after lost sessions. retries.ts: transient refusals' retry
+ *   timers. refusal.ts: what a reason code means. subscriptions.ts: the command transport's filters.
  *
- *   idle ──start()──► connecting ──CONNACK──► connected ──socket closed──► waiting
- *                        ▲  │ refused / TLS / timeout                        │
- *                        │  └──────────────────────────────► waiting ◄───────┘
- *                        └──── backoff timer: random()·min(max, min·2^attempt) ┘
- *   any state ──stop()──► stopping ──(inflight acked or timeout, "offline", DISCONNECT)──► stopped
+ * mqtt.js never replays anything on its own. The Queue is the only source of truth. Rows handed to
+ * the broker are marked inflight in the Queue; when a session ends its unacked rows stay marked,
+ * and Queue.next() returns them first on the next connect (counted in stats().resent: duplicates
+ * are possible, consumers dedupe on (device, seq)). On stop() the publisher waits for inflight
+ * acks (or the timeout), publishes "offline" and sends DISCONNECT.
  *
- * mqtt.js runs with reconnectPeriod 0, clean sessions, queueQoSZero false and no resubscribe,
- * and every attempt gets a fresh client (so a fresh in-memory outgoing store): mqtt.js never
- * replays anything on its own. The Queue is the only source of truth. Rows handed to the broker
- * are marked inflight in the Queue; when a session ends its unacked rows stay marked, and
- * Queue.next() returns them first on the next connect (counted in stats().resent: duplicates are
- * possible, consumers dedupe on (device, seq)).
- *
- * Delivery: at most mqtt.max_inflight messages are unacked. QoS 0 counts as delivered once
- * written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks are batched into one Queue.ack() per
- * turn. A seq stays excluded from next() until its ack reached the Queue, so it is never sent
- * twice within one session.
+ * Delivery: QoS 0 counts as delivered once written to the socket, QoS 1/2 on PUBACK/PUBCOMP; acks
+ * are batched into one Queue.ack() per turn. A seq stays excluded from next() until its ack
+ * reached the Queue, so it is never sent twice within one session.
  *
  * Refusals (see refusal.ts): a PUBACK/PUBREC reason ≥ 0x80 with a permanent code moves the reading
  * to dead letters (Queue.deadLetter) at once; a transient code keeps it inflight in its window slot
@@ -27,15 +27,15 @@
  * the connection — is found by elimination: after a session that was lost with readings unacked,
  * the next sessions send one reading at a time until those suspects are acked; a reading that was
  * alone in flight when the connection dropped POISON_STRIKES times (each before the session was
- * stable) is moved to dead letters. Nothing the broker refuses can block the queue. Suspects and
- * strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(), so a device
- * that restarts after each drop still strikes the reading out. A packet from the broker that
- * mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an early drop.
- * Transient refusals are one "episode" from the first to the next ack (refusal-episode.ts):
- * warned once and every 10 min, counted in stats (refusingForS), never dropped.
+ * stable) is moved to dead letters (poison.ts). Nothing the broker refuses can block the queue.
+ * Suspects and strikes are kept in the queue's file (Queue.saveStrikes) and read back at start(),
+ * so a device that restarts after each drop still strikes the reading out. A packet from the
+ * broker that mqtt.js cannot parse after CONNACK (isProtocolError) ends the session at once as an
+ * early drop. Transient refusals are one "episode" from the first to the next ack
+ * (refusal-episode.ts): warned once and every 10 min, counted in stats (refusingForS), never dropped.
  *
  * MQTT version: mqtt.protocol_version, or 5 when unset (only 5 carries refusals); unset, a
- * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once, with a warning.
+ * CONNACK "unacceptable protocol version" moves the publisher to 3.1.1 once (session.ts).
  *
  * Batching ([mqtt.batch] enabled): readings of one stream travel together in one message
  * (src/wire/batch.ts); the Batcher (batcher.ts) holds them until a message is full or due, and
@@ -49,21 +49,19 @@
 import {
   type IClientOptions,
   type IClientPublishOptions,
-  type IPublishPacket,
   type MqttClient,
   connect as mqttConnect,
 } from "mqtt";
 import { realScheduler, type Scheduler } from "../clock/scheduler.ts";
 import type { PublishStamp } from "../clock/types.ts";
-import { type Config, redactUrl } from "../config/index.ts";
+import type { Config } from "../config/index.ts";
 import { describeError } from "../errors/index.ts";
 import { type Logger, silentLogger } from "../log/index.ts";
 import type { QoS, Queue, QueuedReading } from "../queue/types.ts";
 import { BATCH_CONTENT_TYPE, compressBatch } from "../wire/index.ts";
-import { backoffDelayS } from "./backoff.ts";
+import { round3 } from "./backoff.ts";
 import { encodeStampedBatch, envelopeLength, type StampedReading } from "./batch-encode.ts";
 import { Batcher, type BatchItem, holdCap, splitHalves } from "./batcher.ts";
-import { brokerOptions } from "./broker-url.ts";
 import {
   buildEnvelope,
   encodeEnvelope,
@@ -73,12 +71,15 @@ import {
   streamTopic,
 } from "./envelope.ts";
 import { PublisherNotConnectedError } from "./errors.ts";
-import { isProtocolError, POISON_STRIKES, type Refusal, refusalOf } from "./refusal.ts";
+import { InflightWindow } from "./inflight-window.ts";
+import { PoisonSuspects, struckOutReason } from "./poison.ts";
+import { type Refusal, refusalOf } from "./refusal.ts";
 import { RefusalEpisode } from "./refusal-episode.ts";
+import { TransientRetries } from "./retries.ts";
+import { Connection, type Session } from "./session.ts";
 import type { PublisherStats } from "./stats.ts";
-import { loadTls, type TlsConnectOptions } from "./tls.ts";
+import { type MessageHandler, Subscriptions } from "./subscriptions.ts";
 import { availableTokens, createTokenBucket, msUntilToken, spendTokens, takeTokens } from "./token-bucket.ts";
-import { topicMatches } from "./topic-filter.ts";
 
 export type MqttConfig = Config["mqtt"];
 
@@ -108,8 +109,6 @@ export interface SendOptions {
   properties?: IClientPublishOptions["properties"];
 }
 
-export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
-
 export interface StopResult {
   /** Readings still unacked when the timeout ran out (they stay inflight in the Queue and are resent next start). */
   unacked: number;
@@ -131,22 +130,6 @@ export interface Publisher {
   send(topic: string, payload: string | Buffer, options?: SendOptions): Promise<void>;
 }
 
-interface Session {
-  id: number;
-  client: MqttClient;
-  connectedAtMs: number | undefined;
-  closed: boolean;
-  error: string | undefined;
-  /** The broker sent something mqtt.js could not parse after CONNACK: counts as an early drop. */
-  protocolError: boolean;
-}
-
-interface Subscription {
-  filter: string;
-  qos: QoS;
-  handler: MessageHandler;
-}
-
 /** Readings asked of the queue per next() call: bounds the work done per turn. */
 const MAX_BATCH = 256;
 /** The same when batching: enough to fill several full messages per call. */
@@ -158,10 +141,6 @@ const BATCH_FETCH = 4096;
  */
 interface Item extends BatchItem, StampedReading {}
 
-function isSecureUrl(url: string): boolean {
-  return url.startsWith("mqtts:") || url.startsWith("wss:");
-}
-
 export function createPublisher(options: PublisherOptions): Publisher {
   const cfg = options.mqtt;
   const { queue, deviceId } = options;
@@ -169,29 +148,29 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const random = options.random ?? Math.random;
   const monoMs = options.monoMs ?? (() => performance.now());
   const scheduler = options.scheduler ?? realScheduler;
-  const connectFn = options.connect ?? mqttConnect;
   const clientId = cfg.client_id ?? `fieldrelay-${deviceId}`;
   const status = statusTopic(cfg.topic_prefix, deviceId);
-  /**
-   * The MQTT version spoken: protocol_version, or 5 when it is not set — only MQTT 5 lets the broker
-   * say it refused a message (3.1.1 brokers ack an ACL-denied PUBLISH and drop it). Unset, a broker
-   * that answers "unacceptable protocol version" moves this to 4 for the life of the publisher.
-   */
-  let protocol: 4 | 5 = cfg.protocol_version ?? 5;
-  let v5 = protocol === 5;
-  let warned311 = false;
-  const secure = isSecureUrl(cfg.url);
-  /** The broker URL as logged: credentials in it are never written to the journal (#12). */
-  const shownUrl = redactUrl(cfg.url);
+  // Fails fast on unreadable TLS files (a typed error naming the file).
+  const connection = new Connection({
+    mqtt: cfg,
+    clientId,
+    willTopic: status,
+    log,
+    random,
+    monoMs,
+    scheduler,
+    connect: options.connect ?? mqttConnect,
+    connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+    events: {
+      connected: onConnect,
+      lost: onLost,
+      message: (topic, payload, packet) => subscriptions.dispatch(topic, payload, packet),
+      packetsend: (packet) => {
+        if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
+      },
+    },
+  });
 
-  // Fail fast on unreadable TLS files (a typed error naming the file).
-  let tls: TlsConnectOptions = loadTls(cfg.tls);
-
-  let state: "idle" | "connecting" | "connected" | "waiting" | "stopping" | "stopped" = "idle";
-  let session: Session | undefined;
-  let sessionCounter = 0;
-  let attempt = 0;
-  let reconnectTimer: unknown;
   let rateTimer: unknown;
   let unsubscribeQueue: (() => void) | undefined;
   const bucket = createTokenBucket(cfg.max_rate, monoMs());
@@ -206,30 +185,18 @@ export function createPublisher(options: PublisherOptions): Publisher {
   /** Halves of refused batches, published before anything new. */
   const splits: Item[][] = [];
   let dueTimer: unknown;
-  /** Transiently refused messages waiting for their retry (each keeps its window slot). */
-  const batchRetryTimers = new Map<unknown, Item[]>();
-  /**
-   * Most readings per message while suspects of a lost connection remain: halved each time the
-   * connection drops early with one batch in flight, so a batch that kills the connection is cut
-   * down until the one reading that does is alone (and then struck out like any single message).
-   */
-  let suspectCap = cfg.batch.max_readings;
+  /** Transiently refused messages and readings waiting for their retry (each keeps its window slot). */
+  const retries = new TransientRetries<Item>(scheduler, random, cfg.min_backoff_s, cfg.max_backoff_s);
 
-  /** Seqs handed to the broker and not yet acked (QoS 0: not yet written). */
-  const inflight = new Set<number>();
-  /** inflight plus the readings the batcher holds: what next() must not return again. */
-  const taken = new Set<number>();
-  let inflightMessages = 0;
+  /** What is out at the broker or held by the batcher, and who waits for it (inflight-window.ts). */
+  const inflight = new InflightWindow(scheduler);
   let pendingResends = 0;
-  let pendingSends = 0;
   let ackBuffer: number[] = [];
   let ackFlushScheduled = false;
   let drainScheduled = false;
-  let idleWaiters: Array<() => void> = [];
-  const subscriptions: Subscription[] = [];
+  const subscriptions = new Subscriptions(log);
 
   const counters = {
-    reconnects: 0,
     published: 0,
     delivered: 0,
     resent: 0,
@@ -243,74 +210,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const refusing = new RefusalEpisode(log, monoMs);
   /** Reading topics are <prefix>/<device>/<stream>: one level below this, and not "status". */
   const streamTopicPrefix = `${cfg.topic_prefix}/${deviceId}/`;
-  /** Seqs unacked when a session was lost, and how often each was alone in flight at such a loss. */
-  const suspects = new Map<number, number>();
-  /** Transiently refused seqs waiting for their retry (they keep their window slot meanwhile). */
-  const retryTimers = new Map<number, unknown>();
-  const retryAttempts = new Map<number, number>();
+  /** Readings unacked when a session was lost, and their strikes (poison.ts). */
+  const suspects = new PoisonSuspects(queue, log, cfg.batch.max_readings);
   /** stream|code pairs already logged at warn: further refusals of the same kind go to debug. */
   const refusalsLogged = new Set<string>();
-  let backoffS = 0;
-  let lastError: string | undefined;
-  /** The failure last logged at warn level: repeats of it go to debug, so an outage is not a log flood. */
-  let lastLoggedFailure: string | undefined;
-
-  function connect(): void {
-    reconnectTimer = undefined;
-    backoffS = 0;
-    state = "connecting";
-    try {
-      tls = loadTls(cfg.tls);
-    } catch (error) {
-      failAttempt(describeError(error));
-      return;
-    }
-    if (secure && cfg.tls.insecure) {
-      log.warn(
-        { url: shownUrl },
-        "TLS certificate verification is OFF (mqtt.tls.insecure = true): the broker is not authenticated",
-      );
-    }
-    const mqttOptions: IClientOptions = {
-      protocolVersion: protocol,
-      clientId,
-      clean: true,
-      keepalive: cfg.keepalive_s,
-      reconnectPeriod: 0,
-      connectTimeout: options.connectTimeoutMs ?? 30_000,
-      queueQoSZero: false,
-      resubscribe: false,
-      will: { topic: status, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
-      ...tls,
-    };
-    if (cfg.username !== undefined) mqttOptions.username = cfg.username;
-    if (cfg.password !== undefined) mqttOptions.password = cfg.password;
-    let client: MqttClient;
-    try {
-      // Options, not the URL string: mqtt.js would parse it with the deprecated url.parse().
-      client = connectFn("", { ...brokerOptions(cfg.url), ...mqttOptions });
-    } catch (error) {
-      failAttempt(describeError(error));
-      return;
-    }
-    const s: Session = {
-      id: ++sessionCounter,
-      client,
-      connectedAtMs: undefined,
-      closed: false,
-      error: undefined,
-      protocolError: false,
-    };
-    session = s;
-    client.on("connect", () => onConnect(s));
-    client.on("error", (error) => onError(s, error));
-    client.on("close", () => onClose(s));
-    client.on("message", (topic, payload, packet) => dispatch(topic, payload, packet));
-    client.on("packetsend", (packet) => {
-      if (packet.cmd === "publish") countBytes(packet.topic, packet.payload);
-    });
-  }
-
   /** bytesSent: what a reading message weighed on the wire, counted as it is written (resends too). */
   function countBytes(topic: string, payload: string | Buffer): void {
     if (!topic.startsWith(streamTopicPrefix)) return;
@@ -320,23 +223,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function onConnect(s: Session): void {
-    if (s !== session || s.closed) return;
-    if (state === "stopping" || state === "stopped") {
-      s.client.end(true);
-      return;
-    }
-    state = "connected";
-    s.connectedAtMs = monoMs();
-    lastError = undefined;
-    lastLoggedFailure = undefined;
-    log.info({ url: shownUrl, clientId, protocol }, "connected to broker");
-    if (protocol === 4 && !warned311) {
-      warned311 = true;
-      log.warn(
-        { url: shownUrl, hint: "set mqtt.protocol_version = 5 if the broker supports it" },
-        "MQTT 3.1.1: a message the broker refuses (e.g. an ACL deny) is acknowledged and dropped without a trace",
-      );
-    }
     // Rows another session (or process) left inflight come first from next(): count them as resent.
     pendingResends = queue.stats().inflight;
     s.client.publish(status, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
@@ -346,151 +232,39 @@ export function createPublisher(options: PublisherOptions): Publisher {
     scheduleDrain();
   }
 
-  function onError(s: Session, error: Error): void {
-    if (s !== session) return;
-    s.error = describeError(error);
-    lastError = s.error;
-    if (s.closed) return;
-    // Before CONNACK an error ends the attempt; make sure the socket goes so "close" follows.
-    if (s.connectedAtMs === undefined) {
-      if (isVersionRefusal(error)) refusedVersion(s);
-      s.client.end(true);
-    } else if (isProtocolError(error)) {
-      // After CONNACK mqtt.js reports a packet it cannot parse (mosquitto's PUBACK 0x95 "packet
-      // too large" is one: MQTT 5 does not allow it in a PUBACK) and keeps the socket, so the
-      // session would only die at keepalive, long after stable_after_s, and the reading in flight
-      // would never be struck out. End it now, as a lost connection that counts as an early drop
-      // (onClose first, so the callbacks mqtt.js fails while ending see a closed session).
-      s.protocolError = true;
-      onClose(s);
-    }
-  }
-
-  function onClose(s: Session): void {
-    if (s.closed) return;
-    s.closed = true;
-    // Fail the old client's pending callbacks now (they are ignored: the rows stay inflight in the Queue).
-    s.client.end(true);
-    if (s !== session) return;
-    session = undefined;
-    const wasConnected = s.connectedAtMs !== undefined;
-    const early =
-      wasConnected && (s.protocolError || monoMs() - s.connectedAtMs! < cfg.stable_after_s * 1000);
-    if (batcher && early && inflightMessages === 1 && inflight.size > 1 && batchRetryTimers.size === 0)
-      suspectCap = Math.ceil(inflight.size / 2);
+  /** A session ended: what it had in flight stays inflight in the Queue and comes first next time. */
+  function onLost(s: Session, wasConnected: boolean, early: boolean): void {
+    if (
+      batcher &&
+      early &&
+      inflight.messages === 1 &&
+      inflight.seqs.size > 1 &&
+      retries.messagesWaiting === 0
+    )
+      suspects.halveCap(inflight.seqs.size);
     if (wasConnected) suspectUnacked(early, s.protocolError ? s.error : undefined);
-    inflight.clear();
-    // The batcher forgets what it held: those rows are marked inflight, next() returns them first.
-    taken.clear();
+    // The window and the batcher forget what they held: those rows are marked inflight in the
+    // Queue, next() returns them first.
+    inflight.release();
     batcher?.release();
     splits.length = 0;
-    inflightMessages = 0;
     clearRetries();
     pendingResends = 0;
-    notifyIdle();
-    if (state === "stopping" || state === "stopped") return;
-    if (wasConnected && monoMs() - s.connectedAtMs! >= cfg.stable_after_s * 1000) attempt = 0;
-    failAttempt(s.error ?? (wasConnected ? "connection to broker lost" : "connection closed before CONNACK"));
+    inflight.notifyIdle();
   }
 
-  /** CONNACK "unacceptable protocol version" (3.1.1 code 1, MQTT 5 0x84) to an MQTT 5 CONNECT. */
-  function isVersionRefusal(error: Error): boolean {
-    const code = (error as { code?: unknown }).code;
-    return protocol === 5 && (code === 1 || code === 0x84);
-  }
-
-  function refusedVersion(s: Session): void {
-    if (cfg.protocol_version === 5) {
-      s.error = `${s.error}: the broker does not speak MQTT 5 — set mqtt.protocol_version = 4 (its refusals are then invisible)`;
-      lastError = s.error;
-      return;
-    }
-    protocol = 4;
-    v5 = false;
-    warned311 = true;
-    log.warn(
-      {
-        url: shownUrl,
-        hint: "set mqtt.protocol_version = 4 to say this is intended; ACL-denied messages are then lost without a trace",
-      },
-      "the broker does not speak MQTT 5: using MQTT 3.1.1, where it cannot say it refused a message",
-    );
-  }
-
-  function failAttempt(reason: string): void {
-    lastError = reason;
-    state = "waiting";
-    const delayS = backoffDelayS(attempt, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    attempt++;
-    backoffS = delayS;
-    if (reason !== lastLoggedFailure) {
-      log.warn(
-        { url: shownUrl, err: reason, retryInS: round3(delayS) },
-        "broker unavailable; readings stay queued",
-      );
-      lastLoggedFailure = reason;
-    } else {
-      log.debug({ err: reason, retryInS: round3(delayS), attempt }, "broker still unavailable");
-    }
-    reconnectTimer = scheduler.setTimeout(() => {
-      counters.reconnects++;
-      connect();
-    }, delayS * 1000);
-  }
-
-  /**
-   * A connected session ended with readings unacked: each becomes a suspect (sent one at a time
-   * from now on); one that was alone in flight gets a strike if the session never became stable.
-   */
+  /** A connected session ended with readings unacked: they become suspects (poison.ts). */
   function suspectUnacked(early: boolean, protocolError: string | undefined): void {
-    const unacked = [...inflight].filter((seq) => !retryTimers.has(seq));
+    const unacked = [...inflight.seqs].filter((seq) => !retries.isWaiting(seq));
     if (unacked.length === 0) return;
-    if (unacked.length === 1 && early) {
-      const seq = unacked[0] as number;
-      const strikes = (suspects.get(seq) ?? 0) + 1;
-      suspects.set(seq, strikes);
-      if (strikes >= POISON_STRIKES) {
-        moveToDeadLetters(seq, "", {
-          kind: "permanent",
-          code: 0,
-          reason:
-            protocolError === undefined
-              ? `the broker dropped the connection ${strikes} times while this message was the only one in flight`
-              : `the session ended ${strikes} times while this message was the only one in flight, last on an answer from the broker the client cannot parse (${protocolError}; mosquitto answers a message over its message_size_limit so)`,
-        });
-      }
-    } else for (const seq of unacked) if (!suspects.has(seq)) suspects.set(seq, 0);
-    keepStrikes();
-  }
-
-  /**
-   * Write the suspects and their strikes to the queue's file: a device that restarts after every
-   * lost connection (crash loop, watchdog) must still strike the reading out, not start over.
-   * Acked or dead-lettered seqs left in the kept set are ignored when it is read back.
-   */
-  function keepStrikes(): void {
-    try {
-      queue.saveStrikes(suspects);
-    } catch (error) {
-      log.warn(
-        { err: describeError(error) },
-        "could not keep poison-pill strikes on disk; they count in RAM",
-      );
-    }
-  }
-
-  /** The strikes an earlier process kept: its suspects are ours until they are acked. */
-  function loadStrikes(): void {
-    try {
-      for (const [seq, n] of queue.strikes()) suspects.set(seq, Math.max(n, suspects.get(seq) ?? 0));
-    } catch (error) {
-      log.warn({ err: describeError(error) }, "could not read kept poison-pill strikes; counting from zero");
-    }
-    if (suspects.size > 0)
-      log.info(
-        { suspects: suspects.size },
-        "readings unacked at a lost connection before this start go one at a time",
-      );
+    const struck = suspects.lost(unacked, early);
+    if (struck)
+      moveToDeadLetters(struck.seq, "", {
+        kind: "permanent",
+        code: 0,
+        reason: struckOutReason(struck.strikes, protocolError),
+      });
+    suspects.keep();
   }
 
   function moveToDeadLetters(seq: number, stream: string, refusal: Refusal): void {
@@ -502,9 +276,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
       return;
     }
     suspects.delete(seq);
-    retryAttempts.delete(seq);
-    inflight.delete(seq);
-    taken.delete(seq);
+    retries.forget(seq);
+    inflight.seqs.delete(seq);
+    inflight.taken.delete(seq);
     counters.deadLettered++;
     refusing.last = refusal.reason;
     const key = `${stream}|${refusal.code}`;
@@ -516,59 +290,30 @@ export function createPublisher(options: PublisherOptions): Publisher {
         "message refused by the broker: moved to dead letters",
       );
     } else log.debug(fields, "message refused by the broker: moved to dead letters");
-    notifyIdle();
+    inflight.notifyIdle();
     scheduleDrain();
   }
 
-  /** A transient refusal: keep the slot, send again after a backoff. */
+  /** A transient refusal of a lone reading: keep the slot, send again after a backoff. */
   function retryLater(seq: number, refusal: Refusal): void {
-    const attemptN = retryAttempts.get(seq) ?? 0;
-    retryAttempts.set(seq, attemptN + 1);
-    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
+    const delayS = retries.reading(seq, () => {
+      inflight.seqs.delete(seq);
+      inflight.notifyIdle();
+      scheduleDrain();
+    });
     refusing.refused(refusal, { seq, retryInS: round3(delayS) });
-    retryTimers.set(
-      seq,
-      scheduler.setTimeout(() => {
-        retryTimers.delete(seq);
-        inflight.delete(seq);
-        notifyIdle();
-        scheduleDrain();
-      }, delayS * 1000),
-    );
   }
 
   function clearRetries(): void {
-    for (const [timer, items] of batchRetryTimers) {
-      scheduler.clearTimeout(timer);
-      for (const item of items) inflight.delete(item.seq);
-    }
-    batchRetryTimers.clear();
-    for (const timer of retryTimers.values()) scheduler.clearTimeout(timer);
-    for (const seq of retryTimers.keys()) inflight.delete(seq);
-    retryTimers.clear();
+    for (const seq of retries.clear()) inflight.seqs.delete(seq);
   }
 
   function resubscribeAll(s: Session): void {
-    const map: Record<string, { qos: QoS }> = {};
-    for (const sub of subscriptions) {
-      const existing = map[sub.filter];
-      map[sub.filter] = { qos: existing ? (Math.max(existing.qos, sub.qos) as QoS) : sub.qos };
-    }
+    const map = subscriptions.filters();
     if (Object.keys(map).length === 0) return;
     s.client.subscribe(map, (error) => {
       if (error && !s.closed) log.warn({ err: describeError(error) }, "subscribe failed");
     });
-  }
-
-  function dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
-    for (const sub of subscriptions) {
-      if (!topicMatches(sub.filter, topic)) continue;
-      try {
-        sub.handler(topic, payload, packet);
-      } catch (error) {
-        log.error({ topic, err: describeError(error) }, "message handler threw");
-      }
-    }
   }
 
   function scheduleDrain(): void {
@@ -592,16 +337,16 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   function drain(): void {
-    const s = session;
-    if (!s || state !== "connected" || s.closed) return;
+    const s = connection.session;
+    if (!s || connection.state !== "connected" || s.closed) return;
     if (batcher) {
       drainBatched(s, batcher);
       return;
     }
     // While suspects of a lost connection remain, one reading at a time finds the poison pill.
     const window = suspects.size > 0 ? 1 : cfg.max_inflight;
-    while (inflight.size < window) {
-      let room = Math.min(window - inflight.size, MAX_BATCH);
+    while (inflight.seqs.size < window) {
+      let room = Math.min(window - inflight.seqs.size, MAX_BATCH);
       const now = monoMs();
       room = Math.min(room, availableTokens(bucket, now));
       if (availableTokens(byteBucket, now) < 1) room = 0;
@@ -609,7 +354,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         waitForRate(now);
         return;
       }
-      const batch = queue.next(room, inflight);
+      const batch = queue.next(room, inflight.seqs);
       if (batch.length === 0) return;
       // The queue sends inflight rows first: a non-suspect here means the suspects are gone (evicted).
       if (window === 1 && !suspects.has((batch[0] as QueuedReading).seq)) suspects.clear();
@@ -651,19 +396,19 @@ export function createPublisher(options: PublisherOptions): Publisher {
   function drainBatched(s: Session, b: Batcher<Item>): void {
     const now = monoMs();
     if (suspects.size > 0 && drainSuspects(s, now)) return;
-    while (b.readyCount < cfg.max_inflight - inflightMessages && b.held < holdCap(limits)) {
-      const got = queue.next(BATCH_FETCH, taken);
+    while (b.readyCount < cfg.max_inflight - inflight.messages && b.held < holdCap(limits)) {
+      const got = queue.next(BATCH_FETCH, inflight.taken);
       // Marked inflight as soon as they are held: the queue then skips them cheaply instead of
       // re-reading every held row on each next() (which made a batched drain slower than none),
       // and after a crash they are sent first, as they would have been anyway.
       if (got.length > 0) queue.markInflight(got.map((r) => r.seq));
       for (const reading of got) {
-        taken.add(reading.seq);
+        inflight.taken.add(reading.seq);
         b.add(toItem(reading), now);
       }
       if (got.length < BATCH_FETCH) break;
     }
-    while (inflightMessages < cfg.max_inflight) {
+    while (inflight.messages < cfg.max_inflight) {
       const fromSplit = splits.length > 0;
       const items = splits.shift() ?? b.take(now);
       if (!items) break;
@@ -680,7 +425,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
     dueTimer = undefined;
     const dueMs = b.msUntilDue(now);
-    if (dueMs !== undefined && inflightMessages < cfg.max_inflight) {
+    if (dueMs !== undefined && inflight.messages < cfg.max_inflight) {
       dueTimer = scheduler.setTimeout(
         () => {
           dueTimer = undefined;
@@ -693,25 +438,24 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /**
    * After a lost session, the readings it left unacked go one message at a time, at most
-   * suspectCap per message (see suspectCap), until they are acked. Returns false once none is left.
+   * suspects.cap per message (poison.ts), until they are acked. Returns false once none is left.
    */
   function drainSuspects(s: Session, now: number): boolean {
-    if (inflightMessages > 0) return true;
+    if (inflight.messages > 0) return true;
     // Suspects are among the inflight rows, which the queue returns first; so are rows the last
     // session held but never sent (marked when taken), so look past those.
-    const pool = queue.next(BATCH_FETCH, taken).filter((r) => suspects.has(r.seq));
+    const pool = queue.next(BATCH_FETCH, inflight.taken).filter((r) => suspects.has(r.seq));
     const head = pool[0];
     if (!head) {
       suspects.clear(); // acked, dead-lettered or evicted meanwhile
-      suspectCap = cfg.batch.max_readings;
       return false;
     }
     if (availableTokens(bucket, now) < 1 || availableTokens(byteBucket, now) < 1) {
       waitForRate(now);
       return true;
     }
-    const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspectCap);
-    for (const r of same) taken.add(r.seq);
+    const same = pool.filter((r) => r.stream === head.stream && r.qos === head.qos).slice(0, suspects.cap);
+    for (const r of same) inflight.taken.add(r.seq);
     queue.markInflight(same.map((r) => r.seq)); // they are (suspects were inflight): keeps it explicit
     takeTokens(bucket, 1, now);
     publishItems(s, same.map(toItem), now);
@@ -732,8 +476,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
    */
   function publishItems(s: Session, items: Item[], now: number): void {
     const seqs = items.map((i) => i.seq);
-    for (const seq of seqs) inflight.add(seq);
-    inflightMessages++;
+    for (const seq of seqs) inflight.seqs.add(seq);
+    inflight.messages++;
     countPublished(items.length);
     const first = items[0]!;
     const topic = streamTopic(cfg.topic_prefix, deviceId, first.stream);
@@ -743,7 +487,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       : compressBatch(encodeStampedBatch(deviceId, items));
     spendTokens(byteBucket, Buffer.byteLength(payload) + topic.length, now);
     const publishOptions: IClientPublishOptions = { qos: first.reading.qos, retain: false };
-    if (v5) {
+    if (connection.v5) {
       publishOptions.properties = lone
         ? { userProperties: { seq: String(first.seq) } }
         : { contentType: BATCH_CONTENT_TYPE };
@@ -751,8 +495,8 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     s.client.publish(topic, payload, publishOptions, (error) => {
       // The session ended first: the rows stay inflight in the Queue and are resent next session.
-      if (s.closed || s !== session) return;
-      inflightMessages--;
+      if (s.closed || s !== connection.session) return;
+      inflight.messages--;
       if (!error) {
         ackBuffer.push(...seqs);
         scheduleAckFlush();
@@ -777,23 +521,17 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   /** A transient refusal of a message: it keeps its window slot and goes again, whole, after a backoff. */
   function retryMessageLater(items: Item[], refusal: Refusal): void {
-    inflightMessages++;
-    const key = items[0]!.seq;
-    const attemptN = retryAttempts.get(key) ?? 0;
-    retryAttempts.set(key, attemptN + 1);
-    const delayS = backoffDelayS(attemptN, cfg.min_backoff_s, cfg.max_backoff_s, random);
-    refusing.refused(refusal, { seq: key, readings: items.length, retryInS: round3(delayS) });
-    const timer: unknown = scheduler.setTimeout(() => {
-      batchRetryTimers.delete(timer);
-      inflightMessages--;
+    inflight.messages++;
+    const delayS = retries.message(items, () => {
+      inflight.messages--;
       splits.unshift(items);
       scheduleDrain();
-    }, delayS * 1000);
-    batchRetryTimers.set(timer, items);
+    });
+    refusing.refused(refusal, { seq: items[0]!.seq, readings: items.length, retryInS: round3(delayS) });
   }
 
   function publishReading(s: Session, reading: QueuedReading): void {
-    inflight.add(reading.seq);
+    inflight.seqs.add(reading.seq);
     countPublished(1);
     const payload = encodeEnvelope(buildEnvelope(reading, deviceId, options.stamp(reading)));
     spendTokens(
@@ -802,7 +540,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       monoMs(),
     );
     const publishOptions: IClientPublishOptions = { qos: reading.qos, retain: false };
-    if (v5) {
+    if (connection.v5) {
       publishOptions.properties = { userProperties: { seq: String(reading.seq) } };
       if (cfg.message_expiry_s > 0) publishOptions.properties.messageExpiryInterval = cfg.message_expiry_s;
     }
@@ -843,33 +581,15 @@ export function createPublisher(options: PublisherOptions): Publisher {
     refusing.acked();
     // Only now may next() return them again (it would not: they are deleted) — keep exclusion until here.
     const anySuspects = suspects.size > 0;
-    const anyRetries = retryAttempts.size > 0;
+    const anyRetries = retries.anyAttempts;
     for (const seq of seqs) {
-      inflight.delete(seq);
-      taken.delete(seq);
+      inflight.seqs.delete(seq);
+      inflight.taken.delete(seq);
       if (anySuspects) suspects.delete(seq);
-      if (anyRetries) retryAttempts.delete(seq);
+      if (anyRetries) retries.forget(seq);
     }
-    notifyIdle();
+    inflight.notifyIdle();
     drain();
-  }
-
-  function notifyIdle(): void {
-    if (inflight.size > 0 || pendingSends > 0) return;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  function waitIdle(timeoutMs: number): Promise<void> {
-    if (inflight.size === 0 && pendingSends === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = scheduler.setTimeout(resolve, Math.max(0, timeoutMs));
-      idleWaiters.push(() => {
-        scheduler.clearTimeout(timer);
-        resolve();
-      });
-    });
   }
 
   function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
@@ -883,24 +603,23 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
   async function stop(timeoutMs: number): Promise<StopResult> {
-    if (state === "stopped" || state === "stopping") return { unacked: inflight.size };
+    if (connection.state === "stopped" || connection.state === "stopping")
+      return { unacked: inflight.seqs.size };
     const deadline = monoMs() + timeoutMs;
-    state = "stopping";
+    connection.stopping();
     unsubscribeQueue?.();
     unsubscribeQueue = undefined;
-    if (reconnectTimer !== undefined) scheduler.clearTimeout(reconnectTimer);
     if (rateTimer !== undefined) scheduler.clearTimeout(rateTimer);
     if (dueTimer !== undefined) scheduler.clearTimeout(dueTimer);
-    reconnectTimer = rateTimer = dueTimer = undefined;
-    backoffS = 0;
+    rateTimer = dueTimer = undefined;
     clearRetries();
 
-    const s = session;
+    const s = connection.session;
     let unacked = 0;
     if (s && s.connectedAtMs !== undefined && !s.closed) {
-      await waitIdle(deadline - monoMs());
+      await inflight.waitIdle(deadline - monoMs());
       flushAcks();
-      unacked = inflight.size;
+      unacked = inflight.seqs.size;
       if (unacked > 0)
         log.warn({ unacked }, "stop timeout: unacked readings stay queued and are resent next start");
       if (!s.closed) {
@@ -918,30 +637,29 @@ export function createPublisher(options: PublisherOptions): Publisher {
     } else if (s && !s.closed) {
       s.client.end(true);
     }
-    session = undefined;
-    state = "stopped";
-    log.info({ unacked, ...counters }, "publisher stopped");
+    connection.stopped();
+    log.info({ unacked, reconnects: connection.reconnects, ...counters }, "publisher stopped");
     return { unacked };
   }
 
   return {
     start() {
-      if (state !== "idle") return;
-      loadStrikes();
+      if (connection.state !== "idle") return;
+      suspects.load();
       unsubscribeQueue = queue.onAvailable(scheduleDrain);
-      connect();
+      connection.start();
     },
     stop,
     stats(): PublisherStats {
       return {
-        connected: state === "connected",
-        reconnects: counters.reconnects,
-        backoffS: state === "waiting" ? backoffS : 0,
-        inflight: inflight.size,
+        connected: connection.state === "connected",
+        reconnects: connection.reconnects,
+        backoffS: connection.state === "waiting" ? connection.backoffS : 0,
+        inflight: inflight.seqs.size,
         published: counters.published,
         delivered: counters.delivered,
         resent: counters.resent,
-        lastError,
+        lastError: connection.lastError,
         messagesSent: counters.messages,
         readingsSent: counters.published,
         batchesSplit: counters.batchesSplit,
@@ -953,44 +671,36 @@ export function createPublisher(options: PublisherOptions): Publisher {
       };
     },
     subscribe(filter, qos, handler) {
-      const sub: Subscription = { filter, qos, handler };
-      subscriptions.push(sub);
-      const s = session;
-      if (s && state === "connected") s.client.subscribe(filter, { qos });
+      const remove = subscriptions.add(filter, qos, handler);
+      const s = connection.session;
+      if (s && connection.state === "connected") s.client.subscribe(filter, { qos });
       return () => {
-        const at = subscriptions.indexOf(sub);
-        if (at >= 0) subscriptions.splice(at, 1);
-        const current = session;
-        if (current && state === "connected" && !subscriptions.some((x) => x.filter === filter)) {
-          current.client.unsubscribe(filter);
-        }
+        const unused = remove();
+        const current = connection.session;
+        if (current && connection.state === "connected" && unused) current.client.unsubscribe(filter);
       };
     },
     send(topic, payload, sendOptions = {}) {
-      if (state === "stopping" || state === "stopped") {
+      if (connection.state === "stopping" || connection.state === "stopped") {
         return Promise.reject(new PublisherNotConnectedError(topic, "stopping"));
       }
-      const s = session;
-      if (!s || state !== "connected")
+      const s = connection.session;
+      if (!s || connection.state !== "connected")
         return Promise.reject(new PublisherNotConnectedError(topic, "disconnected"));
       return new Promise<void>((resolve, reject) => {
-        pendingSends++;
+        inflight.pendingSends++;
         const publishOptions: IClientPublishOptions = {
           qos: sendOptions.qos ?? 0,
           retain: sendOptions.retain ?? false,
         };
         if (sendOptions.properties) publishOptions.properties = sendOptions.properties;
         s.client.publish(topic, payload, publishOptions, (error) => {
-          pendingSends--;
-          notifyIdle();
+          inflight.pendingSends--;
+          inflight.notifyIdle();
           if (error) reject(error);
           else resolve();
         });
       });
     },
   };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

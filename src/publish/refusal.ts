@@ -11,7 +11,7 @@
  *   code this table does not know). Move it to dead letters so nothing behind it waits.
  *
  * MQTT 3.1.1 has no reason codes: a broker that refuses a publish there (mosquitto's ACL) acks it
- * anyway and drops it, so refusals are only visible with MQTT 5 (the default; see publisher.ts).
+ * anyway and drops it, so refusals are only visible with MQTT 5 (the default; see session.ts).
  *
  * Of the transient codes only 0x97 is allowed in a PUBACK; a broker that sends another code MQTT 5
  * does not allow there (mosquitto 2.0's 0x95 packet too large) makes mqtt-packet fail to parse the
@@ -64,13 +64,6 @@ export function refusalOf(error: unknown): Refusal | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "number" ? classifyReasonCode(code) : undefined;
 }
-
-/**
- * Strikes after which a message that was alone in flight each time the broker dropped the
- * connection counts as a poison pill. Three, so that one broker restart (or two) with an innocent
- * message in flight does not move it aside.
- */
-export const POISON_STRIKES = 3;
 
 /** mqtt.js's own errors that are about time or shutdown, not about what the broker sent. */
 const NOT_PROTOCOL = new Set(["Keepalive timeout", "connack timeout", "client disconnecting"]);

@@ -245,6 +245,51 @@ describe.skipIf(skip)("A broker that refuses for now (PUBACK 0x97 quota exceeded
   }, 60_000);
 });
 
+describe.skipIf(skip)("A broker that refuses batches for now (PUBACK 0x97, batching on)", () => {
+  it("resends the refused batches whole (never split, never dead-lettered) until the broker takes them", async () => {
+    const broker = await MosquittoBroker.start();
+    cleanups.push(() => broker.close());
+    const proxy = await MqttFaultProxy.start(broker.port);
+    cleanups.push(() => proxy.close());
+    const sub = await subscriber(broker.url, { protocolVersion: 5 });
+    const queue = new MemoryQueue();
+    const seqs: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const res = queue.capture(reading({ values: { n: i } }));
+      if (res.ok) seqs.push(res.seq);
+    }
+    proxy.refuse(0x97);
+    const publisher = start(
+      proxy.url,
+      queue,
+      {
+        protocol_version: 5,
+        max_inflight: 2,
+        min_backoff_s: 0.1,
+        max_backoff_s: 1,
+        batch: { enabled: true, max_readings: 10, max_delay_ms: 10 },
+      },
+      [],
+    );
+    await until(() => proxy.refused >= 8, "8 refused batches (the window's 2, each retried)");
+    expect(queue.size).toBe(40);
+    expect(queue.deadLetters).toEqual([]);
+    expect(publisher.stats().batchesSplit).toBe(0);
+    proxy.accept();
+    await until(() => queue.size === 0, "every reading delivered once the broker takes them");
+    await until(() => seqs.every((s) => sub.seqs.has(s)), "every seq at the subscriber");
+    const stats = publisher.stats();
+    expect(stats.batchesSplit).toBe(0);
+    expect(stats.refusedPermanent).toBe(0);
+    expect(stats.refusedTransient).toBeGreaterThanOrEqual(8);
+    expect(stats.delivered).toBe(40);
+    expect(queue.deadLetters).toEqual([]);
+    // Whole batches: the proxy forwards every PUBLISH and rewrites the PUBACK of refused ones, so
+    // the subscriber saw each refused attempt plus exactly 4 accepted messages of 10 readings.
+    expect(sub.messages - proxy.refused).toBe(4);
+  }, 60_000);
+});
+
 describe.skipIf(skip)("Publisher stats count messages, readings, splits and bytes (batching)", () => {
   it("counts what went out: a batch refused once is split, and bytes are what the broker carried", async () => {
     const broker = await MosquittoBroker.start();

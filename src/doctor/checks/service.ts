@@ -9,9 +9,8 @@ import { connect as netConnect, type Socket } from "node:net";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import mqtt, { type IClientOptions } from "mqtt";
 import { parseListen } from "../../config/index.ts";
-// brokerOptions is not (yet) exported from publish/index.ts; doctor must build the same options.
-import { brokerOptions } from "../../publish/broker-url.ts";
-import { loadTls } from "../../publish/index.ts";
+// doctor connects with the same URL options as the publisher.
+import { brokerOptions, loadTls } from "../../publish/index.ts";
 import { openQueueReader, QueueError } from "../../queue/index.ts";
 import { type ConnectSent, connackVerdict } from "../connack.ts";
 import { readText, under } from "../files.ts";
