@@ -4,7 +4,6 @@
  * (FIELDRELAY_SINK_MQTT_PASSWORD, FIELDRELAY_SINK_POSTGRES_PASSWORD): a password in the file or in
  * postgres.url is refused. Loading never exits or prints; the CLI decides.
  */
-import { accessSync, constants } from "node:fs";
 import { hostname } from "node:os";
 import * as z from "zod";
 import {
@@ -20,7 +19,7 @@ import {
   zodProblems,
 } from "../config/index.ts";
 
-import { postgresTlsProblems } from "./postgres-tls.ts";
+import { postgresTlsProblems, unreadableFiles } from "./postgres-tls.ts";
 
 export const DEFAULT_SINK_CONFIG_PATH = "/etc/fieldrelay/sink.toml";
 export const SINK_ENV_PREFIX = "FIELDRELAY_SINK_";
@@ -133,28 +132,17 @@ export function validateSinkConfig(
 ): SinkConfig {
   const result = sinkConfigSchema.safeParse(raw, { reportInput: true });
   if (!result.success) problems.push(...zodProblems(result.error, sinkConfigSchema as unknown as z.ZodType));
-  else problems.push(...postgresTlsProblems(result.data.postgres), ...mqttTlsProblems(result.data.mqtt.tls));
+  else
+    problems.push(
+      ...postgresTlsProblems(result.data.postgres),
+      ...unreadableFiles("mqtt.tls", {
+        ca: result.data.mqtt.tls.ca,
+        cert: result.data.mqtt.tls.cert,
+        key: result.data.mqtt.tls.key,
+      }),
+    );
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return result.data;
-}
-
-/** The broker's TLS files must be readable too: a typo is a config error, not a crash at connect. */
-function mqttTlsProblems(tls: SinkConfig["mqtt"]["tls"]): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  for (const k of ["ca", "cert", "key"] as const) {
-    const file = tls[k];
-    if (file === undefined) continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? "error";
-      problems.push({
-        path: `mqtt.tls.${k}`,
-        message: `cannot read ${file} (${code}); give the path of a PEM file the sink's user can read`,
-      });
-    }
-  }
-  return problems;
 }
 
 function passwordIn(url: string): boolean {

@@ -43,15 +43,21 @@ export function postgresTlsProblems(pg: PostgresTlsConfig): ConfigProblem[] {
       path: "postgres.cert",
       message: `a client certificate needs TLS for certain; set tls = "require" or "verify-full" (now "${pg.tls}")`,
     });
-  for (const k of FILE_KEYS) {
-    const file = pg[k];
+  problems.push(...unreadableFiles("postgres", { ca: pg.ca, cert: pg.cert, key: pg.key }));
+  return problems;
+}
+
+/** A problem for every named PEM file the sink's user cannot read (`<prefix>.<key>`). */
+export function unreadableFiles(prefix: string, files: Record<string, string | undefined>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [k, file] of Object.entries(files)) {
     if (file === undefined) continue;
     try {
       accessSync(file, constants.R_OK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "error";
       problems.push({
-        path: `postgres.${k}`,
+        path: `${prefix}.${k}`,
         message: `cannot read ${file} (${code}); give the path of a PEM file the sink's user can read`,
       });
     }

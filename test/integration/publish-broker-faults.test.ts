@@ -198,20 +198,26 @@ describe.skipIf(skip)(
   },
 );
 
+/** mosquitto behind a proxy that answers every PUBACK 0x97, a subscriber, and n readings queued. */
+async function refusingForNow(n: number) {
+  const broker = await MosquittoBroker.start();
+  cleanups.push(() => broker.close());
+  const proxy = await MqttFaultProxy.start(broker.port);
+  cleanups.push(() => proxy.close());
+  const sub = await subscriber(broker.url, { protocolVersion: 5 });
+  const queue = new MemoryQueue();
+  const seqs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = queue.capture(reading({ values: { n: i } }));
+    if (res.ok) seqs.push(res.seq);
+  }
+  proxy.refuse(0x97);
+  return { proxy, sub, queue, seqs };
+}
+
 describe.skipIf(skip)("A broker that refuses for now (PUBACK 0x97 quota exceeded)", () => {
   it("keeps every reading and retries with backoff; says so once in the log and in stats; the first ack ends it", async () => {
-    const broker = await MosquittoBroker.start();
-    cleanups.push(() => broker.close());
-    const proxy = await MqttFaultProxy.start(broker.port);
-    cleanups.push(() => proxy.close());
-    const sub = await subscriber(broker.url, { protocolVersion: 5 });
-    const queue = new MemoryQueue();
-    const seqs: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const res = queue.capture(reading({ values: { n: i } }));
-      if (res.ok) seqs.push(res.seq);
-    }
-    proxy.refuse(0x97);
+    const { proxy, sub, queue, seqs } = await refusingForNow(20);
     const logs: Array<Record<string, unknown>> = [];
     const publisher = start(
       proxy.url,
@@ -247,18 +253,7 @@ describe.skipIf(skip)("A broker that refuses for now (PUBACK 0x97 quota exceeded
 
 describe.skipIf(skip)("A broker that refuses batches for now (PUBACK 0x97, batching on)", () => {
   it("resends the refused batches whole (never split, never dead-lettered) until the broker takes them", async () => {
-    const broker = await MosquittoBroker.start();
-    cleanups.push(() => broker.close());
-    const proxy = await MqttFaultProxy.start(broker.port);
-    cleanups.push(() => proxy.close());
-    const sub = await subscriber(broker.url, { protocolVersion: 5 });
-    const queue = new MemoryQueue();
-    const seqs: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      const res = queue.capture(reading({ values: { n: i } }));
-      if (res.ok) seqs.push(res.seq);
-    }
-    proxy.refuse(0x97);
+    const { proxy, sub, queue, seqs } = await refusingForNow(40);
     const publisher = start(
       proxy.url,
       queue,
