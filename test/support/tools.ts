@@ -19,8 +19,13 @@ export const AARCH64_LIBC: Tool = {
   cmd: "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1",
   pkg: "libc6-arm64-cross",
 };
+/**
+ * The multi-threaded build of libfaketime (time calls serialised across threads): Bun calls the
+ * clock from several threads, and with the single-threaded build and FAKETIME_NO_CACHE one reading
+ * in a CI run was stamped with the real time instead of the faked one.
+ */
 export const FAKETIME: Tool = {
-  cmd: "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  cmd: "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
   pkg: "libfaketime",
 };
 
