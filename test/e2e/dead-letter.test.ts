@@ -5,7 +5,6 @@
  * reading is delivered.
  */
 import { Database } from "bun:sqlite";
-import { chmodSync } from "node:fs";
 import mqtt from "mqtt";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openQueueReader } from "../../src/queue/index.ts";
@@ -71,16 +70,9 @@ describe.skipIf(skip)("dead letters: one refused message never stops delivery", 
   it("moves readings refused by a broker ACL (PUBACK 0x87) to dead letters and delivers the rest", async () => {
     const ws = new Workspace("fr-dl-acl-");
     workspaces.push(ws);
-    const acl = ws.file(
-      "acl",
-      ["topic read #", "topic write fieldrelay/pi-acl/ok", "topic write fieldrelay/pi-acl/status", ""].join(
-        "\n",
-      ),
-    );
-    // mosquitto started as root drops to its own user: it must be able to read the ACL file.
-    chmodSync(ws.dir, 0o755);
-    chmodSync(acl, 0o644);
-    const broker = await MosquittoBroker.start({ extra: [`acl_file ${acl}`] });
+    const broker = await MosquittoBroker.start({
+      acl: ["topic read #", "topic write fieldrelay/pi-acl/ok", "topic write fieldrelay/pi-acl/status"],
+    });
     brokers.push(broker);
     const ingestPort = await freePort();
     const config = ws.writeConfig({

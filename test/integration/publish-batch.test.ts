@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -407,20 +407,13 @@ describe.skipIf(skip)("A batch the broker drops the connection over (packet too 
 
 describe.skipIf(skip)("A batch the broker refuses (ACL)", () => {
   it("is split down to single readings: the refused ones go to dead letters, their neighbours are delivered", async () => {
-    const dir = tmp();
-    const acl = join(dir, "acl");
-    writeFileSync(
-      acl,
-      [
+    const broker = await MosquittoBroker.start({
+      acl: [
         "topic read #",
         `topic write fieldrelay/${DEVICE}/env`,
         `topic write fieldrelay/${DEVICE}/status`,
-        "",
-      ].join("\n"),
-    );
-    chmodSync(dir, 0o755);
-    chmodSync(acl, 0o644);
-    const broker = await MosquittoBroker.start({ extra: [`acl_file ${acl}`] });
+      ],
+    });
     cleanups.push(() => broker.close());
     const sub = await Decoder.open(broker.url, { protocolVersion: 5 });
     cleanups.push(() => sub.close());

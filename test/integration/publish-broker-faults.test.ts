@@ -2,7 +2,7 @@
  * The publisher against a real mosquitto that refuses or misbehaves (#12 follow-ups, "hardening").
  * Each case was seen failing on the code before the fix; the note /work/notes/12-hardening.md has what it printed.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type IClientOptions, type MqttClient, connect as mqttConnect } from "mqtt";
@@ -322,21 +322,13 @@ describe.skipIf(skip)("Publisher stats count messages, readings, splits and byte
 
 describe.skipIf(skip)("The MQTT version by default: refusals must be visible", () => {
   it("with no protocol_version set, an ACL-denied stream goes to dead letters instead of being acked and dropped", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "fr-acl-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const acl = join(dir, "acl");
-    writeFileSync(
-      acl,
-      [
+    const broker = await MosquittoBroker.start({
+      acl: [
         "topic read #",
         `topic write fieldrelay/${DEVICE}/env`,
         `topic write fieldrelay/${DEVICE}/status`,
-        "",
-      ].join("\n"),
-    );
-    chmodSync(dir, 0o755);
-    chmodSync(acl, 0o644);
-    const broker = await MosquittoBroker.start({ extra: [`acl_file ${acl}`] });
+      ],
+    });
     cleanups.push(() => broker.close());
     const sub = await subscriber(broker.url);
     const queue = new MemoryQueue();

@@ -24,6 +24,8 @@ export interface BrokerOptions {
    * persistent session (clean: false) misses nothing published while it was not yet reconnected.
    */
   persistent?: boolean;
+  /** ACL file lines (mosquitto's acl_file: "topic read #", "topic write a/b", …). */
+  acl?: string[];
   /** Extra mosquitto.conf lines. */
   extra?: string[];
 }
@@ -70,6 +72,14 @@ export class MosquittoBroker {
       chmodSync(dir, 0o755);
       chmodSync(state, 0o777);
       lines.push("persistence true", `persistence_location ${state}/`);
+    }
+    if (options.acl) {
+      // Readable by the mosquitto user it drops to when started as root, like the state dir above.
+      const acl = join(dir, "acl");
+      writeFileSync(acl, `${options.acl.join("\n")}\n`);
+      chmodSync(dir, 0o755);
+      chmodSync(acl, 0o644);
+      lines.push(`acl_file ${acl}`);
     }
     lines.push(...(options.extra ?? []));
     const confPath = join(dir, "mosquitto.conf");
